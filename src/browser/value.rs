@@ -1,0 +1,1 @@
+//! `JsValue` ⇄ [`Value`], in one place.

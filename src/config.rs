@@ -1,0 +1,559 @@
+//! The tracker's configuration, typed and validated (`spec/mapping.md` §6).
+//!
+//! The same keys arrive from four places: an `init()` object (`clientId`), a global config object,
+//! the script tag's `data-*` attributes (`data-client-id`, or `clientId` through `dataset`), and
+//! the query string of the script's `src` (`client_id`). [`Config::from_value`] reads all of those
+//! spellings, and values as the browser gives them (booleans as `"true"`, `"1"` or an empty
+//! attribute). Each bad value is reported in words a merchant can act on, all at once.
+
+use crate::salesmanago::{limits, ExternalEventType};
+use crate::salla::Kind;
+use crate::value::Value;
+use std::fmt;
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// SALESmanago client id (public).
+    pub client_id: String,
+    /// Receiver URL for protocol v1.
+    pub endpoint: String,
+    /// Shop identifier sent as `location`; the Salla store id when unset.
+    pub location: Option<String>,
+    /// Send the shopper's email when consent allows.
+    pub send_email: bool,
+    /// Map event names outside the catalog to OTHER.
+    pub custom_events: bool,
+    /// Log every decision to the console.
+    pub debug: bool,
+    overrides: Vec<(EventKey, Override)>,
+}
+
+/// What a per-event override names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKey {
+    /// A catalog event (either wishlist spelling names the same one).
+    Catalog(Kind),
+    /// A custom event name, compared exactly.
+    Custom(String),
+}
+
+/// A per-event override from `events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// `false`: never send this event.
+    Off,
+    /// `true`: send it, with its default type (OTHER for events that are off by default).
+    On,
+    /// A type name: send it as this type.
+    As(ExternalEventType),
+}
+
+/// A configuration key, with the spellings each source uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// `clientId`.
+    ClientId,
+    /// `endpoint`.
+    Endpoint,
+    /// `location`.
+    Location,
+    /// `sendEmail`.
+    SendEmail,
+    /// `customEvents`.
+    CustomEvents,
+    /// `events`.
+    Events,
+    /// `debug`.
+    Debug,
+}
+
+impl Key {
+    const ALL: [Key; 7] = [
+        Key::ClientId,
+        Key::Endpoint,
+        Key::Location,
+        Key::SendEmail,
+        Key::CustomEvents,
+        Key::Events,
+        Key::Debug,
+    ];
+
+    /// The name in `init()` and the global object.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::ClientId => "clientId",
+            Key::Endpoint => "endpoint",
+            Key::Location => "location",
+            Key::SendEmail => "sendEmail",
+            Key::CustomEvents => "customEvents",
+            Key::Events => "events",
+            Key::Debug => "debug",
+        }
+    }
+
+    /// The attribute on the script tag.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Key::ClientId => "data-client-id",
+            Key::Endpoint => "data-endpoint",
+            Key::Location => "data-location",
+            Key::SendEmail => "data-send-email",
+            Key::CustomEvents => "data-custom-events",
+            Key::Events => "data-events",
+            Key::Debug => "data-debug",
+        }
+    }
+
+    /// Which key `raw` spells: `clientId`, `client_id`, `client-id`, `data-client-id` and
+    /// `CLIENTID` all name [`Key::ClientId`].
+    fn from_raw(raw: &str) -> Option<Key> {
+        let bare = raw.strip_prefix("data-").unwrap_or(raw);
+        let folded = |s: &str| {
+            s.chars()
+                .filter(|c| *c != '_' && *c != '-')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        };
+        let want = folded(bare);
+        Key::ALL.into_iter().find(|k| folded(k.name()) == want)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` ({} on the script tag)",
+            self.name(),
+            self.attribute()
+        )
+    }
+}
+
+/// A configuration value that stops the tracker from starting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigError {
+    /// The configuration was not an object.
+    NotAnObject,
+    /// A required key is missing or empty.
+    Missing(Key),
+    /// A key's value cannot be used.
+    Invalid {
+        /// The key.
+        key: Key,
+        /// Why, in the merchant's terms.
+        why: String,
+    },
+    /// The configuration holds something that must never reach a browser.
+    Secret(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotAnObject => write!(f, "the tracker configuration must be an object"),
+            ConfigError::Missing(key) => write!(f, "{key} is missing; the tracker is off"),
+            ConfigError::Invalid { key, why } => write!(f, "{key} {why}; the tracker is off"),
+            ConfigError::Secret(name) => write!(
+                f,
+                "`{name}` must never be in a web page, where every visitor can read it: remove it \
+                 and set it on the receiver; the tracker is off"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A configuration value that was ignored; the tracker still starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigWarning {
+    /// A key the tracker does not know (a typo?).
+    UnknownKey(String),
+    /// An override for a name outside the catalog: it applies to a custom event of that name.
+    CustomOverride(String),
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigWarning::UnknownKey(k) => write!(f, "unknown configuration key `{k}` ignored"),
+            ConfigWarning::CustomOverride(name) => write!(
+                f,
+                "`{name}` in `events` is not a Salla catalog event; the override applies to a \
+                 custom event of exactly that name"
+            ),
+        }
+    }
+}
+
+/// Keys whose presence means a secret was put in the page.
+const SECRET_KEYS: [&str; 5] = ["apikey", "apisecret", "secret", "sha", "password"];
+
+impl Config {
+    /// A configuration with only the required keys; everything else at its default.
+    pub fn new(client_id: &str, endpoint: &str) -> Config {
+        Config {
+            client_id: client_id.to_owned(),
+            endpoint: endpoint.to_owned(),
+            location: None,
+            send_email: false,
+            custom_events: false,
+            debug: false,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Reads and validates a configuration object. On success, also returns what was ignored.
+    pub fn from_value(v: &Value) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let Value::Object(fields) = v else {
+            return Err(vec![ConfigError::NotAnObject]);
+        };
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut config = Config::new("", "");
+        for (raw, value) in fields {
+            let Some(key) = Key::from_raw(raw) else {
+                let folded: String = raw
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                if SECRET_KEYS.iter().any(|s| folded.ends_with(s)) {
+                    errors.push(ConfigError::Secret(raw.clone()));
+                } else {
+                    warnings.push(ConfigWarning::UnknownKey(raw.clone()));
+                }
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            let result = match key {
+                Key::ClientId => text(value)
+                    .and_then(client_id)
+                    .map(|t| config.client_id = t),
+                Key::Endpoint => text(value).and_then(endpoint).map(|t| config.endpoint = t),
+                Key::Location => text(value).and_then(location).map(|t| config.location = t),
+                Key::SendEmail => flag(value).map(|b| config.send_email = b),
+                Key::CustomEvents => flag(value).map(|b| config.custom_events = b),
+                Key::Debug => flag(value).map(|b| config.debug = b),
+                Key::Events => overrides(value, &mut warnings).map(|o| config.overrides = o),
+            };
+            if let Err(why) = result {
+                errors.push(ConfigError::Invalid { key, why });
+            }
+        }
+        if config.client_id.is_empty() && !has_error_for(&errors, Key::ClientId) {
+            errors.push(ConfigError::Missing(Key::ClientId));
+        }
+        if config.endpoint.is_empty() && !has_error_for(&errors, Key::Endpoint) {
+            errors.push(ConfigError::Missing(Key::Endpoint));
+        }
+        if errors.is_empty() {
+            Ok((config, warnings))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Adds or replaces the override for `key`.
+    pub fn set_override(&mut self, key: EventKey, value: Override) {
+        self.overrides.retain(|(k, _)| *k != key);
+        self.overrides.push((key, value));
+    }
+
+    /// The override configured for a catalog event, or for a custom event's exact name.
+    pub fn override_for(&self, kind: Option<Kind>, name: &str) -> Option<Override> {
+        self.overrides.iter().find_map(|(k, o)| {
+            let hit = match (k, kind) {
+                (EventKey::Catalog(want), Some(have)) => *want == have,
+                (EventKey::Custom(want), None) => want == name,
+                _ => false,
+            };
+            hit.then_some(*o)
+        })
+    }
+}
+
+fn has_error_for(errors: &[ConfigError], key: Key) -> bool {
+    errors
+        .iter()
+        .any(|e| matches!(e, ConfigError::Invalid { key: k, .. } if *k == key))
+}
+
+fn text(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.trim().to_owned()),
+        other => Err(format!("must be text, got {}", other.kind())),
+    }
+}
+
+fn client_id(t: String) -> Result<String, String> {
+    if t.chars().any(char::is_whitespace) || t.chars().count() > 64 {
+        return Err(format!(
+            "must be the SALESmanago client id (no spaces, at most 64 characters), got \"{}\"",
+            crate::salesmanago::truncate(&t, 64)
+        ));
+    }
+    Ok(t)
+}
+
+fn endpoint(t: String) -> Result<String, String> {
+    let after_scheme = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"));
+    let ok = match after_scheme {
+        Some(rest) => !rest.is_empty() && !rest.starts_with('/'),
+        // A path on the shop's own domain, such as "/sm/collect".
+        None => t.starts_with('/') && !t.starts_with("//"),
+    };
+    if t.is_empty() {
+        return Ok(t);
+    }
+    if !ok || t.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "must be the receiver's URL, such as https://collect.example.com/collect, got \"{}\"",
+            crate::salesmanago::truncate(&t, 120)
+        ));
+    }
+    Ok(t)
+}
+
+fn location(t: String) -> Result<Option<String>, String> {
+    let len = t.encode_utf16().count();
+    if len > limits::LOCATION {
+        return Err(format!(
+            "must be at most {} characters (SALESmanago's limit; it must match your product \
+             feed's location), got {len}",
+            limits::LOCATION
+        ));
+    }
+    Ok((!t.is_empty()).then_some(t))
+}
+
+/// A boolean as the browser gives it: `true`, `"true"`, `"1"`, `"yes"`, `"on"`, or an attribute
+/// present with no value (`data-debug`).
+fn flag(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if *n == 0.0 || *n == 1.0 => Ok(*n == 1.0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "" | "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(format!(
+                "must be true or false, got \"{}\"",
+                crate::salesmanago::truncate(s, 40)
+            )),
+        },
+        other => Err(format!("must be true or false, got {}", other.kind())),
+    }
+}
+
+fn overrides(
+    v: &Value,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Vec<(EventKey, Override)>, String> {
+    let Value::Object(fields) = v else {
+        return Err(format!(
+            "must be an object such as {{\"Product Viewed\": \"OTHER\", \"Products Searched\": \
+             false}} (on the script tag: valid JSON), got {}",
+            v.kind()
+        ));
+    };
+    let mut out: Vec<(EventKey, Override)> = Vec::new();
+    let mut bad = Vec::new();
+    for (name, value) in fields {
+        let o = match value {
+            Value::Bool(false) => Override::Off,
+            Value::Bool(true) => Override::On,
+            Value::String(s) => match ExternalEventType::parse(s) {
+                Some(t) => Override::As(t),
+                None => {
+                    bad.push(format!(
+                        "\"{name}\": \"{}\" is not a SALESmanago event type (use PURCHASE, CART, \
+                         VISIT, OFFER, LOGIN, OTHER, …, true or false)",
+                        crate::salesmanago::truncate(s, 40)
+                    ));
+                    continue;
+                }
+            },
+            other => {
+                bad.push(format!(
+                    "\"{name}\" must be a type name, true or false, got {}",
+                    other.kind()
+                ));
+                continue;
+            }
+        };
+        let key = match Kind::from_name(name) {
+            Some(kind) => EventKey::Catalog(kind),
+            None => {
+                warnings.push(ConfigWarning::CustomOverride(name.clone()));
+                EventKey::Custom(name.trim().to_owned())
+            }
+        };
+        out.retain(|(k, _)| *k != key);
+        out.push((key, o));
+    }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(format!("has unusable entries: {}", bad.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::testing::val;
+
+    fn ok(v: Value) -> (Config, Vec<ConfigWarning>) {
+        Config::from_value(&v).unwrap()
+    }
+
+    fn errors(v: Value) -> Vec<String> {
+        Config::from_value(&v)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn reads_every_spelling_of_every_key() {
+        for (cid, ep) in [
+            ("clientId", "endpoint"),
+            ("client_id", "endpoint"),
+            ("data-client-id", "data-endpoint"),
+        ] {
+            let (c, w) = ok(Value::object([
+                (cid, Value::from("abc123")),
+                (ep, Value::from("https://r.example/collect")),
+            ]));
+            assert!(w.is_empty());
+            assert_eq!(c, Config::new("abc123", "https://r.example/collect"));
+        }
+        let (c, _) = ok(val!({
+            "clientId": " abc ", "endpoint": "/sm/collect", "location": "store-1",
+            "send_email": "true", "data-custom-events": "", "debug": 1,
+            "events": {"Product Viewed": "other", "Wishlist Product Added": false, "Product List Viewed": true}
+        }));
+        assert_eq!(c.client_id, "abc");
+        assert_eq!(c.endpoint, "/sm/collect");
+        assert_eq!(c.location.as_deref(), Some("store-1"));
+        assert!(c.send_email && c.custom_events && c.debug);
+        assert_eq!(
+            c.override_for(Some(Kind::ProductViewed), "Product Viewed"),
+            Some(Override::As(ExternalEventType::Other))
+        );
+        assert_eq!(
+            c.override_for(
+                Some(Kind::ProductAddedToWishlist),
+                "Product Added to Wishlist"
+            ),
+            Some(Override::Off),
+            "either wishlist spelling configures the same event"
+        );
+        assert_eq!(
+            c.override_for(Some(Kind::ProductListViewed), "x"),
+            Some(Override::On)
+        );
+        assert_eq!(
+            c.override_for(Some(Kind::OrderCompleted), "Order Completed"),
+            None
+        );
+    }
+
+    #[test]
+    fn missing_required_keys_are_named_with_their_attribute() {
+        assert_eq!(
+            errors(val!({})),
+            [
+                "`clientId` (data-client-id on the script tag) is missing; the tracker is off",
+                "`endpoint` (data-endpoint on the script tag) is missing; the tracker is off",
+            ]
+        );
+        assert_eq!(
+            errors(val!("x")),
+            ["the tracker configuration must be an object"]
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_explained() {
+        let errs = errors(val!({
+            "clientId": "has space", "endpoint": "ftp://x", "location": "x".repeat(37),
+            "debug": "maybe", "events": {"Product Viewed": "VISITS", "Order Completed": 3}
+        }));
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
+        assert!(has(
+            "`clientId` (data-client-id on the script tag) must be the SALESmanago client id"
+        ));
+        assert!(has("must be the receiver's URL, such as https://collect.example.com/collect, got \"ftp://x\""));
+        assert!(has(
+            "`location` (data-location on the script tag) must be at most 36 characters"
+        ));
+        assert!(has("got 37"));
+        assert!(has(
+            "`debug` (data-debug on the script tag) must be true or false, got \"maybe\""
+        ));
+        assert!(has("\"VISITS\" is not a SALESmanago event type"));
+        assert!(has(
+            "\"Order Completed\" must be a type name, true or false, got a number"
+        ));
+    }
+
+    #[test]
+    fn endpoints() {
+        for good in [
+            "https://a.example",
+            "http://127.0.0.1:8080/collect",
+            "/collect",
+        ] {
+            assert!(endpoint(good.into()).is_ok(), "{good}");
+        }
+        for bad in [
+            "a.example/collect",
+            "https://",
+            "//a.example",
+            "https:///x",
+            "https://a b",
+        ] {
+            assert!(endpoint(bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_refused() {
+        let errs =
+            errors(val!({"clientId": "a", "endpoint": "/c", "apiSecret": "s", "api_key": "k"}));
+        assert_eq!(errs.len(), 2);
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("`apiSecret` must never be in a web page")));
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("`api_key` must never be in a web page")));
+    }
+
+    #[test]
+    fn unknown_keys_and_custom_overrides_warn() {
+        let (c, w) = ok(val!({"clientId": "a", "endpoint": "/c", "clientID2": 1,
+                              "events": {"Loyalty Redeemed": "OTHER"}}));
+        assert_eq!(
+            w.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "unknown configuration key `clientID2` ignored",
+                "`Loyalty Redeemed` in `events` is not a Salla catalog event; the override applies to a custom event of exactly that name",
+            ]
+        );
+        assert_eq!(
+            c.override_for(None, "Loyalty Redeemed"),
+            Some(Override::As(ExternalEventType::Other))
+        );
+        assert_eq!(c.override_for(None, "Other"), None);
+    }
+}

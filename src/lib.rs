@@ -1,0 +1,28 @@
+//! Salla storefront e-commerce events → SALESmanago external events.
+//!
+//! The crate is a pure core that knows nothing of the browser, in the order data flows through it:
+//!
+//! - [`value`]: the JSON-like values payloads and configuration arrive as;
+//! - [`salla`]: Salla's event catalog, typed, with lenient parsing;
+//! - [`cart`]: the held cart that whole-cart CART events describe;
+//! - [`mapping`]: the table from Salla events to SALESmanago events;
+//! - [`pipeline`]: one shopper's stream through parse → cart → identity → map;
+//! - [`protocol`]: the v1 batch body sent to the receiver;
+//! - [`config`], [`salesmanago`], [`number`]: configuration, SALESmanago's types and limits,
+//!   numbers as Salla sends them.
+//!
+//! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page.
+#![deny(missing_docs)]
+
+pub mod cart;
+pub mod config;
+pub mod mapping;
+pub mod number;
+pub mod pipeline;
+pub mod protocol;
+pub mod salesmanago;
+pub mod salla;
+pub mod value;
+
+#[cfg(target_arch = "wasm32")]
+pub mod browser;

@@ -1,0 +1,263 @@
+//! Salla event → SALESmanago external event: the table of `spec/mapping.md` §2.
+//!
+//! [`map`] is pure: the event, the held cart (already updated by this event), the configuration
+//! and the environment (time, shop) go in; a [`ContactEvent`] to send, or the reason for sending
+//! nothing, comes out. The type comes from the table unless the configuration overrides it; the
+//! fields always follow the event's own row, so an override changes what SALESmanago files the
+//! event under, not what it says.
+
+use crate::cart::Cart;
+use crate::config::{Config, Override};
+use crate::number;
+use crate::salesmanago::{join_list, limits, ContactEvent, ExternalEventType as T};
+use crate::salla::{Line, SallaEvent};
+use std::fmt;
+
+/// What the mapping needs to know about the page and the moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Env<'a> {
+    /// When the event happened, ms since the epoch.
+    pub now_ms: u64,
+    /// The storefront's host, sent as `shopDomain`.
+    pub shop_domain: Option<&'a str>,
+    /// Salla's store id, the `location` when the configuration sets none.
+    pub store_id: Option<&'a str>,
+}
+
+/// What to do with an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Send this event.
+    Send(ContactEvent),
+    /// Send nothing.
+    Skip(Skip),
+}
+
+/// Why an event is not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The configuration's `events` switched it off.
+    SwitchedOff,
+    /// The event is off by default (noise for SALESmanago) and not switched on.
+    OffByDefault,
+    /// A custom event while `customEvents` is off.
+    CustomEventsOff,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Skip::SwitchedOff => "switched off in the `events` configuration",
+            Skip::OffByDefault => "off by default; switch it on with `events: {\"<name>\": true}`",
+            Skip::CustomEventsOff => "a custom event, and `customEvents` is off",
+        })
+    }
+}
+
+/// The type the table gives an event; `None` where the event is off by default.
+pub fn default_type(event: &SallaEvent, config: &Config) -> Option<T> {
+    use SallaEvent as E;
+    match event {
+        E::ProductViewed(_) => Some(T::Visit),
+        E::ProductAdded(_)
+        | E::ProductRemoved(_)
+        | E::WishlistProductAddedToCart(_)
+        | E::CartViewed(_)
+        | E::CartUpdated(_)
+        | E::CheckoutStarted(_) => Some(T::Cart),
+        E::OrderCompleted(_) => Some(T::Purchase),
+        E::SignedIn(_) | E::SignedUp(_) => Some(T::Login),
+        E::PromotionViewed(_) | E::PromotionClicked(_) => Some(T::Offer),
+        E::CouponApplied(_)
+        | E::CouponRemoved(_)
+        | E::CouponDenied(_)
+        | E::ProductAddedToWishlist(_)
+        | E::ProductRemovedFromWishlist(_)
+        | E::ProductsSearched(_)
+        | E::ProductShared(_)
+        | E::ProductReviewed(_) => Some(T::Other),
+        E::Custom(_) => config.custom_events.then_some(T::Other),
+        E::SignedOut | E::Quiet(_) | E::Page(_) => None,
+    }
+}
+
+/// The type an off-by-default event gets when switched on with `true`.
+fn type_when_on(event: &SallaEvent) -> T {
+    match event {
+        SallaEvent::Page(_) => T::Visit,
+        _ => T::Other,
+    }
+}
+
+/// Maps one event. `cart` is the held cart after this event was applied to it.
+pub fn map(event: &SallaEvent, cart: &Cart, config: &Config, env: &Env<'_>) -> Decision {
+    let event_type = match config.override_for(event.kind(), event.name()) {
+        Some(Override::Off) => return Decision::Skip(Skip::SwitchedOff),
+        Some(Override::As(t)) => t,
+        Some(Override::On) => default_type(event, config).unwrap_or_else(|| type_when_on(event)),
+        None => match default_type(event, config) {
+            Some(t) => t,
+            None if matches!(event, SallaEvent::Custom(_)) => {
+                return Decision::Skip(Skip::CustomEventsOff)
+            }
+            None => return Decision::Skip(Skip::OffByDefault),
+        },
+    };
+    let mut out = ContactEvent::new(event_type, env.now_ms);
+    out.set_description(event.name());
+    if let Some(location) = config.location.as_deref().or(env.store_id) {
+        out.set_location(location);
+    }
+    if let Some(domain) = env.shop_domain {
+        out.set_shop_domain(domain);
+    }
+    fill(&mut out, event, cart);
+    Decision::Send(out)
+}
+
+/// A detail that is a number: amounts with at most two decimals.
+fn amount(n: Option<f64>) -> Option<String> {
+    n.map(number::format).filter(|s| !s.is_empty())
+}
+
+/// The per-line lists of a cart or order: names, quantities, prices. A list whose every entry
+/// is empty is left out; otherwise empty entries keep their place, so the n-th entry of each
+/// list still describes the n-th product.
+fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
+    let list = |items: Vec<String>| {
+        if items.iter().all(String::is_empty) {
+            None
+        } else {
+            Some(join_list(items.iter().map(String::as_str), limits::DETAIL))
+        }
+    };
+    [
+        list(
+            lines
+                .iter()
+                .map(|l| l.name.clone().unwrap_or_default())
+                .collect(),
+        ),
+        list(lines.iter().map(|l| number::format(l.quantity)).collect()),
+        list(
+            lines
+                .iter()
+                .map(|l| amount(l.price).unwrap_or_default())
+                .collect(),
+        ),
+    ]
+}
+
+fn set_lines(out: &mut ContactEvent, lines: &[Line]) {
+    out.set_products(lines.iter().map(|l| l.product_id.as_str()));
+}
+
+fn fill(out: &mut ContactEvent, event: &SallaEvent, cart: &Cart) {
+    use SallaEvent as E;
+    let name = Some(event.name().to_owned());
+    match event {
+        E::ProductViewed(p) => {
+            out.set_products([p.product_id.as_str()]);
+            out.set_value(p.price);
+            out.set_details([
+                p.name.clone(),
+                p.category.clone(),
+                p.brand.clone(),
+                p.url.clone(),
+                p.sku.clone(),
+                p.currency.clone(),
+            ]);
+        }
+        E::ProductAdded(_)
+        | E::ProductRemoved(_)
+        | E::WishlistProductAddedToCart(_)
+        | E::CartViewed(_)
+        | E::CartUpdated(_)
+        | E::CheckoutStarted(_) => {
+            set_lines(out, &cart.lines);
+            out.set_value(Some(cart.value()));
+            if let Some(id) = &cart.id {
+                out.set_external_id(id);
+            }
+            let [names, quantities, prices] = line_lists(&cart.lines);
+            out.set_details([
+                names,
+                quantities,
+                prices,
+                cart.currency.clone(),
+                cart.coupon.clone(),
+            ]);
+        }
+        E::OrderCompleted(order) => {
+            // An order that lists no products is the cart that was just checked out.
+            let lines = if order.lines.is_empty() {
+                &cart.lines
+            } else {
+                &order.lines
+            };
+            set_lines(out, lines);
+            let line_sum = || {
+                let priced: Vec<f64> = lines
+                    .iter()
+                    .filter_map(|l| l.price.map(|p| p * l.quantity))
+                    .collect();
+                (!priced.is_empty()).then(|| priced.iter().sum())
+            };
+            out.set_value(order.total.or_else(line_sum));
+            if let Some(id) = &order.order_id {
+                out.set_external_id(id);
+            }
+            let [names, quantities, prices] = line_lists(lines);
+            out.set_details([
+                names,
+                quantities,
+                prices,
+                order.currency.clone().or_else(|| cart.currency.clone()),
+                order.coupon.clone().or_else(|| cart.coupon.clone()),
+                amount(order.shipping),
+                amount(order.tax),
+                amount(order.discount),
+            ]);
+        }
+        E::SignedIn(_) | E::SignedUp(_) | E::SignedOut | E::Quiet(_) => {
+            out.set_details([name]);
+        }
+        E::PromotionViewed(p) | E::PromotionClicked(p) => {
+            out.set_external_id(&p.promotion_id);
+            out.set_details([p.name.clone(), p.creative.clone(), p.position.clone(), name]);
+        }
+        E::CouponApplied(c) | E::CouponRemoved(c) | E::CouponDenied(c) => {
+            out.set_value(c.discount);
+            if let Some(id) = c.cart_id.as_ref().or(cart.id.as_ref()) {
+                out.set_external_id(id);
+            }
+            out.set_details([name, c.coupon_name.clone(), c.reason.clone()]);
+        }
+        E::ProductAddedToWishlist(w) | E::ProductRemovedFromWishlist(w) => {
+            out.set_products([w.product_id.as_str()]);
+            out.set_value(w.price);
+            out.set_details([name, w.name.clone(), w.wishlist_id.clone()]);
+        }
+        E::ProductsSearched(s) => {
+            out.set_details([name, Some(s.query.clone()), amount(s.total_results)]);
+        }
+        E::ProductShared(s) => {
+            out.set_products([s.product_id.as_str()]);
+            out.set_details([name, s.share_via.clone()]);
+        }
+        E::ProductReviewed(r) => {
+            out.set_products([r.product_id.as_str()]);
+            out.set_details([name, r.rating.clone(), r.review_body.clone()]);
+        }
+        E::Page(p) => {
+            out.set_details([p.name.clone(), p.referrer.clone()]);
+        }
+        E::Custom(c) => {
+            let properties = c
+                .properties
+                .iter()
+                .map(|(k, v)| Some([k.as_str(), v].join("=")));
+            out.set_details(std::iter::once(name).chain(properties));
+        }
+    }
+}

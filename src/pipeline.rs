@@ -1,0 +1,210 @@
+//! One shopper's stream of events through the core: parse → cart → identity → map.
+//!
+//! [`Pipeline`] holds the state the mapping needs between events (the cart, the email learnt at
+//! sign-in, the event ids already seen) and nothing of the browser: the time, fresh ids, the
+//! `smclient` contact id and consent come in as arguments, so every decision is reproducible in a
+//! native test. The browser shell feeds it and sends what it returns.
+
+use crate::cart::Cart;
+use crate::config::Config;
+use crate::mapping::{self, Decision, Env, Skip};
+use crate::protocol::{Contact, Envelope};
+use crate::salesmanago::{limits, truncate};
+use crate::salla::{self, ParseError, SallaEvent, Warning};
+use crate::value::Value;
+use std::collections::VecDeque;
+
+/// How many recent event ids are remembered to drop an event seen twice (Salla's hook and a DOM
+/// event for the same action, or a history replay).
+const SEEN_IDS: usize = 512;
+
+/// The core's state for one shopper.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: Config,
+    cart: Cart,
+    email: Option<String>,
+    seen: VecDeque<String>,
+}
+
+/// What became of one incoming event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// The event's name (canonical for catalog events).
+    pub name: String,
+    /// What to do.
+    pub outcome: Outcome,
+    /// Fields that were left out, each with its reason.
+    pub warnings: Vec<Warning>,
+    /// The held cart changed: the shell should store it.
+    pub cart_changed: bool,
+}
+
+/// The decision for one incoming event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Send this.
+    Send(Envelope),
+    /// Nothing to send, deliberately.
+    Skipped(Skip),
+    /// An event with this `event_id` was already processed.
+    Duplicate(String),
+    /// The payload could not be used.
+    Rejected(ParseError),
+}
+
+impl Pipeline {
+    /// A pipeline with an empty cart.
+    pub fn new(config: Config) -> Self {
+        Pipeline {
+            config,
+            cart: Cart::default(),
+            email: None,
+            seen: VecDeque::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The held cart.
+    pub fn cart(&self) -> &Cart {
+        &self.cart
+    }
+
+    /// Restores a cart kept from an earlier page.
+    pub fn restore_cart(&mut self, cart: Cart) {
+        self.cart = cart;
+    }
+
+    /// Processes one event. `new_id` is called for an event that carries no `event_id`.
+    pub fn process(
+        &mut self,
+        name: &str,
+        payload: &Value,
+        env: &Env<'_>,
+        new_id: impl FnOnce() -> String,
+    ) -> Processed {
+        let parsed = match salla::parse(name, payload) {
+            Ok(p) => p,
+            Err(e) => {
+                return Processed {
+                    name: e.event.clone(),
+                    outcome: Outcome::Rejected(e),
+                    warnings: Vec::new(),
+                    cart_changed: false,
+                }
+            }
+        };
+        let event = parsed.event;
+        let name = event.name().to_owned();
+        let id = match parsed.event_id {
+            Some(id) if self.seen.contains(&id) => {
+                return Processed {
+                    name,
+                    outcome: Outcome::Duplicate(id),
+                    warnings: parsed.warnings,
+                    cart_changed: false,
+                }
+            }
+            Some(id) => {
+                if self.seen.len() == SEEN_IDS {
+                    self.seen.pop_front();
+                }
+                self.seen.push_back(id.clone());
+                id
+            }
+            None => new_id(),
+        };
+
+        let before = self.cart.clone();
+        self.cart.apply(&event);
+        self.learn_identity(&event);
+        let decision = mapping::map(&event, &self.cart, &self.config, env);
+        if matches!(event, SallaEvent::OrderCompleted(_)) {
+            self.cart.clear();
+        }
+        let outcome = match decision {
+            Decision::Send(contact_event) => Outcome::Send(Envelope {
+                id: truncate(&id, limits::EXTERNAL_ID).to_owned(),
+                source: name.clone(),
+                event: contact_event,
+            }),
+            Decision::Skip(reason) => Outcome::Skipped(reason),
+        };
+        Processed {
+            name,
+            outcome,
+            warnings: parsed.warnings,
+            cart_changed: self.cart != before,
+        }
+    }
+
+    fn learn_identity(&mut self, event: &SallaEvent) {
+        match event {
+            SallaEvent::SignedIn(a) | SallaEvent::SignedUp(a) => {
+                if let Some(email) = a.email.as_deref().filter(|e| looks_like_email(e)) {
+                    self.email = Some(email.to_owned());
+                }
+            }
+            SallaEvent::SignedOut => self.email = None,
+            _ => {}
+        }
+    }
+
+    /// Sets the shopper's email (the `identify` API); an implausible address is ignored.
+    pub fn identify(&mut self, email: &str) -> bool {
+        let ok = looks_like_email(email.trim());
+        if ok {
+            self.email = Some(email.trim().to_owned());
+        }
+        ok
+    }
+
+    /// The contact to name in a batch: the `smclient` id when there is one; the email only when
+    /// `sendEmail` is on and the shopper has not refused consent.
+    pub fn contact(&self, contact_id: Option<&str>, consent: bool) -> Contact {
+        Contact {
+            contact_id: contact_id
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| truncate(id, limits::EXTERNAL_ID).to_owned()),
+            email: self
+                .email
+                .clone()
+                .filter(|_| self.config.send_email && consent),
+        }
+    }
+}
+
+/// A plausible email address: one `@`, something before it, a dotted domain after it, no white
+/// space, at most 254 characters. Not RFC 5322; enough to keep junk out of SALESmanago.
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_plausibility() {
+        assert!(looks_like_email("noura@example.sa"));
+        assert!(!looks_like_email("noura@example"));
+        assert!(!looks_like_email("@example.sa"));
+        assert!(!looks_like_email("a b@example.sa"));
+        assert!(!looks_like_email("a@b@example.sa"));
+        assert!(!looks_like_email("a@example.sa."));
+    }
+}

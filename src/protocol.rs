@@ -1,0 +1,152 @@
+//! Protocol v1: the body the tracker POSTs to the receiver (`spec/mapping.md` §5).
+//!
+//! Sent as `text/plain;charset=UTF-8` so that it is a CORS simple request (no preflight) and the
+//! same body works for `navigator.sendBeacon`. Each event's `id` is its idempotency key: the same
+//! on every retry, so a receiver can take a batch twice and forward each event once.
+
+use crate::number;
+use crate::salesmanago::ContactEvent;
+use crate::value::Value;
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+
+/// Who the events are about. Either may be absent; a receiver holds events that name neither
+/// until a later batch from the same browser does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Contact {
+    /// SALESmanago's contact id, from the `smclient` cookie.
+    pub contact_id: Option<String>,
+    /// The shopper's email, only where configuration and consent allow it.
+    pub email: Option<String>,
+}
+
+impl Contact {
+    /// The `contact` object: only the keys that are known.
+    pub fn to_value(&self) -> Value {
+        let fields = [("contactId", &self.contact_id), ("email", &self.email)];
+        Value::object(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (k, Value::from(v)))),
+        )
+    }
+}
+
+/// One event of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Stable event id: Salla's `event_id`, or one the tracker assigned.
+    pub id: String,
+    /// The Salla event it came from (canonical name).
+    pub source: String,
+    /// The SALESmanago event, with SALESmanago's field names.
+    pub event: ContactEvent,
+}
+
+impl Envelope {
+    /// `{ id, source, contactEvent }`.
+    pub fn to_value(&self) -> Value {
+        Value::object([
+            ("id", Value::from(self.id.as_str())),
+            ("source", Value::from(self.source.as_str())),
+            ("contactEvent", self.event.to_value()),
+        ])
+    }
+}
+
+/// A whole request body.
+pub fn batch(client_id: &str, sent_at: u64, contact: &Contact, events: &[Envelope]) -> Value {
+    Value::object([
+        ("v", Value::Number(f64::from(VERSION))),
+        ("clientId", Value::from(client_id)),
+        ("sentAt", Value::Number(sent_at as f64)),
+        ("contact", contact.to_value()),
+        (
+            "events",
+            Value::Array(events.iter().map(Envelope::to_value).collect()),
+        ),
+    ])
+}
+
+/// A fresh event id from 128 random bits (the caller's randomness: the core has none of its
+/// own), written as a UUID v4 so it looks like the `event_id`s Salla assigns.
+pub fn event_id(random: [u8; 16]) -> String {
+    let mut b = random;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+/// Milliseconds as the integer text protocol fields use (no float formatting in the wasm).
+pub fn millis_text(ms: u64) -> String {
+    let mut s = String::new();
+    number::push_uint(ms, &mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesmanago::ExternalEventType;
+
+    #[test]
+    fn body_matches_the_spec_example() {
+        let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
+        e.set_products(["1001", "1002"]);
+        e.set_value(Some(501.0));
+        e.set_external_id("9");
+        e.set_description("Product Added");
+        e.set_location("123");
+        e.set_shop_domain("store.example");
+        e.set_details([Some("Oud Perfume,Musk"), Some("2,1"), Some("250.5,0")]);
+        let body = batch(
+            "client-1",
+            1_763_830_000_000,
+            &Contact {
+                contact_id: Some("c-1".into()),
+                email: None,
+            },
+            &[Envelope {
+                id: "e-1".into(),
+                source: "Product Added".into(),
+                event: e,
+            }],
+        );
+        let got: serde_json::Value = serde_json::from_str(&body.to_json()).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({
+                "v": 1, "clientId": "client-1", "sentAt": 1_763_830_000_000u64,
+                "contact": {"contactId": "c-1"},
+                "events": [{"id": "e-1", "source": "Product Added", "contactEvent": {
+                    "date": 1_763_829_999_000u64, "contactExtEventType": "CART",
+                    "products": "1001,1002", "value": 501, "externalId": "9",
+                    "description": "Product Added", "location": "123", "shopDomain": "store.example",
+                    "detail1": "Oud Perfume,Musk", "detail2": "2,1", "detail3": "250.5,0"
+                }}]
+            })
+        );
+    }
+
+    #[test]
+    fn event_ids_are_uuid_v4() {
+        let id = event_id([0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(event_id([0; 16]), "00000000-0000-4000-8000-000000000000");
+    }
+
+    #[test]
+    fn millis_are_integers() {
+        assert_eq!(millis_text(1_763_830_000_000), "1763830000000");
+    }
+}

@@ -1,0 +1,220 @@
+//! A JSON-like value: what a Salla payload or a tracker configuration is, once it has left
+//! JavaScript.
+//!
+//! The core parses these instead of `serde_json::Value` or `JsValue` so that it stays free of the
+//! browser and of serde: the browser shell converts a `JsValue` into a [`Value`] in one place
+//! (`browser::value`), and native tests build them from JSON text. Objects keep their keys in the
+//! order they arrived, because custom events send their properties "in key order".
+
+/// A JSON-like value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`, and also JavaScript's `undefined`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number; may be NaN or infinite when it came from JavaScript.
+    Number(f64),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, keys in arrival order.
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The value of `key` when `self` is an object holding it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string inside, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `true` for `null`/`undefined`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// What kind of value this is, in the words a merchant reading a warning would use.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(n) if n.is_nan() => "NaN",
+            Value::Number(n) if n.is_infinite() => "an infinite number",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    /// An object from `(key, value)` pairs; a convenience for building protocol bodies.
+    pub fn object<K: Into<String>>(fields: impl IntoIterator<Item = (K, Value)>) -> Value {
+        Value::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// Compact JSON text. Non-finite numbers are written as `null`, as `JSON.stringify` does.
+    ///
+    /// The browser does not use this (it hands the value to `JSON.stringify`, which keeps Rust's
+    /// float formatting out of the wasm); native code, tests and the receiver do.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) if n.is_finite() => out.push_str(&n.to_string()),
+            Value::Number(_) => out.push_str("null"),
+            Value::String(s) => write_json_string(s, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(k, out);
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 0xf] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(n: f64) -> Self {
+        Value::Number(n)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Building values from JSON text in tests.
+    use super::Value;
+
+    /// Converts `serde_json`'s value, keeping key order (serde_json's `preserve_order` is off, so
+    /// tests that care about order build objects by hand).
+    pub fn from_serde(v: serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(from_serde).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
+            }
+        }
+    }
+
+    /// `json!(...)` as a core [`Value`].
+    macro_rules! val {
+        ($($json:tt)+) => {
+            $crate::value::testing::from_serde(serde_json::json!($($json)+))
+        };
+    }
+    pub(crate) use val;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::val;
+    use super::*;
+
+    #[test]
+    fn json_text_escapes_and_keeps_order() {
+        let v = Value::object([
+            ("z", Value::from("a\"b\\c\n\u{1}")),
+            ("a", Value::Number(1.5)),
+            ("n", Value::Number(f64::NAN)),
+            ("ar", Value::from("عطر")),
+        ]);
+        assert_eq!(
+            v.to_json(),
+            r#"{"z":"a\"b\\c\n\u0001","a":1.5,"n":null,"ar":"عطر"}"#
+        );
+    }
+
+    #[test]
+    fn json_text_round_trips_through_serde() {
+        let v = val!({"a": [1, 2.25, null, true, {"b": "x"}], "c": -3});
+        let back: serde_json::Value = serde_json::from_str(&v.to_json()).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"a": [1, 2.25, null, true, {"b": "x"}], "c": -3})
+        );
+    }
+
+    #[test]
+    fn get_reads_objects_only() {
+        let v = val!({"a": 1});
+        assert_eq!(v.get("a"), Some(&Value::Number(1.0)));
+        assert_eq!(v.get("b"), None);
+        assert_eq!(Value::from("a").get("a"), None);
+    }
+}
