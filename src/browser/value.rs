@@ -1,1 +1,107 @@
 //! `JsValue` ⇄ [`Value`], in one place.
+//!
+//! What the page hands the tracker is untrusted: it may be cyclic, hold getters that throw, be a
+//! Proxy, or carry a megabyte string. [`from_js`] reads it within fixed bounds (depth, total
+//! nodes, string length) and never throws; what is out of bounds reads as `null`, which the
+//! parser then reports as a missing field.
+
+use crate::salesmanago::limits;
+use crate::value::Value;
+use js_sys::{Array, JsString, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Nesting read from a payload: `products[i].field` is depth 3; more is never needed.
+const MAX_DEPTH: u32 = 6;
+/// Values read from one payload in all: bounds the work a cyclic or huge object can cause.
+const MAX_NODES: u32 = 5_000;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.keys`, which throws on some Proxies: caught here rather than in the page.
+    #[wasm_bindgen(js_namespace = Object, js_name = keys, catch)]
+    fn object_keys(o: &JsValue) -> Result<Array, JsValue>;
+}
+
+/// Reads a JavaScript value into a [`Value`], within bounds, without throwing.
+pub fn from_js(v: &JsValue) -> Value {
+    let mut budget = MAX_NODES;
+    read(v, 0, &mut budget)
+}
+
+fn read(v: &JsValue, depth: u32, budget: &mut u32) -> Value {
+    if *budget == 0 {
+        return Value::Null;
+    }
+    *budget -= 1;
+    if let Some(b) = v.as_bool() {
+        return Value::Bool(b);
+    }
+    if let Some(n) = v.as_f64() {
+        return Value::Number(n);
+    }
+    if let Some(s) = v.dyn_ref::<JsString>() {
+        return Value::String(text(s));
+    }
+    if depth >= MAX_DEPTH || !v.is_object() || v.is_function() {
+        // null, undefined, symbols, bigints, functions, and whatever lies too deep.
+        return Value::Null;
+    }
+    if Array::is_array(v) {
+        let items: &Array = v.unchecked_ref();
+        let mut out = Vec::new();
+        for i in 0..items.length() {
+            if *budget == 0 {
+                break;
+            }
+            let item = Reflect::get_u32(v, i).unwrap_or(JsValue::NULL);
+            out.push(read(&item, depth + 1, budget));
+        }
+        return Value::Array(out);
+    }
+    let Ok(keys) = object_keys(v) else {
+        return Value::Null;
+    };
+    let mut out = Vec::new();
+    for key in keys.iter() {
+        if *budget == 0 {
+            break;
+        }
+        let Some(name) = key.as_string() else {
+            continue;
+        };
+        let item = Reflect::get(v, &key).unwrap_or(JsValue::NULL);
+        out.push((name, read(&item, depth + 1, budget)));
+    }
+    Value::Object(out)
+}
+
+/// A string, cut in JavaScript to the longest text the tracker keeps before it is copied into
+/// wasm memory (a 1 MB name costs nothing). The core cuts again on a character boundary.
+fn text(s: &JsString) -> String {
+    let keep = (limits::KEEP_TEXT + 1) as u32;
+    if s.length() > keep {
+        String::from(s.slice(0, keep))
+    } else {
+        String::from(s)
+    }
+}
+
+/// Builds the JavaScript value for a [`Value`] (to hand to `JSON.stringify` or to the page).
+pub fn to_js(v: &Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(*n),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Value::Object(fields) => {
+            let o = Object::new();
+            for (k, v) in fields {
+                // Setting a data property on a fresh plain object cannot fail.
+                let _ = Reflect::set(&o, &JsValue::from_str(k), &to_js(v));
+            }
+            o.into()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Property tests: whatever a page sends, the core neither panics nor produces an event that
+//! SALESmanago would reject.
+#![cfg(not(target_arch = "wasm32"))]
+
+use proptest::prelude::*;
+use salla_salesmanago::config::Config;
+use salla_salesmanago::mapping::Env;
+use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::salesmanago::limits;
+use salla_salesmanago::salla::Kind;
+use salla_salesmanago::value::Value;
+
+/// Field names the parser reads, so generated objects often hit real fields with wrong values.
+const KEYS: &[&str] = &[
+    "product_id",
+    "price",
+    "quantity",
+    "name",
+    "cart_id",
+    "products",
+    "value",
+    "total",
+    "order_id",
+    "currency",
+    "coupon",
+    "promotion_id",
+    "query",
+    "email",
+    "event_id",
+    "category",
+    "discount",
+    "checkout_id",
+    "revenue",
+    "position",
+    "rating",
+    "x",
+];
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[0-9]{1,6}(\\.[0-9]{1,3})?",
+        "\\PC{0,40}",
+        "[ء-ي ]{0,30}",
+        (1usize..3000).prop_map(|n| "é😀".repeat(n)),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<f64>().prop_map(Value::Number),
+        prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-0.0), Just(1e300)]
+            .prop_map(Value::Number),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec(
+                (prop::sample::select(KEYS).prop_map(str::to_owned), inner),
+                0..10
+            )
+            .prop_map(Value::Object),
+        ]
+    })
+}
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(Kind::ALL).prop_map(|k| k.name().to_owned()),
+        "\\PC{0,30}",
+    ]
+}
+
+fn utf16(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+fn check_limits(event: &Value) {
+    let text = |k: &str| event.get(k).and_then(Value::as_str);
+    let ty = text("contactExtEventType").expect("a type");
+    assert!(
+        ty.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+        "{ty}"
+    );
+    for (key, max) in [
+        ("description", limits::DESCRIPTION),
+        ("products", limits::PRODUCTS),
+        ("externalId", limits::EXTERNAL_ID),
+        ("location", limits::LOCATION),
+    ] {
+        if let Some(t) = text(key) {
+            assert!(
+                utf16(t) <= max && !t.is_empty(),
+                "{key}: {} units",
+                utf16(t)
+            );
+        }
+    }
+    for i in 1..=20 {
+        if let Some(t) = text(&format!("detail{i}")) {
+            assert!(utf16(t) <= limits::DETAIL && !t.is_empty());
+        }
+    }
+    assert!(event.get("detail21").is_none());
+    if let Some(v) = event.get("value") {
+        let Value::Number(n) = v else {
+            panic!("value {v:?}")
+        };
+        assert!(
+            n.is_finite() && (n * 100.0).round() == n * 100.0,
+            "value {n}"
+        );
+    }
+}
+
+fn all_on() -> Config {
+    let mut events: Vec<(String, Value)> = Kind::ALL
+        .iter()
+        .map(|k| (k.name().to_owned(), Value::Bool(true)))
+        .collect();
+    events.push(("x".into(), Value::Bool(true)));
+    let (config, _) = Config::from_value(&Value::object([
+        ("clientId", Value::from("c")),
+        ("endpoint", Value::from("/collect")),
+        ("customEvents", Value::Bool(true)),
+        ("sendEmail", Value::Bool(true)),
+        ("events", Value::Object(events)),
+    ]))
+    .unwrap();
+    config
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_event_stream_is_handled_within_limits(
+        events in prop::collection::vec((name(), value()), 1..12),
+        store in proptest::option::of(text()),
+    ) {
+        let mut pipeline = Pipeline::new(all_on());
+        let env = Env { now_ms: 1, shop_domain: Some("s.example"), store_id: store.as_deref() };
+        let mut n = 0u32;
+        for (name, payload) in &events {
+            let processed = pipeline.process(name, payload, &env, || { n += 1; n.to_string() });
+            if let Outcome::Send(envelope) = processed.outcome {
+                prop_assert!(!envelope.id.is_empty());
+                check_limits(&envelope.event.to_value());
+                // The body is valid JSON.
+                let body = envelope.to_value().to_json();
+                prop_assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
+            }
+            let _ = pipeline.contact(Some("c"), true);
+        }
+    }
+
+    #[test]
+    fn any_configuration_is_accepted_or_explained(config in value()) {
+        match Config::from_value(&config) {
+            Ok(_) => {}
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in errors {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stored_carts_of_any_shape_restore(stored in value()) {
+        let cart = salla_salesmanago::cart::Cart::from_value(&stored);
+        prop_assert!(cart.lines.iter().all(|l| l.quantity > 0.0));
+        let again = salla_salesmanago::cart::Cart::from_value(&cart.to_value());
+        prop_assert_eq!(again, cart);
+    }
+}

@@ -1,0 +1,117 @@
+//! Browser tests: the core running as wasm in headless Chromium, fed real JavaScript values.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Object, Reflect, JSON};
+use salla_salesmanago::browser::value::{from_js, to_js};
+use salla_salesmanago::config::Config;
+use salla_salesmanago::mapping::Env;
+use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::value::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn js(json: &str) -> JsValue {
+    JSON::parse(json).expect("test JSON")
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(key)).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn a_salla_payload_from_javascript_becomes_the_expected_contact_event() {
+    let payload = js(
+        r#"{"event_id":"e-1","cart_id":9,"product_id":1001,"name":"عطر العود",
+        "price":"250.50","quantity":2,"currency":"SAR"}"#,
+    );
+    let mut pipeline = Pipeline::new(Config::new("client-1", "/collect"));
+    let env = Env {
+        now_ms: 1_763_829_999_000,
+        shop_domain: Some("store.example"),
+        store_id: Some("123"),
+    };
+    let processed = pipeline.process("Product Added", &from_js(&payload), &env, || {
+        unreachable!("the payload has an event_id")
+    });
+    let Outcome::Send(envelope) = processed.outcome else {
+        panic!("{:?}", processed.outcome)
+    };
+    // Through JSON.stringify, as the transport will send it.
+    let sent = js(&String::from(
+        JSON::stringify(&to_js(&envelope.to_value())).unwrap(),
+    ));
+    assert_eq!(get(&sent, "id"), "e-1");
+    let event = get(&sent, "contactEvent");
+    assert_eq!(get(&event, "contactExtEventType"), "CART");
+    assert_eq!(get(&event, "products"), "1001");
+    assert_eq!(get(&event, "value").as_f64(), Some(501.0));
+    assert_eq!(get(&event, "externalId"), "9");
+    assert_eq!(get(&event, "detail1"), "عطر العود");
+    assert_eq!(get(&event, "detail2"), "2");
+    assert_eq!(get(&event, "detail3"), "250.5");
+    assert_eq!(get(&event, "detail4"), "SAR");
+    assert_eq!(get(&event, "location"), "123");
+    assert_eq!(get(&event, "date").as_f64(), Some(1_763_829_999_000.0));
+}
+
+#[wasm_bindgen_test]
+fn hostile_objects_are_read_within_bounds_without_throwing() {
+    // A cycle, a getter that throws, a megabyte string, a function and a symbol.
+    let o = Object::new();
+    Reflect::set(&o, &"self".into(), &o).unwrap();
+    Reflect::set(&o, &"name".into(), &"x".repeat(1_000_000).into()).unwrap();
+    Reflect::set(&o, &"fn".into(), &js_sys::Function::new_no_args("return 1")).unwrap();
+    Reflect::set(&o, &"sym".into(), &js_sys::Symbol::for_("s")).unwrap();
+    let throwing = js_sys::Function::new_no_args("throw new Error('boom')");
+    let descriptor = Object::new();
+    Reflect::set(&descriptor, &"get".into(), &throwing).unwrap();
+    Reflect::set(&descriptor, &"enumerable".into(), &true.into()).unwrap();
+    Object::define_property(&o, &"price".into(), &descriptor);
+
+    let v = from_js(&o);
+    let name = v.get("name").and_then(Value::as_str).unwrap();
+    assert_eq!(name.len(), 2049, "cut before entering wasm memory");
+    assert_eq!(
+        v.get("price"),
+        Some(&Value::Null),
+        "a throwing getter reads as null"
+    );
+    assert_eq!(v.get("fn"), Some(&Value::Null));
+    assert_eq!(v.get("sym"), Some(&Value::Null));
+    // The cycle ends at the depth bound.
+    let mut depth = 0;
+    let mut at = &v;
+    while let Some(next) = at.get("self") {
+        at = next;
+        depth += 1;
+    }
+    assert_eq!(depth, 6);
+
+    let mut pipeline = Pipeline::new(Config::new("c", "/collect"));
+    let processed = pipeline.process("Product Viewed", &v, &Env::default(), || "id".into());
+    assert!(
+        matches!(processed.outcome, Outcome::Rejected(_)),
+        "no product_id"
+    );
+}
+
+#[wasm_bindgen_test]
+fn nan_from_javascript_is_never_sent() {
+    let payload = Object::new();
+    Reflect::set(&payload, &"product_id".into(), &"1".into()).unwrap();
+    Reflect::set(&payload, &"price".into(), &JsValue::from_f64(f64::NAN)).unwrap();
+    let mut pipeline = Pipeline::new(Config::new("c", "/collect"));
+    let processed = pipeline.process(
+        "Product Viewed",
+        &from_js(&payload),
+        &Env::default(),
+        || "id".into(),
+    );
+    let Outcome::Send(envelope) = processed.outcome else {
+        panic!()
+    };
+    assert_eq!(envelope.event.to_value().get("value"), None);
+    assert_eq!(processed.warnings.len(), 1);
+}
