@@ -258,6 +258,36 @@ impl Config {
         }
     }
 
+    /// Reads configuration from several sources, most important first (`init()`, the global
+    /// object, `data-*` attributes, the script's query string): for each key, the first source
+    /// that sets it wins, whichever spelling it uses.
+    pub fn from_sources(
+        sources: &[Value],
+    ) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let mut merged: Vec<(String, Value)> = Vec::new();
+        let mut taken: Vec<Key> = Vec::new();
+        for source in sources {
+            let Value::Object(fields) = source else {
+                continue;
+            };
+            for (raw, value) in fields {
+                if value.is_null() {
+                    continue;
+                }
+                match Key::from_raw(raw) {
+                    Some(key) if taken.contains(&key) => {}
+                    Some(key) => {
+                        taken.push(key);
+                        merged.push((raw.clone(), value.clone()));
+                    }
+                    None if merged.iter().any(|(k, _)| k == raw) => {}
+                    None => merged.push((raw.clone(), value.clone())),
+                }
+            }
+        }
+        Config::from_value(&Value::Object(merged))
+    }
+
     /// Adds or replaces the override for `key`.
     pub fn set_override(&mut self, key: EventKey, value: Override) {
         self.overrides.retain(|(k, _)| *k != key);
@@ -275,6 +305,15 @@ impl Config {
             hit.then_some(*o)
         })
     }
+}
+
+/// Whether the page's query string (`location.search`) asks for debug logging: `sm_debug=1`
+/// (or `true`).
+pub fn debug_requested(query: &str) -> bool {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .any(|pair| matches!(pair, "sm_debug=1" | "sm_debug=true" | "sm_debug"))
 }
 
 fn has_error_for(errors: &[ConfigError], key: Key) -> bool {
@@ -504,6 +543,32 @@ mod tests {
         assert!(has(
             "\"Order Completed\" must be a type name, true or false, got a number"
         ));
+    }
+
+    #[test]
+    fn sources_merge_per_key_first_wins() {
+        let (c, _) = Config::from_sources(&[
+            val!({"endpoint": "https://init.example/c"}),
+            val!({"clientId": "global", "debug": false}),
+            val!({"clientId": "data", "location": "from-data", "debug": ""}),
+            val!({"client_id": "query", "endpoint": "https://query.example/c", "send_email": "1"}),
+            Value::Null,
+        ])
+        .unwrap();
+        assert_eq!(c.endpoint, "https://init.example/c");
+        assert_eq!(c.client_id, "global");
+        assert_eq!(c.location.as_deref(), Some("from-data"));
+        assert!(!c.debug, "the global object's false beats the attribute");
+        assert!(c.send_email);
+    }
+
+    #[test]
+    fn debug_from_the_page_url() {
+        assert!(debug_requested("?a=1&sm_debug=1"));
+        assert!(debug_requested("sm_debug=true"));
+        assert!(!debug_requested("?sm_debug=0"));
+        assert!(!debug_requested("?xsm_debug=1"));
+        assert!(!debug_requested(""));
     }
 
     #[test]

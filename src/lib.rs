@@ -8,7 +8,9 @@
 //! - [`mapping`]: the table from Salla events to SALESmanago events;
 //! - [`pipeline`]: one shopper's stream through parse → cart → identity → map;
 //! - [`protocol`]: the v1 batch body sent to the receiver;
-//! - [`config`], [`salesmanago`], [`number`]: configuration, SALESmanago's types and limits,
+//! - [`outbox`]: the events waiting for the receiver's 2xx, batching and retry policy;
+//! - [`config`], [`contact`], [`salesmanago`], [`number`]: configuration, who the events are
+//!   about, SALESmanago's types and limits,
 //!   numbers as Salla sends them.
 //!
 //! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page.
@@ -16,8 +18,10 @@
 
 pub mod cart;
 pub mod config;
+pub mod contact;
 pub mod mapping;
 pub mod number;
+pub mod outbox;
 pub mod pipeline;
 pub mod protocol;
 pub mod salesmanago;

@@ -7,6 +7,7 @@
 
 use crate::cart::Cart;
 use crate::config::Config;
+use crate::contact::looks_like_email;
 use crate::mapping::{self, Decision, Env, Skip};
 use crate::protocol::{Contact, Envelope};
 use crate::salesmanago::{limits, truncate};
@@ -176,35 +177,5 @@ impl Pipeline {
                 .clone()
                 .filter(|_| self.config.send_email && consent),
         }
-    }
-}
-
-/// A plausible email address: one `@`, something before it, a dotted domain after it, no white
-/// space, at most 254 characters. Not RFC 5322; enough to keep junk out of SALESmanago.
-pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    s.len() <= 254
-        && !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(char::is_whitespace)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_plausibility() {
-        assert!(looks_like_email("noura@example.sa"));
-        assert!(!looks_like_email("noura@example"));
-        assert!(!looks_like_email("@example.sa"));
-        assert!(!looks_like_email("a b@example.sa"));
-        assert!(!looks_like_email("a@b@example.sa"));
-        assert!(!looks_like_email("a@example.sa."));
     }
 }

@@ -69,6 +69,39 @@ pub fn batch(client_id: &str, sent_at: u64, contact: &Contact, events: &[Envelop
     ])
 }
 
+/// A whole request body from events already serialised as JSON (by the browser's
+/// `JSON.stringify`, or [`Envelope::to_value`] natively). Only strings and integers are written
+/// here, so no float formatting is needed to build a request.
+pub fn body(client_id: &str, sent_at: u64, contact: &Contact, events: &[String]) -> String {
+    let mut out = String::from("{\"v\":");
+    number::push_uint(u64::from(VERSION), &mut out);
+    out.push_str(",\"clientId\":");
+    crate::value::write_json_string(client_id, &mut out);
+    out.push_str(",\"sentAt\":");
+    number::push_uint(sent_at, &mut out);
+    out.push_str(",\"contact\":{");
+    let fields = [
+        ("contactId", &contact.contact_id),
+        ("email", &contact.email),
+    ];
+    let mut first = true;
+    for (k, v) in fields {
+        if let Some(v) = v {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            crate::value::write_json_string(k, &mut out);
+            out.push(':');
+            crate::value::write_json_string(v, &mut out);
+        }
+    }
+    out.push_str("},\"events\":[");
+    out.push_str(&events.join(","));
+    out.push_str("]}");
+    out
+}
+
 /// A fresh event id from 128 random bits (the caller's randomness: the core has none of its
 /// own), written as a UUID v4 so it looks like the `event_id`s Salla assigns.
 pub fn event_id(random: [u8; 16]) -> String {
@@ -135,6 +168,30 @@ mod tests {
                     "detail1": "Oud Perfume,Musk", "detail2": "2,1", "detail3": "250.5,0"
                 }}]
             })
+        );
+    }
+
+    #[test]
+    fn body_from_serialised_events_equals_the_value_body() {
+        let mut e = ContactEvent::new(ExternalEventType::Purchase, 5);
+        e.set_value(Some(12.5));
+        e.set_description("Order Completed \"quoted\" عربي");
+        let envelope = Envelope {
+            id: "e".into(),
+            source: "Order Completed".into(),
+            event: e,
+        };
+        let contact = Contact {
+            contact_id: Some("c\\1".into()),
+            email: Some("a@b.sa".into()),
+        };
+        let from_strings = body("cl", 9, &contact, &[envelope.to_value().to_json()]);
+        let from_value = batch("cl", 9, &contact, &[envelope]).to_json();
+        assert_eq!(from_strings, from_value);
+        let empty = body("cl", 9, &Contact::default(), &[]);
+        assert_eq!(
+            empty,
+            r#"{"v":1,"clientId":"cl","sentAt":9,"contact":{},"events":[]}"#
         );
     }
 
