@@ -110,6 +110,15 @@ impl Outbox {
         (!batch.ids.is_empty()).then_some(batch)
     }
 
+    /// The next batch regardless of backoff: for a page that is leaving, where waiting is not
+    /// an option.
+    pub fn take_ignoring_backoff(&mut self, max_bytes: usize) -> Option<Batch> {
+        let not_before = std::mem::take(&mut self.not_before_ms);
+        let batch = self.take(0, max_bytes);
+        self.not_before_ms = not_before;
+        batch
+    }
+
     /// The receiver took these: they leave the outbox, and the backoff resets.
     pub fn ack(&mut self, ids: &[String]) {
         self.entries.retain(|e| !ids.contains(&e.id));
@@ -142,6 +151,38 @@ impl Outbox {
             e.in_flight = false;
         }
     }
+}
+
+/// What the receiver's answer means for the events of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: taken; they leave the outbox.
+    Accepted,
+    /// No answer (network error, offline), 408, 425, 429, 5xx, or anything unexpected: try later.
+    Retry,
+    /// Another 4xx: the receiver will never take these; drop them (and say so in debug mode).
+    Refused,
+}
+
+/// The retry rules, in one place. `None` is a network error (no answer at all).
+pub fn verdict(status: Option<u16>) -> Verdict {
+    match status {
+        Some(200..=299) => Verdict::Accepted,
+        Some(408 | 425 | 429) => Verdict::Retry,
+        Some(400..=499) => Verdict::Refused,
+        _ => Verdict::Retry,
+    }
+}
+
+/// A `Retry-After` header in seconds, as milliseconds. The HTTP-date form is not read (the
+/// backoff applies instead): receivers that rate-limit send seconds.
+pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
+    let secs = header?.trim();
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || secs.len() > 9 {
+        return None;
+    }
+    let n = secs.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    Some(n * 1000)
 }
 
 /// Exponential backoff with full jitter: a uniformly random wait in
@@ -215,6 +256,31 @@ mod tests {
         o.ack(&b.ids);
         assert!(o.is_empty());
         assert_eq!(o.not_before_ms(), 0);
+    }
+
+    #[test]
+    fn the_retry_rules() {
+        assert_eq!(verdict(Some(200)), Verdict::Accepted);
+        assert_eq!(verdict(Some(204)), Verdict::Accepted);
+        for s in [408, 425, 429, 500, 502, 503, 599] {
+            assert_eq!(verdict(Some(s)), Verdict::Retry, "{s}");
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert_eq!(verdict(Some(s)), Verdict::Refused, "{s}");
+        }
+        assert_eq!(verdict(None), Verdict::Retry, "network error");
+        assert_eq!(verdict(Some(0)), Verdict::Retry);
+        assert_eq!(verdict(Some(302)), Verdict::Retry);
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(retry_after_ms(Some("3")), Some(3000));
+        assert_eq!(retry_after_ms(Some(" 120 ")), Some(120_000));
+        assert_eq!(retry_after_ms(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after_ms(Some("-1")), None);
+        assert_eq!(retry_after_ms(Some("99999999999")), None);
+        assert_eq!(retry_after_ms(None), None);
     }
 
     #[test]

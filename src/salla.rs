@@ -25,6 +25,9 @@ macro_rules! kinds {
             /// Every catalog event.
             pub const ALL: &'static [Kind] = &[$(Kind::$variant,)+];
 
+            /// Every name a catalog event may arrive under, both wishlist spellings included.
+            pub const NAMES: &'static [&'static str] = &[$($name, $($alias,)*)+];
+
             /// The canonical name (for the wishlist events, the spelling Salla's storefront emits).
             pub fn name(self) -> &'static str {
                 match self {

@@ -1,4 +1,499 @@
-//! The browser shell: the only part of the crate that touches `js-sys`/`web-sys`. It moves values
-//! between the page and the pure core; decisions stay in the core.
+//! The browser shell: the only part of the crate that touches `js-sys`/`web-sys`. It moves
+//! values between the page and the pure core; every decision (what an event becomes, what to
+//! batch, when to retry) is the core's.
+//!
+//! Flow, one direction: intake (`intake`) → [`Shared::receive`] → core pipeline → outbox →
+//! `transport` → the receiver's answer back into the outbox.
+//!
+//! Re-entrancy: Salla replays its history synchronously inside `registerTracker`, and a page may
+//! dispatch an event from inside another. Incoming events therefore go to an inbox first and are
+//! processed by whoever holds the state, so the state is never borrowed twice.
 
+mod handle;
+mod intake;
+mod storage;
+mod transport;
 pub mod value;
+
+use crate::cart::Cart;
+use crate::config::{self, Config};
+use crate::contact;
+use crate::mapping::Env;
+use crate::outbox::{self, Entry, Outbox, Verdict, MAX_BODY_BYTES};
+use crate::pipeline::{Outcome, Pipeline};
+use crate::protocol;
+use crate::value::Value;
+use handle::{Listener, Timeout};
+use js_sys::{Function, Promise, Reflect, JSON};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use value::{from_js, to_js};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// How long a burst may gather before it is sent as one request.
+const BATCH_WINDOW_MS: u32 = 40;
+/// Browsers refuse `keepalive` requests once their bodies in flight pass 64 KiB.
+const KEEPALIVE_BUDGET: usize = 64_000;
+/// Where the held cart is kept between pages.
+const CART_KEY: &str = "sm_salla_cart";
+const PREFIX: &str = "[salesmanago]";
+
+/// State shared by the tracker handle and every callback the browser holds.
+pub struct Shared {
+    guard: Function,
+    debug: bool,
+    inbox: RefCell<VecDeque<(String, Value)>>,
+    state: RefCell<State>,
+}
+
+struct State {
+    pipeline: Pipeline,
+    outbox: Outbox,
+    shop_domain: Option<String>,
+    store_id: Option<String>,
+    consent: Option<bool>,
+    in_flight_bytes: usize,
+    stopped: bool,
+    flush_timer: Option<Timeout>,
+    retry_timer: Option<Timeout>,
+    listeners: Vec<Listener>,
+    salla: Option<intake::SallaHook>,
+    salla_watch: Vec<Listener>,
+    salla_look: Option<Timeout>,
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        for b in &mut bytes {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    protocol::event_id(bytes)
+}
+
+fn console(warn: bool, message: &str) {
+    let (p, m) = (JsValue::from_str(PREFIX), JsValue::from_str(message));
+    if warn {
+        web_sys::console::warn_2(&p, &m);
+    } else {
+        web_sys::console::log_2(&p, &m);
+    }
+}
+
+/// Salla's store id (`Salla.config.get('store.id')`), the default `location`.
+fn salla_store_id() -> Option<String> {
+    let window: JsValue = web_sys::window()?.into();
+    let config = Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &"config".into()).ok()?;
+    let get: Function = Reflect::get(&config, &"get".into()).ok()?.dyn_into().ok()?;
+    let id = get.call1(&config, &"store.id".into()).ok()?;
+    match from_js(&id) {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) if n.is_finite() => Some(crate::protocol::millis_text(n as u64)),
+        _ => None,
+    }
+}
+
+/// Salla's record of the cookie bar (`Salla.storage.get('cookies-consent')`).
+fn salla_consent() -> Option<String> {
+    let window: JsValue = web_sys::window()?.into();
+    let storage =
+        Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &"storage".into()).ok()?;
+    let get: Function = Reflect::get(&storage, &"get".into()).ok()?.dyn_into().ok()?;
+    get.call1(&storage, &"cookies-consent".into()).ok()?.as_string()
+}
+
+fn smclient_cookie() -> Option<String> {
+    let document = web_sys::window()?.document()?;
+    let cookies = document.dyn_into::<web_sys::HtmlDocument>().ok()?.cookie().ok()?;
+    contact::cookie_value(&cookies, "smclient").map(str::to_owned)
+}
+
+impl Shared {
+    fn log(&self, message: &str) {
+        if self.debug {
+            console(false, message);
+        }
+    }
+
+    /// Takes one event from any intake.
+    fn receive(self: &Rc<Self>, name: String, payload: Value) {
+        self.inbox.borrow_mut().push_back((name, payload));
+        self.drain();
+    }
+
+    /// Processes the inbox, unless someone up the stack already holds the state (then they do).
+    fn drain(self: &Rc<Self>) {
+        let Ok(mut state) = self.state.try_borrow_mut() else {
+            return;
+        };
+        let mut queued = false;
+        loop {
+            let next = self.inbox.borrow_mut().pop_front();
+            let Some((name, payload)) = next else {
+                break;
+            };
+            if !state.stopped {
+                queued |= self.handle(&mut state, &name, &payload);
+            }
+        }
+        if queued && state.flush_timer.is_none() {
+            let weak = Rc::downgrade(self);
+            state.flush_timer = Timeout::new(BATCH_WINDOW_MS, &self.guard, move || {
+                if let Some(s) = weak.upgrade() {
+                    if let Ok(mut st) = s.state.try_borrow_mut() {
+                        st.flush_timer = None;
+                    }
+                    wasm_bindgen_futures::spawn_local(async move {
+                        s.send_due().await;
+                    });
+                }
+            });
+        }
+    }
+
+    /// One event through the core; `true` if something was queued for sending.
+    fn handle(&self, state: &mut State, name: &str, payload: &Value) -> bool {
+        if state.store_id.is_none() {
+            state.store_id = salla_store_id();
+        }
+        let now = now_ms();
+        let env = Env {
+            now_ms: now,
+            shop_domain: state.shop_domain.as_deref(),
+            store_id: state.store_id.as_deref(),
+        };
+        let processed = state.pipeline.process(name, payload, &env, random_id);
+        for w in &processed.warnings {
+            self.log(&w.to_string());
+        }
+        if processed.cart_changed && !storage::save(CART_KEY, &state.pipeline.cart().to_value()) {
+            self.log("the page's storage refused the cart; it is kept for this page only");
+        }
+        match processed.outcome {
+            Outcome::Send(envelope) => {
+                let json = JSON::stringify(&to_js(&envelope.to_value()))
+                    .ok()
+                    .and_then(|s| s.as_string());
+                let Some(json) = json else {
+                    return false;
+                };
+                self.log(&format!(
+                    "{} → {} (id {})",
+                    processed.name,
+                    envelope.event.event_type().as_str(),
+                    envelope.id
+                ));
+                state.outbox.push(Entry::new(envelope.id, json, now))
+            }
+            Outcome::Skipped(reason) => {
+                self.log(&format!("{}: not sent, {reason}", processed.name));
+                false
+            }
+            Outcome::Duplicate(id) => {
+                self.log(&format!("{}: already seen (event_id {id})", processed.name));
+                false
+            }
+            Outcome::Rejected(error) => {
+                self.log(&error.to_string());
+                false
+            }
+        }
+    }
+
+    fn contact(&self, state: &State) -> protocol::Contact {
+        let consent = state
+            .consent
+            .unwrap_or_else(|| contact::consent_allows_email(salla_consent().as_deref()));
+        state
+            .pipeline
+            .contact(smclient_cookie().as_deref(), consent)
+    }
+
+    /// Sends every due batch, one request at a time, until the outbox is empty or the receiver
+    /// fails. Returns whether the outbox is empty.
+    async fn send_due(self: Rc<Self>) -> bool {
+        loop {
+            let request = {
+                let Ok(mut st) = self.state.try_borrow_mut() else {
+                    return false;
+                };
+                if st.stopped {
+                    return st.outbox.is_empty();
+                }
+                let now = now_ms();
+                let Some(batch) = st.outbox.take(now, MAX_BODY_BYTES) else {
+                    return st.outbox.is_empty();
+                };
+                let contact = self.contact(&st);
+                let config = st.pipeline.config();
+                let body = protocol::body(&config.client_id, now, &contact, &batch.events);
+                let endpoint = config.endpoint.clone();
+                let keepalive = st.in_flight_bytes + body.len() <= KEEPALIVE_BUDGET;
+                st.in_flight_bytes += body.len();
+                (batch, body, endpoint, keepalive)
+            };
+            let (batch, body, endpoint, keepalive) = request;
+            let answer = transport::post(&endpoint, &body, keepalive).await;
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return false;
+            };
+            st.in_flight_bytes -= body.len();
+            let status = answer.as_ref().ok().map(|a| a.status);
+            let n = batch.ids.len();
+            match outbox::verdict(status) {
+                Verdict::Accepted => {
+                    st.outbox.ack(&batch.ids);
+                    self.log(&format!("sent {n} event(s); the receiver answered {}", status.unwrap_or(0)));
+                }
+                Verdict::Refused => {
+                    st.outbox.drop_ids(&batch.ids);
+                    self.log(&format!(
+                        "the receiver refused {n} event(s) with {}; they are dropped",
+                        status.unwrap_or(0)
+                    ));
+                }
+                Verdict::Retry => {
+                    let retry_after = answer
+                        .as_ref()
+                        .ok()
+                        .and_then(|a| outbox::retry_after_ms(a.retry_after.as_deref()));
+                    let now = now_ms();
+                    st.outbox.retry(&batch.ids, now, js_sys::Math::random(), retry_after);
+                    let wait = st.outbox.not_before_ms().saturating_sub(now);
+                    self.log(&match status {
+                        Some(s) => format!("the receiver answered {s}; {n} event(s) retry in {wait} ms"),
+                        None => format!("the receiver could not be reached; {n} event(s) retry in {wait} ms"),
+                    });
+                    let weak = Rc::downgrade(&self);
+                    st.retry_timer = Timeout::new(wait as u32, &self.guard, move || {
+                        if let Some(s) = weak.upgrade() {
+                            wasm_bindgen_futures::spawn_local(async move {
+                                s.send_due().await;
+                            });
+                        }
+                    });
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The page is going away: hand everything not yet in flight to `sendBeacon`, which
+    /// delivers after the page is gone.
+    fn send_on_exit(self: &Rc<Self>) {
+        self.drain();
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return;
+        };
+        let now = now_ms();
+        while let Some(batch) = st.outbox.take_ignoring_backoff(MAX_BODY_BYTES) {
+            let contact = self.contact(&st);
+            let config = st.pipeline.config();
+            let body = protocol::body(&config.client_id, now, &contact, &batch.events);
+            if transport::beacon(&config.endpoint, &body) {
+                self.log(&format!("page hidden: {} event(s) handed to sendBeacon", batch.ids.len()));
+                st.outbox.ack(&batch.ids);
+            } else {
+                st.outbox.retry(&batch.ids, now, 0.0, Some(0));
+                break;
+            }
+        }
+    }
+
+    /// Looks for Salla and registers; `true` once registered (now or before).
+    fn connect_salla(self: &Rc<Self>) -> bool {
+        if self.state.try_borrow().map_or(true, |st| st.salla.is_some() || st.stopped) {
+            return true;
+        }
+        // Registration replays Salla's history into `receive`: the state must not be borrowed.
+        let Some(hook) = intake::register_with_salla(self) else {
+            return false;
+        };
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.salla = Some(hook);
+            st.salla_watch.clear();
+            st.salla_look = None;
+        }
+        self.drain();
+        true
+    }
+
+    fn set_salla_look(&self, look: Option<Timeout>) {
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.salla_look = look;
+        }
+    }
+}
+
+/// A running tracker, as the npm module and the loader see it. Every method is safe to call
+/// at any time; none throws.
+#[wasm_bindgen]
+pub struct Tracker {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// Tracks an event by name with its payload, as Salla's hook would.
+    pub fn track(&self, name: JsValue, payload: JsValue) {
+        self.shared
+            .receive(name.as_string().unwrap_or_default(), from_js(&payload));
+    }
+
+    /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
+    pub fn flush(&self) -> Promise {
+        let shared = self.shared.clone();
+        shared.drain();
+        if let Ok(mut st) = shared.state.try_borrow_mut() {
+            st.flush_timer = None;
+        }
+        wasm_bindgen_futures::future_to_promise(async move {
+            Ok(JsValue::from_bool(shared.send_due().await))
+        })
+    }
+
+    /// Records the shopper's consent to sending their email (overrides Salla's cookie bar).
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(&self, granted: bool) {
+        if let Ok(mut st) = self.shared.state.try_borrow_mut() {
+            st.consent = Some(granted);
+        }
+        self.shared.log(if granted {
+            "consent given"
+        } else {
+            "consent refused: no email is sent"
+        });
+    }
+
+    /// Names the shopper by email (sent only where `sendEmail` and consent allow).
+    /// `false` for something that is not an email address.
+    pub fn identify(&self, email: JsValue) -> bool {
+        let email = email.as_string().unwrap_or_default();
+        let ok = self
+            .shared
+            .state
+            .try_borrow_mut()
+            .is_ok_and(|mut st| st.pipeline.identify(&email));
+        if !ok {
+            self.shared.log("identify: not an email address; ignored");
+        }
+        ok
+    }
+
+    /// Stops tracking: sends what is pending with `sendBeacon`, removes every listener and timer.
+    pub fn shutdown(&self) {
+        self.shared.send_on_exit();
+        if let Ok(mut st) = self.shared.state.try_borrow_mut() {
+            st.stopped = true;
+            st.flush_timer = None;
+            st.retry_timer = None;
+            st.listeners.clear();
+            st.salla_watch.clear();
+            st.salla_look = None;
+        }
+        self.shared.log("stopped");
+    }
+}
+
+fn install_panic_hook() {
+    // The default hook formats the panic message; ours says one actionable thing. The trap that
+    // follows reaches the page-side guard, which turns the tracker quiet.
+    std::panic::set_hook(Box::new(|_| {
+        console(true, "internal error; the tracker has stopped (the shop is not affected)");
+    }));
+}
+
+/// Starts the tracker. `sources` is a configuration object or an array of them, most important
+/// first (`init()`, global object, `data-*`, query string). `guard` wraps every callback the
+/// browser will call, so that nothing thrown escapes into the page.
+///
+/// Returns nothing, after saying why in the console, when the configuration is unusable.
+#[wasm_bindgen]
+pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
+    install_panic_hook();
+    let sources = match from_js(&sources) {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    let (config, warnings) = match Config::from_sources(&sources) {
+        Ok(ok) => ok,
+        Err(errors) => {
+            for e in errors {
+                console(true, &e.to_string());
+            }
+            return None;
+        }
+    };
+    let window = web_sys::window()?;
+    let location = window.location();
+    let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
+    let mut pipeline = Pipeline::new(config);
+    if let Some(stored) = storage::load(CART_KEY) {
+        pipeline.restore_cart(Cart::from_value(&stored));
+    }
+    let shared = Rc::new(Shared {
+        guard,
+        debug,
+        inbox: RefCell::new(VecDeque::new()),
+        state: RefCell::new(State {
+            pipeline,
+            outbox: Outbox::default(),
+            shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
+            store_id: None,
+            consent: None,
+            in_flight_bytes: 0,
+            stopped: false,
+            flush_timer: None,
+            retry_timer: None,
+            listeners: Vec::new(),
+            salla: None,
+            salla_watch: Vec::new(),
+            salla_look: None,
+        }),
+    });
+    for w in warnings {
+        shared.log(&w.to_string());
+    }
+
+    let mut listeners = intake::listen_to_dom_events(&shared);
+    let exit = {
+        let weak = Rc::downgrade(&shared);
+        move |_| {
+            if let Some(s) = weak.upgrade() {
+                s.send_on_exit();
+            }
+        }
+    };
+    listeners.extend(Listener::new(&window, "pagehide", &shared.guard, exit.clone()));
+    if let Some(document) = window.document() {
+        let weak = Rc::downgrade(&shared);
+        listeners.extend(Listener::new(&document, "visibilitychange", &shared.guard, move |e| {
+            let hidden = web_sys::window()
+                .and_then(|w| w.document())
+                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+            if hidden && weak.upgrade().is_some() {
+                exit(e);
+            }
+        }));
+    }
+    shared.state.borrow_mut().listeners = listeners;
+
+    if !shared.connect_salla() {
+        let (watch, look) = intake::watch_for_salla(&shared);
+        let mut st = shared.state.borrow_mut();
+        st.salla_watch = watch;
+        st.salla_look = look;
+    }
+    shared.log("ready");
+    Some(Tracker { shared })
+}

@@ -1,0 +1,29 @@
+//! `localStorage`, where the page allows it. Every call may throw (storage disabled, quota
+//! exceeded, a sandboxed iframe): each failure reads as "nothing stored" and writes as `false`,
+//! and the tracker carries on in memory.
+
+use super::value::{from_js, to_js};
+use crate::value::Value;
+use js_sys::JSON;
+use web_sys::Storage;
+
+fn local() -> Option<Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// The value stored under `key`; `None` if absent, unreadable or not JSON.
+pub fn load(key: &str) -> Option<Value> {
+    let text = local()?.get_item(key).ok()??;
+    JSON::parse(&text).ok().map(|v| from_js(&v))
+}
+
+/// Stores `value` under `key` as JSON. `false` if the page's storage refused it.
+pub fn save(key: &str, value: &Value) -> bool {
+    let Some(storage) = local() else {
+        return false;
+    };
+    let Some(text) = JSON::stringify(&to_js(value)).ok().and_then(|s| s.as_string()) else {
+        return false;
+    };
+    storage.set_item(key, &text).is_ok()
+}
