@@ -112,7 +112,7 @@ impl Key {
         let folded = |s: &str| {
             s.chars()
                 .filter(|c| *c != '_' && *c != '-')
-                .flat_map(char::to_lowercase)
+                .map(|c| c.to_ascii_lowercase())
                 .collect::<String>()
         };
         let want = folded(bare);
