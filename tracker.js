@@ -12,6 +12,7 @@
   var query = {};
   var tracker;
   var booted;
+  var ready;
 
   function run(call) {
     var method = tracker && tracker[call[0]];
@@ -32,6 +33,7 @@
         function (t) {
           tracker = t;
           queue.splice(0).forEach(run);
+          ready(t);
         },
         function (e) {
           console.warn('[salesmanago] the tracker could not load; it is off.', String(e));
@@ -41,6 +43,10 @@
 
   var api = (w[K] = {
     loaded: 1,
+    // Resolves to the tracker once it runs (`active` false if it could not start); never rejects.
+    ready: new Promise(function (r) {
+      ready = r;
+    }),
     push: function (call) {
       if (call && call[0] == 'init') return boot(call[1]);
       return tracker ? run(call) : void queue.push(call);

@@ -1,0 +1,160 @@
+// The loader as a merchant uses it: one <script> tag, the built dist/, real Chromium, the real
+// receiver on 127.0.0.1.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, serve, open, waitForEvents, pageProblems } from './harness.mjs';
+
+let browser;
+let server;
+
+before(async () => {
+  server = await serve({
+    headers: (p) =>
+      p === '/test/csp.html' ? { 'Content-Security-Policy': "default-src 'self'; script-src 'self'" } : {},
+  });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+beforeEach(() => server.store.reset());
+
+const bySource = (events, source) => events.filter((e) => e.source === source);
+
+test('a script tag delivers pre-load, DOM and manual events, mapped, once', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await page.evaluate(() => {
+    const detail = {
+      event_id: 'dom-1', product_id: 1001, name: 'عطر العود', price: '250.50', currency: 'SAR',
+      category: 'عطور', brand: 'Oud House', sku: 'OUD-1', url: 'https://store.example/p/1001',
+    };
+    window.dispatchEvent(new CustomEvent('Product Viewed', { detail }));
+    // The same event again, through another source: sent once.
+    window.SallaSalesmanago.track('Product Viewed', detail);
+    window.SallaSalesmanago.track('Product Added', {
+      event_id: 'man-1', cart_id: 77, product_id: 1001, name: 'عطر العود', price: 250.5, quantity: 2, currency: 'SAR',
+    });
+  });
+  const events = await waitForEvents(server.store, (ev) => ev.length >= 4, { what: 'four events' });
+  await page.waitForTimeout(300); // anything extra would arrive now
+  assert.deepEqual(
+    server.store.events.map((e) => [e.source, e.contactEvent.contactExtEventType]),
+    [
+      ['Products Searched', 'OTHER'],
+      ['Promotion Viewed', 'OFFER'],
+      ['Product Viewed', 'VISIT'],
+      ['Product Added', 'CART'],
+    ],
+    'pre-load calls first, in order; the duplicate Product Viewed once',
+  );
+  const [search] = bySource(events, 'Products Searched');
+  assert.equal(search.id, 'pre-1');
+  assert.equal(search.clientId, 'client-e2e');
+  const viewed = bySource(events, 'Product Viewed')[0].contactEvent;
+  assert.deepEqual(
+    { ...viewed, date: typeof viewed.date },
+    {
+      date: 'number', contactExtEventType: 'VISIT', products: '1001', description: 'Product Viewed',
+      location: 'store-e2e', shopDomain: '127.0.0.1', value: 250.5, detail1: 'عطر العود', detail2: 'عطور',
+      detail3: 'Oud House', detail4: 'https://store.example/p/1001', detail5: 'OUD-1', detail6: 'SAR',
+    },
+  );
+  const added = bySource(events, 'Product Added')[0].contactEvent;
+  assert.equal(added.externalId, '77');
+  assert.equal(added.value, 501);
+  assert.equal(added.detail2, '2');
+  assert.ok(Math.abs(added.date - Date.now()) < 60_000, 'date is now, in milliseconds');
+  assert.equal(server.store.duplicates, 0);
+  assert.deepEqual(await pageProblems(page, seen), []);
+  // The second copy of the script did nothing: one tracker, one "ready".
+  assert.equal(seen.console.filter((m) => m.text === '[salesmanago] ready').length, 1);
+  assert.deepEqual(seen.foreign, []);
+  assert.ok(seen.console.some((m) => m.text.includes('[salesmanago]') && m.text.includes('Product Added → CART')), 'debug log');
+});
+
+test('a burst of events goes out as one request', async () => {
+  const { page } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.store, (ev) => ev.length >= 2);
+  const before = server.store.requests;
+  await page.evaluate(() => {
+    for (let i = 0; i < 30; i++) {
+      window.SallaSalesmanago.track('Products Searched', { query: `q${i}`, event_id: `burst-${i}` });
+    }
+  });
+  await waitForEvents(server.store, (ev) => ev.length >= 32, { what: '30 burst events' });
+  assert.equal(server.store.requests - before, 1);
+});
+
+test('the Partners Portal URL alone configures the tracker', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/query.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await page.evaluate(() => window.SallaSalesmanago.track('Signed In', { email: 'noura@example.sa' }));
+  const [login] = await waitForEvents(server.store, (ev) => ev.length >= 1);
+  assert.equal(login.clientId, 'client-q');
+  assert.equal(login.contactEvent.contactExtEventType, 'LOGIN');
+  assert.equal(login.contactEvent.location, 'store-q');
+  assert.deepEqual(login.contact, {}, 'no email: sendEmail is off by default');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
+test('malformed payloads never reach the page, and the next event still goes out', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.store, (ev) => ev.length >= 2);
+  await page.evaluate(() => {
+    const t = window.SallaSalesmanago;
+    const cyclic = { product_id: 'c1' };
+    cyclic.self = cyclic;
+    cyclic.list = [cyclic, cyclic];
+    const hostile = {};
+    Object.defineProperty(hostile, 'product_id', { enumerable: true, get() { throw new Error('boom'); } });
+    const huge = 'ع'.repeat(1_000_000);
+    t.track('Product Viewed', cyclic);
+    t.track('Product Viewed', hostile);
+    t.track('Product Viewed', { product_id: { nested: [1, 2, { deep: true }] }, price: NaN });
+    t.track('Product Viewed', { product_id: '1', name: huge, price: 'abc', quantity: -3 });
+    t.track('Cart Viewed', 'not an object');
+    t.track(undefined, undefined);
+    t.track(42, null);
+    t.track('Order Completed', new Proxy({}, { ownKeys() { throw new Error('proxy'); } }));
+    window.dispatchEvent(new CustomEvent('Product Added', { detail: cyclic }));
+    window.dispatchEvent(new Event('Product Removed'));
+    t.track('Products Searched', { query: 'still working', event_id: 'after-junk' });
+  });
+  const events = await waitForEvents(server.store, (ev) => ev.some((e) => e.id === 'after-junk'), { what: 'the event after the junk' });
+  const viewed = events.filter((e) => e.source === 'Product Viewed').map((e) => e.contactEvent);
+  // The cyclic payload and the one with a usable id (huge name cut to 255) were sent; the rest dropped.
+  assert.deepEqual(viewed.map((e) => e.products), ['c1', '1']);
+  assert.equal(viewed[1].detail1.length, 255);
+  assert.equal(viewed[1].value, undefined, 'price "abc" is left out, never NaN');
+  assert.deepEqual(await pageProblems(page, seen), []);
+  assert.ok(!seen.console.some((m) => m.type === 'error'), JSON.stringify(seen.console.filter((m) => m.type === 'error')));
+});
+
+test('a page whose CSP forbids WebAssembly gets one console message and no exception', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/csp.html`);
+  const active = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
+  assert.equal(active, false);
+  await page.evaluate(() => window.SallaSalesmanago.track('Products Searched', { query: 'x' }));
+  await page.waitForTimeout(200);
+  const ours = seen.console.filter((m) => m.text.includes('[salesmanago]'));
+  assert.equal(ours.length, 1, JSON.stringify(ours));
+  assert.match(ours[0].text, /WebAssembly is unavailable or blocked/);
+  assert.deepEqual(await pageProblems(page, seen), []);
+  assert.equal(server.store.requests, 0);
+});
+
+test('a missing endpoint is reported once, in words a merchant can act on', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/no-endpoint.html`);
+  const active = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
+  assert.equal(active, false);
+  const ours = seen.console.filter((m) => m.text.includes('[salesmanago]'));
+  assert.deepEqual(
+    ours.map((m) => m.text),
+    ['[salesmanago] `endpoint` (data-endpoint on the script tag) is missing; the tracker is off'],
+  );
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
