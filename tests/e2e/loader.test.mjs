@@ -158,3 +158,60 @@ test('a missing endpoint is reported once, in words a merchant can act on', asyn
   );
   assert.deepEqual(await pageProblems(page, seen), []);
 });
+
+test('an event tracked just before the page navigates away still arrives', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.store, (ev) => ev.length >= 2);
+  await page.evaluate(() => {
+    window.SallaSalesmanago.track('Order Completed', { order_id: 'exit-1', total: 10, event_id: 'exit-1' });
+    window.location.href = '/test/query.html';
+  });
+  const events = await waitForEvents(server.store, (ev) => ev.some((e) => e.id === 'exit-1'), { what: 'the PURCHASE sent on exit' });
+  assert.equal(events.find((e) => e.id === 'exit-1').contactEvent.contactExtEventType, 'PURCHASE');
+  assert.deepEqual(seen.pageErrors, []);
+});
+
+test('the smclient cookie names the contact; a refused cookie bar withholds the email', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`, {
+    beforeLoad: (p) =>
+      p.addInitScript(() => {
+        document.cookie = 'smclient=contact-123; path=/';
+      }),
+  });
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await page.evaluate(() => {
+    const t = window.SallaSalesmanago;
+    t.identify('noura@example.sa');
+    t.track('Products Searched', { query: 'a', event_id: 'c-1' });
+  });
+  const [first] = (await waitForEvents(server.store, (ev) => ev.some((e) => e.id === 'c-1'))).filter((e) => e.id === 'c-1');
+  assert.deepEqual(first.contact, { contactId: 'contact-123' }, 'sendEmail is off on this page: no email');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
+test('sendEmail sends the email only while the shopper has not refused', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/consent.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await page.evaluate(async () => {
+    const t = window.SallaSalesmanago;
+    t.track('Signed In', { email: 'noura@example.sa', event_id: 'refused' });
+    await t.flush();
+    window.consentState = 'accepted';
+    t.track('Products Searched', { query: 'a', event_id: 'accepted' });
+    await t.flush();
+    t.setConsent(false);
+    t.track('Products Searched', { query: 'b', event_id: 'override' });
+    await t.flush();
+    t.setConsent(true);
+    t.track('Signed Out', {});
+    t.track('Products Searched', { query: 'c', event_id: 'signed-out' });
+  });
+  const events = await waitForEvents(server.store, (ev) => ev.length >= 4);
+  const contact = Object.fromEntries(events.map((e) => [e.id, e.contact]));
+  assert.deepEqual(contact.refused, {}, 'the cookie bar said no');
+  assert.deepEqual(contact.accepted, { email: 'noura@example.sa' });
+  assert.deepEqual(contact.override, {}, 'setConsent(false) overrides');
+  assert.deepEqual(contact['signed-out'], {}, 'Signed Out forgets the email');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
