@@ -6,6 +6,18 @@
 //!
 //! An event leaves the outbox only on a 2xx for the batch that carried it. Each keeps its `id`
 //! across retries, so a receiver that saw a batch whose answer was lost deduplicates it.
+//!
+//! The rules, in one place:
+//! - **retry** on no answer, 408, 425, 429 (after `Retry-After`, capped) and 5xx, with exponential
+//!   backoff and full jitter, [`BASE_BACKOFF_MS`] doubling up to [`MAX_BACKOFF_MS`];
+//! - **drop** on any other 4xx (the receiver will never take it), counted;
+//! - **coalesce** CART events: a newer CART for the same cart replaces one still waiting, so a
+//!   receiver that was away gets the latest cart once, not every change;
+//! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
+//!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
+//!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop is counted.
+
+use crate::value::Value;
 
 /// Largest request body. Browsers refuse a `keepalive` fetch or a beacon once the bodies in
 /// flight pass 64 KiB; staying under it lets every request outlive the page.
@@ -17,6 +29,17 @@ pub const BASE_BACKOFF_MS: u64 = 1_000;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF_MS: u64 = 300_000;
 
+/// What kind of event an entry holds, as far as the queue's policy cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    /// A PURCHASE: the last thing ever dropped.
+    Purchase,
+    /// A CART for the cart with this `externalId` (`None`: the cart has no id yet).
+    Cart(Option<String>),
+    /// Anything else.
+    Other,
+}
+
 /// One event waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -26,19 +49,95 @@ pub struct Entry {
     pub json: String,
     /// When it was queued, ms since the epoch.
     pub queued_ms: u64,
+    /// What kind of event it is.
+    pub class: Class,
     in_flight: bool,
 }
 
 impl Entry {
     /// An event to queue.
-    pub fn new(id: String, json: String, queued_ms: u64) -> Self {
+    pub fn new(id: String, json: String, queued_ms: u64, class: Class) -> Self {
         Entry {
             id,
             json,
             queued_ms,
+            class,
             in_flight: false,
         }
     }
+
+    /// The record kept in storage under the event's own key (one key per event, so that tabs
+    /// writing at once never overwrite each other).
+    pub fn to_record(&self) -> Value {
+        let (class, cart) = match &self.class {
+            Class::Purchase => ("P", None),
+            Class::Cart(id) => ("C", id.as_deref()),
+            Class::Other => ("O", None),
+        };
+        let mut fields = vec![
+            ("t", Value::Number(self.queued_ms as f64)),
+            ("c", Value::from(class)),
+            ("e", Value::from(self.json.as_str())),
+        ];
+        if let Some(id) = cart {
+            fields.push(("x", Value::from(id)));
+        }
+        Value::object(fields)
+    }
+
+    /// Reads a stored record; `None` for anything damaged (it is then removed, not sent half).
+    pub fn from_record(id: &str, record: &Value) -> Option<Entry> {
+        let queued_ms = match record.get("t")? {
+            Value::Number(n) if n.is_finite() && *n >= 0.0 => *n as u64,
+            _ => return None,
+        };
+        let json = record.get("e")?.as_str()?;
+        if id.is_empty() || !json.starts_with('{') {
+            return None;
+        }
+        let class = match record.get("c")?.as_str()? {
+            "P" => Class::Purchase,
+            "C" => Class::Cart(record.get("x").and_then(Value::as_str).map(str::to_owned)),
+            "O" => Class::Other,
+            _ => return None,
+        };
+        Some(Entry::new(id.to_owned(), json.to_owned(), queued_ms, class))
+    }
+}
+
+/// The queue's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most events held.
+    pub max_events: usize,
+    /// Most bytes of event JSON held. The page's storage (about 5 MB an origin) is the shop's
+    /// too: the tracker takes a small share.
+    pub max_bytes: usize,
+    /// Oldest event kept, ms.
+    pub max_age_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events: 1_000,
+            max_bytes: 512 * 1024,
+            max_age_ms: 7 * 24 * 3_600_000,
+        }
+    }
+}
+
+/// What the policy dropped, by reason, since the page started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Dropped because the queue was full.
+    pub dropped_full: u32,
+    /// Dropped because too old.
+    pub dropped_old: u32,
+    /// Refused by the receiver (4xx other than 408, 425, 429).
+    pub refused: u32,
+    /// CART events replaced by a newer CART of the same cart before they went out.
+    pub coalesced: u32,
 }
 
 /// The events of one request.
@@ -56,16 +155,102 @@ pub struct Outbox {
     entries: Vec<Entry>,
     failures: u32,
     not_before_ms: u64,
+    limits: Limits,
+    counters: Counters,
 }
 
 impl Outbox {
-    /// Queues an event; an id already queued is not queued twice.
-    pub fn push(&mut self, entry: Entry) -> bool {
+    /// An empty outbox with these bounds.
+    pub fn with_limits(limits: Limits) -> Self {
+        Outbox {
+            limits,
+            ..Outbox::default()
+        }
+    }
+
+    /// What was dropped so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The events held, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Queues an event. Returns the ids that left the queue to make room or because this event
+    /// supersedes them (the shell removes them from storage); an id already queued is ignored.
+    pub fn push(&mut self, entry: Entry) -> Vec<String> {
         if self.entries.iter().any(|e| e.id == entry.id) {
-            return false;
+            return Vec::new();
+        }
+        let mut removed = Vec::new();
+        if let Class::Cart(cart) = &entry.class {
+            // Only what is not on the wire can be replaced: an in-flight CART may arrive.
+            let before = self.entries.len();
+            self.entries.retain(|e| {
+                let superseded = !e.in_flight && e.class == Class::Cart(cart.clone());
+                if superseded {
+                    removed.push(e.id.clone());
+                }
+                !superseded
+            });
+            self.counters.coalesced += (before - self.entries.len()) as u32;
         }
         self.entries.push(entry);
-        true
+        removed.extend(self.enforce_caps());
+        removed
+    }
+
+    /// Drops the oldest non-PURCHASE events (PURCHASE only when nothing else is left) until the
+    /// queue is within its caps. Events in flight stay: their answer decides.
+    fn enforce_caps(&mut self) -> Vec<String> {
+        let mut removed = Vec::new();
+        loop {
+            let bytes: usize = self.entries.iter().map(|e| e.json.len()).sum();
+            if self.entries.len() <= self.limits.max_events && bytes <= self.limits.max_bytes {
+                return removed;
+            }
+            let victim = self
+                .entries
+                .iter()
+                .position(|e| !e.in_flight && e.class != Class::Purchase)
+                .or_else(|| self.entries.iter().position(|e| !e.in_flight));
+            let Some(at) = victim else {
+                return removed;
+            };
+            removed.push(self.entries.remove(at).id);
+            self.counters.dropped_full += 1;
+        }
+    }
+
+    /// Drops events older than the maximum age; returns their ids.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<String> {
+        let max_age = self.limits.max_age_ms;
+        let mut removed = Vec::new();
+        self.entries.retain(|e| {
+            let old = !e.in_flight && now_ms.saturating_sub(e.queued_ms) > max_age;
+            if old {
+                removed.push(e.id.clone());
+            }
+            !old
+        });
+        self.counters.dropped_old += removed.len() as u32;
+        removed
+    }
+
+    /// Makes the queue what storage holds (the events every tab of the store wrote), keeping
+    /// this tab's in-flight events as they are. Stored events are taken oldest first.
+    pub fn sync(&mut self, mut stored: Vec<Entry>) {
+        stored.sort_by_key(|e| e.queued_ms);
+        let in_flight: Vec<Entry> = self.entries.drain(..).filter(|e| e.in_flight).collect();
+        self.entries = in_flight;
+        for e in stored {
+            if !self.entries.iter().any(|held| held.id == e.id) {
+                self.entries.push(e);
+            }
+        }
+        self.entries.sort_by_key(|e| e.queued_ms);
     }
 
     /// Events waiting, in flight or not.
@@ -139,9 +324,11 @@ impl Outbox {
         self.not_before_ms = now_ms + wait;
     }
 
-    /// Drops these for good (the receiver refused them as invalid).
-    pub fn drop_ids(&mut self, ids: &[String]) {
+    /// Drops these for good: the receiver refused them as invalid.
+    pub fn refuse(&mut self, ids: &[String]) {
+        let before = self.entries.len();
         self.entries.retain(|e| !ids.contains(&e.id));
+        self.counters.refused += (before - self.entries.len()) as u32;
     }
 
     /// Forgets what was in flight: for a page that is leaving, whose requests' answers will
@@ -204,16 +391,136 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, size: usize) -> Entry {
-        Entry::new(id.into(), "x".repeat(size), 0)
+        Entry::new(id.into(), "x".repeat(size), 0, Class::Other)
+    }
+
+    fn of(id: &str, t: u64, class: Class) -> Entry {
+        Entry::new(id.into(), format!("{{\"id\":\"{id}\"}}"), t, class)
+    }
+
+    fn ids(o: &Outbox) -> Vec<&str> {
+        o.entries().iter().map(|e| e.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_newer_cart_replaces_the_one_waiting() {
+        let mut o = Outbox::default();
+        let cart = |id: &str, t| of(id, t, Class::Cart(Some("9".into())));
+        assert!(o.push(cart("c1", 1)).is_empty());
+        o.push(of("v", 2, Class::Other));
+        let in_flight = o.take(0, MAX_BODY_BYTES).unwrap();
+        assert_eq!(in_flight.ids, ["c1", "v"]);
+        o.push(cart("c2", 3));
+        assert_eq!(
+            o.push(cart("c3", 4)),
+            ["c2"],
+            "c2 waited; c1 is on the wire and stays"
+        );
+        o.push(of("other-cart", 5, Class::Cart(Some("10".into()))));
+        assert_eq!(ids(&o), ["c1", "v", "c3", "other-cart"]);
+        assert_eq!(o.counters().coalesced, 1);
+    }
+
+    #[test]
+    fn when_full_the_oldest_non_purchase_goes_first() {
+        let mut o = Outbox::with_limits(Limits {
+            max_events: 3,
+            ..Limits::default()
+        });
+        o.push(of("p1", 1, Class::Purchase));
+        o.push(of("o1", 2, Class::Other));
+        o.push(of("o2", 3, Class::Other));
+        assert_eq!(o.push(of("p2", 4, Class::Purchase)), ["o1"]);
+        assert_eq!(o.push(of("p3", 5, Class::Purchase)), ["o2"]);
+        assert_eq!(
+            o.push(of("p4", 6, Class::Purchase)),
+            ["p1"],
+            "purchases only when nothing else is left"
+        );
+        assert_eq!(ids(&o), ["p2", "p3", "p4"]);
+        assert_eq!(o.counters().dropped_full, 3);
+    }
+
+    #[test]
+    fn the_byte_cap_counts_event_json() {
+        let mut o = Outbox::with_limits(Limits {
+            max_bytes: 250,
+            ..Limits::default()
+        });
+        o.push(entry("a", 100));
+        o.push(entry("b", 100));
+        assert_eq!(o.push(entry("c", 100)), ["a"]);
+    }
+
+    #[test]
+    fn old_events_expire() {
+        let mut o = Outbox::default();
+        let week = Limits::default().max_age_ms;
+        o.push(of("old", 0, Class::Purchase));
+        o.push(of("new", week, Class::Other));
+        assert_eq!(o.expire(week + 1), ["old"]);
+        assert_eq!(ids(&o), ["new"]);
+        assert_eq!(o.counters().dropped_old, 1);
+    }
+
+    #[test]
+    fn records_round_trip_and_damage_is_refused() {
+        for class in [
+            Class::Purchase,
+            Class::Cart(Some("9".into())),
+            Class::Cart(None),
+            Class::Other,
+        ] {
+            let e = of("id-1", 1_763_829_999_000, class);
+            assert_eq!(Entry::from_record("id-1", &e.to_record()), Some(e));
+        }
+        let good = of("x", 1, Class::Other).to_record();
+        assert_eq!(Entry::from_record("", &good), None);
+        for damaged in [
+            Value::Null,
+            Value::from("junk"),
+            Value::object([
+                ("t", Value::from("1")),
+                ("c", Value::from("O")),
+                ("e", Value::from("{}")),
+            ]),
+            Value::object([
+                ("t", Value::Number(1.0)),
+                ("c", Value::from("Z")),
+                ("e", Value::from("{}")),
+            ]),
+            Value::object([
+                ("t", Value::Number(1.0)),
+                ("c", Value::from("O")),
+                ("e", Value::from("nope")),
+            ]),
+        ] {
+            assert_eq!(Entry::from_record("x", &damaged), None, "{damaged:?}");
+        }
+    }
+
+    #[test]
+    fn sync_takes_what_storage_holds_and_keeps_in_flight() {
+        let mut o = Outbox::default();
+        o.push(of("mine", 1, Class::Other));
+        o.push(of("acked-elsewhere", 2, Class::Other));
+        let b = o.take(0, 20).unwrap();
+        assert_eq!(b.ids, ["mine"]);
+        o.sync(vec![
+            of("from-tab-b", 3, Class::Other),
+            of("older", 0, Class::Other),
+        ]);
+        assert_eq!(ids(&o), ["older", "mine", "from-tab-b"]);
     }
 
     #[test]
     fn batches_respect_byte_and_count_limits_and_never_resend_in_flight() {
         let mut o = Outbox::default();
         for i in 0..5 {
-            assert!(o.push(entry(&format!("e{i}"), 99)));
+            assert!(o.push(entry(&format!("e{i}"), 99)).is_empty());
         }
-        assert!(!o.push(entry("e0", 1)), "an id is queued once");
+        o.push(entry("e0", 1));
+        assert_eq!(o.len(), 5, "an id is queued once");
         let b = o.take(0, 250).unwrap();
         assert_eq!(
             b.ids,

@@ -135,8 +135,8 @@ pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Vec<Listener> {
             let weak = Rc::downgrade(shared);
             Listener::new(&window, name, &shared.guard, move |event| {
                 if let Some(s) = weak.upgrade() {
-                    let detail = Reflect::get(&event, &JsValue::from_str("detail"))
-                        .unwrap_or(JsValue::NULL);
+                    let detail =
+                        Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
                     s.receive((*name).to_owned(), from_js(&detail));
                 }
             })

@@ -19,7 +19,7 @@ use crate::cart::Cart;
 use crate::config::{self, Config};
 use crate::contact;
 use crate::mapping::Env;
-use crate::outbox::{self, Entry, Outbox, Verdict, MAX_BODY_BYTES};
+use crate::outbox::{self, Class, Entry, Outbox, Verdict, MAX_BODY_BYTES};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::protocol;
 use crate::value::Value;
@@ -93,7 +93,11 @@ fn console(warn: bool, message: &str) {
 /// Salla's store id (`Salla.config.get('store.id')`), the default `location`.
 fn salla_store_id() -> Option<String> {
     let window: JsValue = web_sys::window()?.into();
-    let config = Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &"config".into()).ok()?;
+    let config = Reflect::get(
+        &Reflect::get(&window, &"Salla".into()).ok()?,
+        &"config".into(),
+    )
+    .ok()?;
     let get: Function = Reflect::get(&config, &"get".into()).ok()?.dyn_into().ok()?;
     let id = get.call1(&config, &"store.id".into()).ok()?;
     match from_js(&id) {
@@ -106,15 +110,27 @@ fn salla_store_id() -> Option<String> {
 /// Salla's record of the cookie bar (`Salla.storage.get('cookies-consent')`).
 fn salla_consent() -> Option<String> {
     let window: JsValue = web_sys::window()?.into();
-    let storage =
-        Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &"storage".into()).ok()?;
-    let get: Function = Reflect::get(&storage, &"get".into()).ok()?.dyn_into().ok()?;
-    get.call1(&storage, &"cookies-consent".into()).ok()?.as_string()
+    let storage = Reflect::get(
+        &Reflect::get(&window, &"Salla".into()).ok()?,
+        &"storage".into(),
+    )
+    .ok()?;
+    let get: Function = Reflect::get(&storage, &"get".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    get.call1(&storage, &"cookies-consent".into())
+        .ok()?
+        .as_string()
 }
 
 fn smclient_cookie() -> Option<String> {
     let document = web_sys::window()?.document()?;
-    let cookies = document.dyn_into::<web_sys::HtmlDocument>().ok()?.cookie().ok()?;
+    let cookies = document
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()?
+        .cookie()
+        .ok()?;
     contact::cookie_value(&cookies, "smclient").map(str::to_owned)
 }
 
@@ -193,7 +209,15 @@ impl Shared {
                     envelope.event.event_type().as_str(),
                     envelope.id
                 ));
-                state.outbox.push(Entry::new(envelope.id, json, now))
+                let class = match envelope.event.event_type() {
+                    crate::salesmanago::ExternalEventType::Purchase => Class::Purchase,
+                    crate::salesmanago::ExternalEventType::Cart => {
+                        Class::Cart(envelope.event.external_id().map(str::to_owned))
+                    }
+                    _ => Class::Other,
+                };
+                state.outbox.push(Entry::new(envelope.id, json, now, class));
+                true
             }
             Outcome::Skipped(reason) => {
                 self.log(&format!("{}: not sent, {reason}", processed.name));
@@ -253,10 +277,13 @@ impl Shared {
             match outbox::verdict(status) {
                 Verdict::Accepted => {
                     st.outbox.ack(&batch.ids);
-                    self.log(&format!("sent {n} event(s); the receiver answered {}", status.unwrap_or(0)));
+                    self.log(&format!(
+                        "sent {n} event(s); the receiver answered {}",
+                        status.unwrap_or(0)
+                    ));
                 }
                 Verdict::Refused => {
-                    st.outbox.drop_ids(&batch.ids);
+                    st.outbox.refuse(&batch.ids);
                     self.log(&format!(
                         "the receiver refused {n} event(s) with {}; they are dropped",
                         status.unwrap_or(0)
@@ -268,11 +295,16 @@ impl Shared {
                         .ok()
                         .and_then(|a| outbox::retry_after_ms(a.retry_after.as_deref()));
                     let now = now_ms();
-                    st.outbox.retry(&batch.ids, now, js_sys::Math::random(), retry_after);
+                    st.outbox
+                        .retry(&batch.ids, now, js_sys::Math::random(), retry_after);
                     let wait = st.outbox.not_before_ms().saturating_sub(now);
                     self.log(&match status {
-                        Some(s) => format!("the receiver answered {s}; {n} event(s) retry in {wait} ms"),
-                        None => format!("the receiver could not be reached; {n} event(s) retry in {wait} ms"),
+                        Some(s) => {
+                            format!("the receiver answered {s}; {n} event(s) retry in {wait} ms")
+                        }
+                        None => format!(
+                            "the receiver could not be reached; {n} event(s) retry in {wait} ms"
+                        ),
                     });
                     let weak = Rc::downgrade(&self);
                     st.retry_timer = Timeout::new(wait as u32, &self.guard, move || {
@@ -301,7 +333,10 @@ impl Shared {
             let config = st.pipeline.config();
             let body = protocol::body(&config.client_id, now, &contact, &batch.events);
             if transport::beacon(&config.endpoint, &body) {
-                self.log(&format!("page hidden: {} event(s) handed to sendBeacon", batch.ids.len()));
+                self.log(&format!(
+                    "page hidden: {} event(s) handed to sendBeacon",
+                    batch.ids.len()
+                ));
                 st.outbox.ack(&batch.ids);
             } else {
                 st.outbox.retry(&batch.ids, now, 0.0, Some(0));
@@ -312,7 +347,11 @@ impl Shared {
 
     /// Looks for Salla and registers; `true` once registered (now or before).
     fn connect_salla(self: &Rc<Self>) -> bool {
-        if self.state.try_borrow().map_or(true, |st| st.salla.is_some() || st.stopped) {
+        if self
+            .state
+            .try_borrow()
+            .map_or(true, |st| st.salla.is_some() || st.stopped)
+        {
             return true;
         }
         // Registration replays Salla's history into `receive`: the state must not be borrowed.
@@ -409,7 +448,10 @@ fn install_panic_hook() {
     // The default hook formats the panic message; ours says one actionable thing. The trap that
     // follows reaches the page-side guard, which turns the tracker quiet.
     std::panic::set_hook(Box::new(|_| {
-        console(true, "internal error; the tracker has stopped (the shop is not affected)");
+        console(
+            true,
+            "internal error; the tracker has stopped (the shop is not affected)",
+        );
     }));
 }
 
@@ -474,17 +516,27 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             }
         }
     };
-    listeners.extend(Listener::new(&window, "pagehide", &shared.guard, exit.clone()));
+    listeners.extend(Listener::new(
+        &window,
+        "pagehide",
+        &shared.guard,
+        exit.clone(),
+    ));
     if let Some(document) = window.document() {
         let weak = Rc::downgrade(&shared);
-        listeners.extend(Listener::new(&document, "visibilitychange", &shared.guard, move |e| {
-            let hidden = web_sys::window()
-                .and_then(|w| w.document())
-                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
-            if hidden && weak.upgrade().is_some() {
-                exit(e);
-            }
-        }));
+        listeners.extend(Listener::new(
+            &document,
+            "visibilitychange",
+            &shared.guard,
+            move |e| {
+                let hidden = web_sys::window()
+                    .and_then(|w| w.document())
+                    .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+                if hidden && weak.upgrade().is_some() {
+                    exit(e);
+                }
+            },
+        ));
     }
     shared.state.borrow_mut().listeners = listeners;
 

@@ -22,7 +22,10 @@ pub fn save(key: &str, value: &Value) -> bool {
     let Some(storage) = local() else {
         return false;
     };
-    let Some(text) = JSON::stringify(&to_js(value)).ok().and_then(|s| s.as_string()) else {
+    let Some(text) = JSON::stringify(&to_js(value))
+        .ok()
+        .and_then(|s| s.as_string())
+    else {
         return false;
     };
     storage.set_item(key, &text).is_ok()
