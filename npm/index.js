@@ -1,7 +1,7 @@
 // The npm entry: loads the wasm and hands back a tracker. Thin on purpose: every decision lives
 // in the Rust core. Nothing here throws or rejects into the page: a failure gives one console
 // message and an inert tracker whose `active` is false.
-import load, { start } from '../dist/salesmanago.js';
+import load, { start } from '../target/bindgen/salesmanago.js';
 
 const PREFIX = '[salesmanago]';
 let stopped = false;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds dist/: the optimised wasm, the wasm-bindgen JS glue bundled with the npm entry
+# (dist/index.js), TypeScript declarations (dist/index.d.ts), and the loader (dist/tracker.js).
+# Prints the size of each artefact, raw and gzip, and writes them to dist/sizes.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+SM_WASM_TOOLCHAIN=rustup
+# shellcheck disable=SC1091
+[ -f target/toolchain.env ] && . target/toolchain.env
+if [ "$SM_WASM_TOOLCHAIN" = debian ]; then
+  RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-19/bin/wasm-ld \
+    /usr/bin/cargo build -q --release --target wasm32-unknown-unknown --lib -Z build-std=std,panic_abort
+else
+  cargo build -q --release --target wasm32-unknown-unknown --lib
+fi
+
+rm -rf dist target/bindgen
+mkdir -p dist target/bindgen
+wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
+  target/wasm32-unknown-unknown/release/salla_salesmanago.wasm
+# npm's binaryen: Debian's wasm-opt 108 rewrites the externref table into one browsers reject.
+node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  target/bindgen/salesmanago_bg.wasm -o dist/salesmanago_bg.wasm
+node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
+  --outfile=dist/index.js
+cp npm/index.d.ts dist/index.d.ts
+node_modules/.bin/esbuild tracker.js --minify --log-level=warning --outfile=dist/tracker.js
+node scripts/sizes.mjs

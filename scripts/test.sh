@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test: lint, native unit/integration/property tests, the crate's wasm tests in headless
+# Chromium, the build, and the end-to-end suite (real Chromium, real HTTP, real Salla SDK).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+stage() { printf '\n=== %s\n' "$*"; }
+
+stage "format and lints"
+cargo fmt --check
+cargo clippy -q --all-targets -- -D warnings
+cargo clippy -q --target wasm32-unknown-unknown --lib --tests -- -D warnings
+
+stage "native tests (core, mapping table, properties)"
+cargo test -q
+
+stage "wasm tests in headless Chromium"
+SM_WASM_TOOLCHAIN=rustup
+# shellcheck disable=SC1091
+[ -f target/toolchain.env ] && . target/toolchain.env
+if [ "$SM_WASM_TOOLCHAIN" != rustup ]; then
+  echo "the browser tests need rustup's wasm32 target; scripts/setup.sh could not add it" >&2
+  exit 1
+fi
+CHROMEDRIVER=/usr/bin/chromedriver \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown --test web
+
+stage "build"
+bash scripts/build.sh
+
+stage "end-to-end tests (Chromium, local receiver, Salla SDK)"
+node --test --test-concurrency=1 tests/e2e/*.test.mjs
