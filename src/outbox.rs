@@ -11,8 +11,9 @@
 //! - **retry** on no answer, 408, 425, 429 (after `Retry-After`, capped) and 5xx, with exponential
 //!   backoff and full jitter, [`BASE_BACKOFF_MS`] doubling up to [`MAX_BACKOFF_MS`];
 //! - **drop** on any other 4xx (the receiver will never take it), counted;
-//! - **coalesce** CART events: a newer CART for the same cart replaces one still waiting, so a
-//!   receiver that was away gets the latest cart once, not every change;
+//! - **coalesce** CART events while the receiver is failing: a newer CART for the same cart
+//!   replaces one still waiting, so a receiver that was away gets the latest cart once, not every
+//!   change (while it answers, each change goes out, as the mapping promises);
 //! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
 //!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
 //!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop is counted.
@@ -185,7 +186,7 @@ impl Outbox {
             return Vec::new();
         }
         let mut removed = Vec::new();
-        if let Class::Cart(cart) = &entry.class {
+        if let (Class::Cart(cart), true) = (&entry.class, self.failures > 0) {
             // Only what is not on the wire can be replaced: an in-flight CART may arrive.
             let before = self.entries.len();
             self.entries.retain(|e| {
@@ -403,13 +404,25 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_cart_replaces_the_one_waiting() {
+    fn while_the_receiver_answers_every_cart_change_is_kept() {
         let mut o = Outbox::default();
         let cart = |id: &str, t| of(id, t, Class::Cart(Some("9".into())));
+        o.push(cart("c1", 1));
+        assert!(o.push(cart("c2", 2)).is_empty());
+        assert_eq!(ids(&o), ["c1", "c2"]);
+    }
+
+    #[test]
+    fn while_the_receiver_fails_a_newer_cart_replaces_the_one_waiting() {
+        let mut o = Outbox::default();
+        let cart = |id: &str, t| of(id, t, Class::Cart(Some("9".into())));
+        o.push(of("first", 0, Class::Other));
+        let failed = o.take(0, MAX_BODY_BYTES).unwrap();
+        o.retry(&failed.ids, 0, 0.0, None);
         assert!(o.push(cart("c1", 1)).is_empty());
         o.push(of("v", 2, Class::Other));
-        let in_flight = o.take(0, MAX_BODY_BYTES).unwrap();
-        assert_eq!(in_flight.ids, ["c1", "v"]);
+        let in_flight = o.take(u64::MAX, MAX_BODY_BYTES).unwrap();
+        assert_eq!(in_flight.ids, ["first", "c1", "v"]);
         o.push(cart("c2", 3));
         assert_eq!(
             o.push(cart("c3", 4)),
@@ -417,7 +430,7 @@ mod tests {
             "c2 waited; c1 is on the wire and stays"
         );
         o.push(of("other-cart", 5, Class::Cart(Some("10".into()))));
-        assert_eq!(ids(&o), ["c1", "v", "c3", "other-cart"]);
+        assert_eq!(ids(&o), ["first", "c1", "v", "c3", "other-cart"]);
         assert_eq!(o.counters().coalesced, 1);
     }
 

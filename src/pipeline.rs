@@ -25,7 +25,8 @@ pub struct Pipeline {
     config: Config,
     cart: Cart,
     email: Option<String>,
-    seen: VecDeque<String>,
+    /// (name, event_id) of recent events.
+    seen: VecDeque<(String, String)>,
 }
 
 /// What became of one incoming event.
@@ -48,7 +49,7 @@ pub enum Outcome {
     Send(Envelope),
     /// Nothing to send, deliberately.
     Skipped(Skip),
-    /// An event with this `event_id` was already processed.
+    /// This event (same name, same `event_id`) was already processed.
     Duplicate(String),
     /// The payload could not be used.
     Rejected(ParseError),
@@ -102,21 +103,17 @@ impl Pipeline {
         let event = parsed.event;
         let name = event.name().to_owned();
         let id = match parsed.event_id {
-            Some(id) if self.seen.contains(&id) => {
-                return Processed {
-                    name,
-                    outcome: Outcome::Duplicate(id),
-                    warnings: parsed.warnings,
-                    cart_changed: false,
+            Some(id) => match self.remember(&name, id.clone()) {
+                Some(id) => id,
+                None => {
+                    return Processed {
+                        name,
+                        outcome: Outcome::Duplicate(id),
+                        warnings: parsed.warnings,
+                        cart_changed: false,
+                    }
                 }
-            }
-            Some(id) => {
-                if self.seen.len() == SEEN_IDS {
-                    self.seen.pop_front();
-                }
-                self.seen.push_back(id.clone());
-                id
-            }
+            },
             None => new_id(),
         };
 
@@ -141,6 +138,28 @@ impl Pipeline {
             warnings: parsed.warnings,
             cart_changed: self.cart != before,
         }
+    }
+
+    /// Records that `name` arrived with `event_id`. Returns the id to send it under, or `None` if
+    /// this very event was processed before.
+    ///
+    /// An event is the pair (name, `event_id`), not the id alone: Salla builds Product Shared
+    /// from the last Product Viewed payload, `event_id` included. The second event of such a
+    /// pair is sent under a derived id, so a receiver that deduplicates by id keeps both.
+    fn remember(&mut self, name: &str, event_id: String) -> Option<String> {
+        if self.seen.iter().any(|(n, id)| n == name && *id == event_id) {
+            return None;
+        }
+        let shared = self.seen.iter().any(|(_, id)| *id == event_id);
+        if self.seen.len() == SEEN_IDS {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((name.to_owned(), event_id.clone()));
+        Some(if shared {
+            [event_id.as_str(), name].join(":")
+        } else {
+            event_id
+        })
     }
 
     fn learn_identity(&mut self, event: &SallaEvent) {

@@ -572,6 +572,30 @@ fn the_email_goes_only_with_send_email_and_consent() {
 }
 
 #[test]
+fn an_event_id_reused_by_another_event_is_sent_under_a_derived_id() {
+    // Salla's Product Shared carries the last Product Viewed payload, event_id included.
+    let mut p = Pipeline::new(config(json!({})));
+    let id = |o: Outcome| match o {
+        Outcome::Send(e) => e.id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(id(run(&mut p, "Product Viewed", product())), "e-pv");
+    let mut shared = product();
+    shared
+        .as_object_mut()
+        .unwrap()
+        .insert("share_via".into(), json!("whatsapp"));
+    assert_eq!(
+        id(run(&mut p, "Product Shared", shared.clone())),
+        "e-pv:Product Shared"
+    );
+    assert_eq!(
+        run(&mut p, "Product Shared", shared),
+        Outcome::Duplicate("e-pv".into())
+    );
+}
+
+#[test]
 fn the_same_event_id_is_processed_once() {
     let mut p = Pipeline::new(config(json!({})));
     assert!(matches!(
