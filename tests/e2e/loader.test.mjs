@@ -215,3 +215,45 @@ test('sendEmail sends the email only while the shopper has not refused', async (
   assert.deepEqual(contact['signed-out'], {}, 'Signed Out forgets the email');
   assert.deepEqual(await pageProblems(page, seen), []);
 });
+
+test('an init() call wins over the global object, which wins over data-* and the query string', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/init.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  const [e] = await waitForEvents(server.store, (ev) => ev.length >= 1);
+  assert.equal(e.id, 'q-1', 'the queued call ran after init');
+  assert.equal(e.clientId, 'from-init');
+  assert.equal(e.contactEvent.location, 'from-global');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
+test('?sm_debug=1 in the page URL turns on the decision log', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/query.html?sm_debug=1`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await page.evaluate(() => window.SallaSalesmanago.track('Product List Viewed', { list_id: 'x' }));
+  await page.waitForTimeout(100);
+  const log = seen.console.map((m) => m.text);
+  assert.ok(log.includes('[salesmanago] ready'), JSON.stringify(log));
+  assert.ok(log.some((t) => t.includes('Product List Viewed: not sent, off by default')), JSON.stringify(log));
+});
+
+test('an internal failure stops the tracker quietly: one warning, no exception in the page', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.store, (ev) => ev.length >= 2);
+  const before = server.store.events.length;
+  await page.evaluate(() => {
+    // The debug log calls console.log from inside the wasm: make it throw there.
+    const log = console.log;
+    console.log = () => { throw new Error('hostile console'); };
+    window.SallaSalesmanago.track('Products Searched', { query: 'x' });
+    window.dispatchEvent(new CustomEvent('Product Viewed', { detail: { product_id: '1' } }));
+    window.SallaSalesmanago.track('Products Searched', { query: 'y' });
+    console.log = log;
+  });
+  await page.waitForTimeout(300);
+  const warnings = seen.console.filter((m) => m.type === 'warning' && m.text.includes('[salesmanago]'));
+  assert.equal(warnings.length, 1, JSON.stringify(warnings));
+  assert.match(warnings[0].text, /internal error; the tracker has stopped/);
+  assert.deepEqual(await pageProblems(page, seen), []);
+  assert.equal(server.store.events.length, before, 'quiet afterwards');
+});

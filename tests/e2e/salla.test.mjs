@@ -150,3 +150,16 @@ test('the same Salla payloads through DOM CustomEvents and the npm module map id
     await context.close();
   }
 });
+
+test('Salla arriving after the tracker is noticed, and its history replayed', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/salla-after.html`);
+  assert.equal(await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active)), true);
+  await page.waitForTimeout(300); // the tracker is idle, waiting for Salla without polling hard
+  await page.evaluate(() => window.loadSalla());
+  await page.evaluate(() => window.storefront.actions.viewProduct(1002));
+  const events = await waitForEvents(server.store, (ev) => ev.some((e) => e.source === 'Product Viewed'), { what: 'Product Viewed after Salla arrived' });
+  assert.equal(events[0].clientId, 'early-client');
+  assert.equal(events[0].contactEvent.products, '1002');
+  assert.equal(events[0].contactEvent.location, '1305', 'the Salla store id is the default location');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
