@@ -13,11 +13,11 @@ command -v cargo >/dev/null || die "cargo is not installed (expected rustup's to
 command -v node >/dev/null || die "node is not installed"
 command -v npm >/dev/null || die "npm is not installed"
 
-# --- Debian packages: Chromium + ChromeDriver (browser tests), binaryen (wasm-opt) -----------------
+# --- Debian packages: Chromium + ChromeDriver (browser tests) ----------------------------------------
+# (wasm-opt comes from npm's binaryen: Debian's 108 breaks wasm-bindgen's externref table.)
 apt_missing=()
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || apt_missing+=(chromium-driver)
-command -v wasm-opt >/dev/null || apt_missing+=(binaryen)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "need root to apt-get install: ${apt_missing[*]}"
   say "installing Debian packages: ${apt_missing[*]}"
@@ -52,9 +52,15 @@ want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$want" ]; then
   say "installing wasm-bindgen-cli $want (had: ${have:-none}); this takes a few minutes once"
-  cargo install -q wasm-bindgen-cli --version "$want" \
+  # --force: cargo's own record may say "installed" while the binary is gone or another version.
+  cargo install -q --force wasm-bindgen-cli --version "$want" \
     || die "cargo install wasm-bindgen-cli --version $want failed"
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  [ "$have" = "$want" ] || die "wasm-bindgen $want was installed but \`wasm-bindgen --version\` says '${have:-nothing}'"
 fi
+for tool in wasm-bindgen-test-runner /usr/bin/chromium /usr/bin/chromedriver; do
+  command -v "$tool" >/dev/null || die "$tool is missing after set-up"
+done
 
 # --- npm dev dependencies, from the committed lock file --------------------------------------------
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
