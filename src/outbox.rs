@@ -48,7 +48,8 @@ pub struct Entry {
     pub id: String,
     /// The protocol v1 event object, already JSON.
     pub json: String,
-    /// When it was queued, ms since the epoch.
+    /// When it was queued, ms since the epoch; the queue's order. A tab hands out strictly
+    /// increasing times, so events queued in one millisecond keep their order.
     pub queued_ms: u64,
     /// What kind of event it is.
     pub class: Class,
@@ -323,6 +324,17 @@ impl Outbox {
             .unwrap_or_else(|| backoff_ms(self.failures, random));
         self.failures = self.failures.saturating_add(1);
         self.not_before_ms = now_ms + wait;
+    }
+
+    /// Takes these off this page's queue without a verdict (handed to `sendBeacon` as the page
+    /// leaves). Storage keeps them until a 2xx is seen.
+    pub fn forget(&mut self, ids: &[String]) {
+        self.entries.retain(|e| !ids.contains(&e.id));
+    }
+
+    /// The connection is back: the next attempt may start now.
+    pub fn resume(&mut self) {
+        self.not_before_ms = 0;
     }
 
     /// Drops these for good: the receiver refused them as invalid.

@@ -11,6 +11,7 @@
 
 mod handle;
 mod intake;
+mod lease;
 mod storage;
 mod transport;
 pub mod value;
@@ -38,6 +39,10 @@ const BATCH_WINDOW_MS: u32 = 40;
 const KEEPALIVE_BUDGET: usize = 64_000;
 /// Where the held cart is kept between pages.
 const CART_KEY: &str = "sm_salla_cart";
+/// Each queued event is kept under this prefix and its id, so tabs never overwrite each other.
+const OUTBOX_PREFIX: &str = "sm:o:";
+/// When another tab holds the send lease, look again after this long.
+const LEASE_RETRY_MS: u32 = 2_000;
 const PREFIX: &str = "[salesmanago]";
 
 /// State shared by the tracker handle and every callback the browser holds.
@@ -51,6 +56,16 @@ pub struct Shared {
 struct State {
     pipeline: Pipeline,
     outbox: Outbox,
+    /// This tab's name for the storage lease.
+    tab: String,
+    /// The page's storage takes our writes; when it stops, the outbox lives in memory only.
+    storage_ok: bool,
+    /// `navigator.onLine` said no: sending waits for the `online` event.
+    offline: bool,
+    /// The last queue time handed out: queue times are strictly increasing within a tab, so a
+    /// burst in one millisecond keeps its order when read back from storage.
+    last_queued_ms: u64,
+    lease_retry: Option<Timeout>,
     shop_domain: Option<String>,
     store_id: Option<String>,
     consent: Option<bool>,
@@ -62,6 +77,12 @@ struct State {
     salla: Option<intake::SallaHook>,
     salla_watch: Vec<Listener>,
     salla_look: Option<Timeout>,
+}
+
+fn unstore(ids: &[String]) {
+    for id in ids {
+        storage::remove(&[OUTBOX_PREFIX, id].concat());
+    }
 }
 
 fn now_ms() -> u64 {
@@ -216,7 +237,12 @@ impl Shared {
                     }
                     _ => Class::Other,
                 };
-                state.outbox.push(Entry::new(envelope.id, json, now, class));
+                let queued = now.max(state.last_queued_ms + 1);
+                state.last_queued_ms = queued;
+                let entry = Entry::new(envelope.id, json, queued, class);
+                self.store(state, &entry);
+                let removed = state.outbox.push(entry);
+                unstore(&removed);
                 true
             }
             Outcome::Skipped(reason) => {
@@ -234,6 +260,49 @@ impl Shared {
         }
     }
 
+    /// Writes a queued event to storage, before any attempt to send it. The first refusal (quota,
+    /// storage disabled) turns storage off for this page, with one debug message.
+    fn store(&self, state: &mut State, entry: &Entry) {
+        if !state.storage_ok {
+            return;
+        }
+        if !storage::save(&[OUTBOX_PREFIX, &entry.id].concat(), &entry.to_record()) {
+            state.storage_ok = false;
+            self.log("the page's storage refused an event; this page's events are kept in memory");
+        }
+    }
+
+    /// Makes this tab's queue what storage holds: its own events, other tabs', earlier pages'.
+    /// Damaged records are removed; events past the maximum age are dropped.
+    fn sync_from_storage(&self) {
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return;
+        };
+        if !st.storage_ok {
+            return;
+        }
+        let mut stored = Vec::new();
+        for id in storage::keys_with_prefix(OUTBOX_PREFIX) {
+            let key = [OUTBOX_PREFIX, &id].concat();
+            match storage::load(&key).and_then(|r| Entry::from_record(&id, &r)) {
+                Some(entry) => stored.push(entry),
+                None => {
+                    storage::remove(&key);
+                    self.log("a damaged stored event was removed");
+                }
+            }
+        }
+        st.outbox.sync(stored);
+        let expired = st.outbox.expire(now_ms());
+        if !expired.is_empty() {
+            self.log(&format!(
+                "{} event(s) older than the maximum age dropped",
+                expired.len()
+            ));
+        }
+        unstore(&expired);
+    }
+
     fn contact(&self, state: &State) -> protocol::Contact {
         let consent = state
             .consent
@@ -243,9 +312,44 @@ impl Shared {
             .contact(smclient_cookie().as_deref(), consent)
     }
 
+    /// Sends what is due: under the cross-tab lease when the outbox is shared through storage.
+    /// Returns whether the outbox is empty afterwards.
+    async fn send_due(self: Rc<Self>) -> bool {
+        let (offline, shared, tab) = match self.state.try_borrow() {
+            Ok(st) => (st.offline, st.storage_ok, st.tab.clone()),
+            Err(_) => return false,
+        };
+        if offline {
+            self.log("offline: sending waits for the connection");
+            return false;
+        }
+        if !shared {
+            return self.send_loop().await;
+        }
+        let me = self.clone();
+        let job = Box::pin(async move {
+            me.sync_from_storage();
+            me.send_loop().await;
+        });
+        if !lease::run_exclusively(&self.guard, &tab, job).await {
+            // Another tab is sending; it takes this tab's stored events too. Look again later.
+            let weak = Rc::downgrade(&self);
+            if let Ok(mut st) = self.state.try_borrow_mut() {
+                st.lease_retry = Timeout::new(LEASE_RETRY_MS, &self.guard, move || {
+                    if let Some(s) = weak.upgrade() {
+                        wasm_bindgen_futures::spawn_local(async move {
+                            s.send_due().await;
+                        });
+                    }
+                });
+            }
+        }
+        self.state.try_borrow().is_ok_and(|st| st.outbox.is_empty())
+    }
+
     /// Sends every due batch, one request at a time, until the outbox is empty or the receiver
     /// fails. Returns whether the outbox is empty.
-    async fn send_due(self: Rc<Self>) -> bool {
+    async fn send_loop(self: Rc<Self>) -> bool {
         loop {
             let request = {
                 let Ok(mut st) = self.state.try_borrow_mut() else {
@@ -277,6 +381,7 @@ impl Shared {
             match outbox::verdict(status) {
                 Verdict::Accepted => {
                     st.outbox.ack(&batch.ids);
+                    unstore(&batch.ids);
                     self.log(&format!(
                         "sent {n} event(s); the receiver answered {}",
                         status.unwrap_or(0)
@@ -284,6 +389,7 @@ impl Shared {
                 }
                 Verdict::Refused => {
                     st.outbox.refuse(&batch.ids);
+                    unstore(&batch.ids);
                     self.log(&format!(
                         "the receiver refused {n} event(s) with {}; they are dropped",
                         status.unwrap_or(0)
@@ -321,7 +427,8 @@ impl Shared {
     }
 
     /// The page is going away: hand everything not yet in flight to `sendBeacon`, which
-    /// delivers after the page is gone.
+    /// delivers after the page is gone. The events stay in storage until a receiver's 2xx is
+    /// seen: if the beacon was lost, the next page sends them (the receiver deduplicates by id).
     fn send_on_exit(self: &Rc<Self>) {
         self.drain();
         let Ok(mut st) = self.state.try_borrow_mut() else {
@@ -490,6 +597,11 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         state: RefCell::new(State {
             pipeline,
             outbox: Outbox::default(),
+            tab: random_id(),
+            storage_ok: true,
+            offline: !window.navigator().on_line(),
+            last_queued_ms: 0,
+            lease_retry: None,
             shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
             store_id: None,
             consent: None,
@@ -538,7 +650,40 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             },
         ));
     }
+    for (kind, online) in [("offline", false), ("online", true)] {
+        let weak = Rc::downgrade(&shared);
+        listeners.extend(Listener::new(&window, kind, &shared.guard, move |_| {
+            let Some(s) = weak.upgrade() else {
+                return;
+            };
+            if let Ok(mut st) = s.state.try_borrow_mut() {
+                st.offline = !online;
+                if online {
+                    st.outbox.resume();
+                }
+            }
+            s.log(if online {
+                "online: sending resumes"
+            } else {
+                "offline: sending paused"
+            });
+            if online {
+                wasm_bindgen_futures::spawn_local(async move {
+                    s.send_due().await;
+                });
+            }
+        }));
+    }
     shared.state.borrow_mut().listeners = listeners;
+
+    // Events an earlier page (or a closed tab) left behind go out now.
+    shared.sync_from_storage();
+    if !shared.state.borrow().outbox.is_empty() {
+        let s = shared.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            s.send_due().await;
+        });
+    }
 
     if !shared.connect_salla() {
         let (watch, look) = intake::watch_for_salla(&shared);

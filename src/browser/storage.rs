@@ -30,3 +30,22 @@ pub fn save(key: &str, value: &Value) -> bool {
     };
     storage.set_item(key, &text).is_ok()
 }
+
+/// Removes `key`; failures are ignored (there is nothing left to do about them).
+pub fn remove(key: &str) {
+    if let Some(storage) = local() {
+        let _ = storage.remove_item(key);
+    }
+}
+
+/// Every key that starts with `prefix`, as the suffix after it.
+pub fn keys_with_prefix(prefix: &str) -> Vec<String> {
+    let Some(storage) = local() else {
+        return Vec::new();
+    };
+    let n = storage.length().unwrap_or(0);
+    (0..n)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+        .collect()
+}

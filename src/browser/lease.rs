@@ -1,0 +1,89 @@
+//! One sender at a time across the store's tabs. Every tab writes its events to the shared
+//! outbox in storage; only the tab holding the lease sends, so no event goes out twice because
+//! two tabs picked it up together.
+//!
+//! The lease is a Web Lock (`navigator.locks`, released by the browser even if the tab dies), or,
+//! where Web Locks are missing, a record in storage that expires.
+
+use super::handle::guarded;
+use super::storage;
+use crate::value::Value;
+use js_sys::{Function, Object, Promise, Reflect};
+use std::future::Future;
+use std::pin::Pin;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+const LOCK_NAME: &str = "salla-salesmanago-outbox";
+const LEASE_KEY: &str = "sm:lease";
+/// How long a storage lease holds without renewal: longer than one request may take.
+const LEASE_MS: f64 = 30_000.0;
+
+type Job = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Runs `job` while holding the lease. `false` if another tab holds it (the job did not run).
+pub async fn run_exclusively(guard: &Function, tab: &str, job: Job) -> bool {
+    match web_locks() {
+        Some((locks, request)) => with_web_lock(guard, &locks, &request, job).await,
+        None => with_storage_lease(tab, job).await,
+    }
+}
+
+fn web_locks() -> Option<(JsValue, Function)> {
+    let navigator: JsValue = web_sys::window()?.navigator().into();
+    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
+    let request = Reflect::get(&locks, &"request".into()).ok()?;
+    Some((locks, request.dyn_into().ok()?))
+}
+
+async fn with_web_lock(guard: &Function, locks: &JsValue, request: &Function, job: Job) -> bool {
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    let callback = Closure::once(move |lock: JsValue| -> Promise {
+        if lock.is_null() {
+            return Promise::resolve(&JsValue::FALSE);
+        }
+        wasm_bindgen_futures::future_to_promise(async move {
+            job.await;
+            Ok(JsValue::TRUE)
+        })
+    });
+    let callback_fn = guarded(guard, callback.as_ref());
+    let Ok(promise) = request.call3(locks, &LOCK_NAME.into(), &options, &callback_fn) else {
+        return false;
+    };
+    let Ok(promise) = promise.dyn_into::<Promise>() else {
+        return false;
+    };
+    // The closure must live until the browser has called it; `callback` is dropped after this.
+    JsFuture::from(promise).await.ok().and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// The fallback: a `{tab, until}` record. Not atomic across tabs, but it narrows the window to
+/// the microseconds between read and write, and a receiver deduplicates by id anyway.
+async fn with_storage_lease(tab: &str, job: Job) -> bool {
+    let now = js_sys::Date::now();
+    if let Some(held) = storage::load(LEASE_KEY) {
+        let other = held.get("tab").and_then(Value::as_str) != Some(tab);
+        let until = match held.get("until") {
+            Some(Value::Number(n)) => *n,
+            _ => 0.0,
+        };
+        if other && until > now {
+            return false;
+        }
+    }
+    let record = Value::object([
+        ("tab", Value::from(tab)),
+        ("until", Value::Number(now + LEASE_MS)),
+    ]);
+    if !storage::save(LEASE_KEY, &record) {
+        // No storage: nothing is shared between tabs, so this tab sends its own events.
+        job.await;
+        return true;
+    }
+    job.await;
+    storage::remove(LEASE_KEY);
+    true
+}
