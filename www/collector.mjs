@@ -92,16 +92,18 @@ export class Store {
   }
 
   reset() {
-    this.events = []; // { seq, id, source, contactEvent, contact, clientId, receivedAt }
+    this.events = []; // { seq, id, source, contactEvent, contact, clientId, receivedAt, via }
     this.byId = new Map();
     this.duplicates = 0;
     this.duplicateIds = [];
     this.requests = 0;
     this.refused = [];
+    // One row per request that reached the receiver: { at, ids, status, via, stored }.
+    this.log = [];
   }
 
   /** Takes a validated batch; returns how many were new and how many were seen before. */
-  accept(batch) {
+  accept(batch, via = 'fetch') {
     let accepted = 0;
     let duplicates = 0;
     for (const ev of batch.events) {
@@ -119,6 +121,7 @@ export class Store {
         contact: batch.contact ?? {},
         clientId: batch.clientId,
         receivedAt: Date.now(),
+        via,
       };
       this.byId.set(ev.id, record);
       this.events.push(record);

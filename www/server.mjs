@@ -94,9 +94,37 @@ const CORS = {
 };
 
 /**
+ * Switches that make the receiver misbehave, for the fault suite and the demo. All default off.
+ * - failRate: fraction of /collect requests answered `failStatus` (500, 503 or 429) without
+ *   storing anything; with 429, `retryAfter` seconds are sent in Retry-After.
+ * - lostAnswerRate: fraction of requests whose events are stored but answered 503, as when a
+ *   response is lost: the tracker must retry, and the receiver must deduplicate.
+ * - delayMs: every answer waits this long.
+ * - refuseSources: Salla event names answered 400 (a receiver that will never take them).
+ * - seed: for the random choices, so a run can be repeated.
+ * `down(seconds)` (in-process, or POST /admin/down?seconds=N) closes the port: connections are
+ * refused until it listens again.
+ */
+export function defaultFaults() {
+  return { failRate: 0, failStatus: 503, retryAfter: 1, lostAnswerRate: 0, delayMs: 0, refuseSources: [], seed: 1 };
+}
+
+function random(seed) {
+  // mulberry32: small, seedable, good enough to pick which requests fail.
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
  * Starts the server. Options: `port` (0 for any free one), `host`, `headers(pathname)` extra
  * headers for static files (tests use it to set a CSP), `pages` a folder served under /test/.
- * Returns `{ url, port, store, server, close() }`.
+ * Returns `{ url, port, store, faults, setFaults(f), down(seconds), server, close() }`.
  */
 export async function startServer({
   port = 8080,
@@ -108,6 +136,13 @@ export async function startServer({
   const store = new Store();
   const api = sallaApi();
   const sockets = new Set();
+  let faults = defaultFaults();
+  let rand = random(faults.seed);
+  const setFaults = (f) => {
+    faults = { ...defaultFaults(), ...f };
+    rand = random(faults.seed);
+    return faults;
+  };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://local');
     const p = url.pathname;
@@ -122,12 +157,35 @@ export async function startServer({
           return send(res, 413, { error: `the body is larger than ${MAX_BODY} bytes` }, CORS);
         }
         store.requests++;
+        // sendBeacon requests are no-cors; the tracker's fetches are cors.
+        const via = req.headers['sec-fetch-mode'] === 'no-cors' ? 'beacon' : 'fetch';
         const { batch, error } = validateBody(text);
+        const ids = batch ? batch.events.map((e) => e.id) : [];
+        const answer = async (status, body, headers = {}, stored = false) => {
+          if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
+          store.log.push({ at: Date.now(), ids, status, via, stored });
+          return send(res, status, body, { ...CORS, ...headers });
+        };
         if (error) {
           store.refused.push({ error, at: Date.now() });
-          return send(res, 400, { error }, CORS);
+          return answer(400, { error });
         }
-        return send(res, 200, store.accept(batch), CORS);
+        const refused = batch.events.find((e) => faults.refuseSources.includes(e.source));
+        if (refused) return answer(400, { error: `events: ${refused.source} is refused by this receiver` });
+        if (rand() < faults.failRate) {
+          const headers = faults.failStatus === 429 ? { 'Retry-After': String(faults.retryAfter) } : {};
+          return answer(faults.failStatus, { error: 'injected failure' }, headers);
+        }
+        const result = store.accept(batch, via);
+        if (rand() < faults.lostAnswerRate) return answer(503, { error: 'injected: stored, answer lost' }, {}, true);
+        return answer(200, result, {}, true);
+      }
+      if (p === '/admin/faults' && req.method === 'POST') {
+        return send(res, 200, setFaults(JSON.parse((await readBody(req)) || '{}')));
+      }
+      if (p === '/admin/down' && req.method === 'POST') {
+        down(Number(url.searchParams.get('seconds') ?? 5));
+        return send(res, 200, { down: true });
       }
       if (p === '/received' && req.method === 'GET') {
         const since = Number(url.searchParams.get('since') ?? 0);
@@ -160,16 +218,31 @@ export async function startServer({
     server.listen(port, host, resolve);
   });
   const actual = server.address().port;
+  let downTimer;
+  /** Refuses connections for `seconds`: the port is closed, then listened on again. */
+  function down(seconds) {
+    clearTimeout(downTimer);
+    server.close();
+    for (const s of sockets) s.destroy();
+    downTimer = setTimeout(() => server.listen(actual, host), seconds * 1000);
+  }
   return {
     url: `http://${host}:${actual}`,
     port: actual,
     store,
     api,
+    get faults() {
+      return faults;
+    },
+    setFaults,
+    down,
     server,
     close: () =>
       new Promise((resolve) => {
+        clearTimeout(downTimer);
         for (const s of sockets) s.destroy();
-        server.close(resolve);
+        if (server.listening) server.close(resolve);
+        else resolve();
       }),
   };
 }

@@ -1,0 +1,195 @@
+// The fault-injection scenarios, shared by the test suite (small runs) and bench/faults.mjs
+// (the full 1,000-event run). Each returns figures; the callers assert or print them.
+import { open } from './harness.mjs';
+
+/** The shop page, served by `pages`, posting to the receiver `server` on another origin. */
+export const shopUrl = (pages, server) => `${pages.url}/test/shop.html?r=${encodeURIComponent(server.url)}`;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(predicate, timeout, what) {
+  const end = Date.now() + timeout;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Classifies what the receiver got for `ids`. A duplicate is legitimate when the tracker could not
+ * have seen the first delivery's 2xx: it came by sendBeacon, or was stored and answered 503 (a lost
+ * answer), or its 2xx was sent while its page was already going away (a navigation within 100 ms).
+ * Any other duplicate is an event sent twice.
+ */
+export function account(store, ids, navigations = []) {
+  const accepted = new Set(store.events.map((e) => e.id));
+  const lost = ids.filter((id) => !accepted.has(id));
+  const deliveries = new Map(); // id → stored deliveries, in order
+  for (const row of store.log) {
+    if (!row.stored) continue;
+    for (const id of row.ids) (deliveries.get(id) ?? deliveries.set(id, []).get(id)).push(row);
+  }
+  let legitimate = 0;
+  const doubles = [];
+  for (const id of ids) {
+    const rows = deliveries.get(id) ?? [];
+    for (let i = 1; i < rows.length; i++) {
+      const first = rows[i - 1];
+      const unseen =
+        first.via === 'beacon' || first.status !== 200 || navigations.some((t) => first.at >= t - 100 && first.at <= t + 2000);
+      if (unseen) legitimate++;
+      else doubles.push(id);
+    }
+  }
+  return {
+    sent: ids.length,
+    accepted: ids.filter((id) => accepted.has(id)).length,
+    lost: lost.length,
+    duplicates: store.duplicates,
+    legitimateDuplicates: legitimate,
+    doubleSends: doubles.length,
+    requests: store.log.length,
+    failedRequests: store.log.filter((r) => r.status !== 200).length,
+    beacons: store.log.filter((r) => r.via === 'beacon').length,
+  };
+}
+
+/**
+ * `events` events over `navigations` pages, receiver failing `failRate` at random (plus a few
+ * lost answers), one outage of `outageSeconds`, two offline spells; a PURCHASE right before each
+ * navigation. Healthy again at the end; waits until everything arrived and storage is empty.
+ */
+export async function navigationsUnderFailure(
+  browser,
+  { pages, server },
+  { events = 200, navigations = 5, failRate = 0.3, outageSeconds = 2, seed = 7, bursts = 3, dwellMs = 600 } = {},
+) {
+  server.store.reset();
+  server.setFaults({ failRate, failStatus: 503, lostAnswerRate: 0.05, seed });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(String(e)));
+  const url = shopUrl(pages, server);
+  await page.goto(url);
+  const ids = [];
+  const navTimes = [];
+  const perPage = Math.ceil(events / navigations);
+  for (let n = 0; n < navigations; n++) {
+    await page.evaluate(() => SallaSalesmanago.ready);
+    const count = Math.min(perPage, events - ids.length);
+    // The page's events come in a few bursts while the shopper is on it; the last is the order.
+    for (let b = 0; b < bursts; b++) {
+      const size = Math.floor(count / bursts) + (b === bursts - 1 ? count % bursts : 0);
+      ids.push(...(await page.evaluate(([p, c]) => window.emit(p, c), [`n${n}b${b}`, size])));
+      await sleep(dwellMs / bursts);
+    }
+    if (n === 1) server.down(outageSeconds);
+    if (n === 2 || n === 3) {
+      await context.setOffline(true);
+      await sleep(400);
+      await context.setOffline(false);
+    }
+    // Navigate right after the order, as a checkout redirect does.
+    navTimes.push(Date.now());
+    await page.goto(url);
+  }
+  await sleep(outageSeconds * 1000);
+  server.setFaults({});
+  await page.evaluate(() => SallaSalesmanago.ready);
+  // A fresh page load picks up whatever is left; flush until the shared outbox is empty.
+  await until(async () => {
+    await page.evaluate(() => SallaSalesmanago.flush());
+    return (await page.evaluate(() => window.pending())) === 0 && account(server.store, ids).lost === 0;
+  }, 60_000, 'every event accepted and the outbox empty');
+  const figures = { ...account(server.store, ids, navTimes), outboxLeft: await page.evaluate(() => window.pending()) };
+  await context.close();
+  return { figures, problems };
+}
+
+/** Events pending while the receiver fails; the tab closes; a later tab sends them. */
+export async function closedTabReopened(browser, { pages, server }) {
+  server.store.reset();
+  server.setFaults({ failRate: 1, failStatus: 503 });
+  const context = await browser.newContext();
+  let page = await context.newPage();
+  await page.goto(shopUrl(pages, server));
+  await page.evaluate(() => SallaSalesmanago.ready);
+  const ids = await page.evaluate(() => window.emit('closed', 20));
+  await sleep(300);
+  await page.close(); // with events pending
+  server.setFaults({});
+  await sleep(200);
+  page = await context.newPage();
+  await page.goto(shopUrl(pages, server));
+  await until(async () => account(server.store, ids).lost === 0 && (await page.evaluate(() => window.pending())) === 0, 20_000, 'the closed tab\'s events');
+  const figures = account(server.store, ids);
+  await context.close();
+  return figures;
+}
+
+/** localStorage full, disabled, or holding garbage: events still arrive in this page's life. */
+export async function brokenStorage(browser, { pages, server }, kind) {
+  server.store.reset();
+  const setups = {
+    full: () => {
+      const chunk = 'x'.repeat(512 * 1024);
+      try {
+        for (let i = 0; i < 100; i++) localStorage.setItem('filler-' + i, chunk);
+      } catch {}
+      try {
+        for (let i = 0; i < 2000; i++) localStorage.setItem('small-' + i, 'x'.repeat(1024));
+      } catch {}
+    },
+    disabled: () => {
+      Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('The operation is insecure.', 'SecurityError'); } });
+    },
+    garbage: () => {
+      localStorage.setItem('sm:o:junk', 'not json');
+      localStorage.setItem('sm:o:half', '{"t":"yesterday","c":"P","e":"{}"}');
+      localStorage.setItem('sm_salla_cart', '{{{');
+      localStorage.setItem('sm:lease', '"nonsense"');
+    },
+  };
+  const { page, seen, context } = await open(browser, shopUrl(pages, server), { beforeLoad: (p) => p.addInitScript(setups[kind]) });
+  await page.evaluate(() => SallaSalesmanago.ready);
+  const ids = await page.evaluate((k) => window.emit(k, 12), kind);
+  await until(() => account(server.store, ids).lost === 0, 10_000, `events with ${kind} storage`);
+  const leftovers = kind === 'garbage' ? await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sm:o:'))) : [];
+  const figures = { ...account(server.store, ids), pageErrors: seen.pageErrors.length, leftovers };
+  await context.close();
+  return figures;
+}
+
+/** Three tabs of one store producing events at once. */
+export async function threeTabs(browser, { pages: site, server }, perTab = 40) {
+  server.store.reset();
+  const context = await browser.newContext();
+  const pages = await Promise.all([0, 1, 2].map(() => context.newPage()));
+  await Promise.all(pages.map((p) => p.goto(shopUrl(site, server))));
+  await Promise.all(pages.map((p) => p.evaluate(() => SallaSalesmanago.ready)));
+  const ids = (await Promise.all(pages.map((p, i) => p.evaluate(([t, n]) => window.emit(t, n), [`tab${i}`, perTab])))).flat();
+  await until(() => account(server.store, ids).lost === 0, 20_000, 'events from three tabs');
+  await sleep(500);
+  const figures = account(server.store, ids);
+  await context.close();
+  return figures;
+}
+
+/** A 429 with Retry-After: the next attempt waits at least that long. */
+export async function retryAfter(browser, { pages, server }, seconds = 2) {
+  server.store.reset();
+  server.setFaults({ failRate: 1, failStatus: 429, retryAfter: seconds });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(shopUrl(pages, server));
+  await page.evaluate(() => SallaSalesmanago.ready);
+  const ids = await page.evaluate(() => window.emit('ra', 1));
+  await until(() => server.store.log.length >= 1, 5_000, 'the first attempt');
+  server.setFaults({});
+  await until(() => account(server.store, ids).lost === 0, 15_000, 'the retry');
+  const [first, second] = server.store.log;
+  const figures = { waitedMs: second.at - first.at, firstStatus: first.status, secondStatus: second.status };
+  await context.close();
+  return figures;
+}

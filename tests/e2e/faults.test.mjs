@@ -1,0 +1,61 @@
+// Never lose an event: the fault-injection suite, small enough for CI. The full 1,000-event run
+// is `node bench/faults.mjs`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, serve } from './harness.mjs';
+import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter } from './faults.mjs';
+
+let browser;
+let sites; // { pages, server }: the shop's origin, and the receiver on its own
+before(async () => {
+  sites = { pages: await serve(), server: await serve() };
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await sites?.pages.close();
+  await sites?.server.close();
+});
+
+test('navigations under 30% failures, an outage and offline spells: nothing lost, nothing sent twice', async (t) => {
+  const { figures, problems } = await navigationsUnderFailure(browser, sites, { events: 150, navigations: 5 });
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.doubleSends, 0);
+  assert.equal(figures.duplicates, figures.legitimateDuplicates, 'every duplicate is a retry after an unseen success');
+  assert.equal(figures.outboxLeft, 0);
+  assert.ok(figures.failedRequests > 0, 'the receiver did fail');
+  assert.deepEqual(problems, []);
+});
+
+test('a tab closed with events pending: a later tab sends them', async (t) => {
+  const figures = await closedTabReopened(browser, sites);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.doubleSends, 0);
+});
+
+for (const kind of ['full', 'disabled', 'garbage']) {
+  test(`localStorage ${kind}: events still arrive, no exception`, async (t) => {
+    const figures = await brokenStorage(browser, sites, kind);
+    t.diagnostic(JSON.stringify(figures));
+    assert.equal(figures.lost, 0);
+    assert.equal(figures.pageErrors, 0);
+    assert.deepEqual(figures.leftovers, [], 'damaged records are removed');
+  });
+}
+
+test('three tabs producing events at once: no event sent twice', async (t) => {
+  const figures = await threeTabs(browser, sites);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.duplicates, 0);
+});
+
+test('429 with Retry-After is honoured', async (t) => {
+  const figures = await retryAfter(browser, sites, 2);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.firstStatus, 429);
+  assert.equal(figures.secondStatus, 200);
+  assert.ok(figures.waitedMs >= 1900, `waited ${figures.waitedMs} ms`);
+});
