@@ -193,3 +193,25 @@ export async function retryAfter(browser, { pages, server }, seconds = 2) {
   await context.close();
   return figures;
 }
+
+/** Ten cart changes while the receiver fails: it then gets one CART, for the latest cart. */
+export async function cartCoalescing(browser, { pages, server }) {
+  server.store.reset();
+  server.setFaults({ failRate: 1, failStatus: 503 });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(shopUrl(pages, server));
+  await page.evaluate(() => SallaSalesmanago.ready);
+  await page.evaluate(() => SallaSalesmanago.track('Product Added', { event_id: 'cart-0', cart_id: 'c', product_id: 'p0', price: 10 }));
+  await until(() => server.store.log.length >= 1, 5_000, 'the first failed attempt');
+  await page.evaluate(() => {
+    for (let i = 1; i < 10; i++) SallaSalesmanago.track('Product Added', { event_id: `cart-${i}`, cart_id: 'c', product_id: 'p' + i, price: 10 });
+  });
+  server.setFaults({});
+  await until(async () => server.store.events.length >= 1 && (await page.evaluate(() => window.pending())) === 0, 15_000, 'the coalesced cart');
+  await sleep(300);
+  const carts = server.store.events.filter((e) => e.contactEvent.contactExtEventType === 'CART');
+  const figures = { changes: 10, cartEventsReceived: carts.length, lastProducts: carts.at(-1)?.contactEvent.products, lastValue: carts.at(-1)?.contactEvent.value };
+  await context.close();
+  return figures;
+}

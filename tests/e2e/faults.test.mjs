@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, serve } from './harness.mjs';
-import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter } from './faults.mjs';
+import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing } from './faults.mjs';
 
 let browser;
 let sites; // { pages, server }: the shop's origin, and the receiver on its own
@@ -58,4 +58,12 @@ test('429 with Retry-After is honoured', async (t) => {
   assert.equal(figures.firstStatus, 429);
   assert.equal(figures.secondStatus, 200);
   assert.ok(figures.waitedMs >= 1900, `waited ${figures.waitedMs} ms`);
+});
+
+test('cart changes while the receiver fails end in one CART for the latest cart', async (t) => {
+  const figures = await cartCoalescing(browser, sites);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.cartEventsReceived, 1);
+  assert.equal(figures.lastProducts, 'p0,p1,p2,p3,p4,p5,p6,p7,p8,p9');
+  assert.equal(figures.lastValue, 100);
 });
