@@ -1,0 +1,261 @@
+//! The receiver's configuration, from the environment and/or an env file (`KEY=VALUE` lines).
+//! A missing or bad value stops start-up with a message that names it. The API secret is never
+//! printed: [`Secret`]'s `Debug` hides it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A value that must never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that needs it (the `sha`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+/// The SALESmanago account the receiver delivers to.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// API base, e.g. `https://app3.salesmanago.pl` (the account's endpoint host).
+    pub endpoint: String,
+    /// The account's client id.
+    pub client_id: String,
+    /// API key.
+    pub api_key: Secret,
+    /// API secret: only its SHA-1 with the key and client id leaves the process.
+    pub api_secret: Secret,
+    /// The account user's email (`owner`).
+    pub owner: String,
+}
+
+/// Everything the receiver needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SALESmanago account.
+    pub account: Account,
+    /// Store origins allowed to post, exactly (`https://store.example`).
+    pub allowed_origins: Vec<String>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where the database lives.
+    pub data_dir: PathBuf,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Requests a minute from one IP, and from one origin.
+    pub rate_per_ip: u32,
+    /// See `rate_per_ip`.
+    pub rate_per_origin: u32,
+    /// How long events naming no contact wait for a later batch that names one.
+    pub contact_wait: Duration,
+    /// Most events waiting for a contact, per browser.
+    pub contact_wait_max: usize,
+}
+
+/// The variables, with what each is for.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "SM_API_ENDPOINT",
+        "SALESmanago API host, e.g. https://app3.salesmanago.pl",
+    ),
+    ("SM_CLIENT_ID", "SALESmanago client id"),
+    ("SM_API_KEY", "SALESmanago API key"),
+    ("SM_API_SECRET", "SALESmanago API secret (never logged)"),
+    (
+        "SM_OWNER",
+        "email of the SALESmanago account user that owns the contacts",
+    ),
+    (
+        "SM_ALLOWED_ORIGINS",
+        "comma-separated store origins allowed to post, e.g. https://store.example",
+    ),
+    ("SM_LISTEN", "address to listen on (default 127.0.0.1:8787)"),
+    ("SM_DATA_DIR", "directory for the database (default ./data)"),
+];
+
+impl Config {
+    /// Reads the configuration through `get` (the environment, an env file, or a test's map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut required = |name: &str| match get(name).map(|v| v.trim().to_owned()) {
+            Some(v) if !v.is_empty() => v,
+            _ => {
+                errors.push(format!("{name} is missing ({})", describe(name)));
+                String::new()
+            }
+        };
+        let endpoint = required("SM_API_ENDPOINT");
+        let client_id = required("SM_CLIENT_ID");
+        let api_key = required("SM_API_KEY");
+        let api_secret = required("SM_API_SECRET");
+        let owner = required("SM_OWNER");
+        let origins = required("SM_ALLOWED_ORIGINS");
+        let is_url = endpoint.starts_with("https://") || endpoint.starts_with("http://");
+        if !endpoint.is_empty() && !is_url {
+            errors.push(format!(
+                "SM_API_ENDPOINT must be an http(s) URL, got \"{endpoint}\""
+            ));
+        }
+        if !owner.is_empty() && !owner.contains('@') {
+            errors.push(format!(
+                "SM_OWNER must be an email address, got \"{owner}\""
+            ));
+        }
+        let allowed_origins: Vec<String> = origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        for o in &allowed_origins {
+            if !(o.starts_with("https://") || o.starts_with("http://")) || o[8..].contains('/') {
+                errors.push(format!(
+                    "SM_ALLOWED_ORIGINS: \"{o}\" is not an origin (scheme and host, such as https://store.example)"
+                ));
+            }
+        }
+        let listen = get("SM_LISTEN").unwrap_or_else(|| "127.0.0.1:8787".into());
+        let listen = listen.trim().parse().unwrap_or_else(|_| {
+            errors.push(format!(
+                "SM_LISTEN must be an address such as 127.0.0.1:8787, got \"{listen}\""
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8787))
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Config {
+            account: Account {
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+                client_id,
+                api_key: Secret(api_key),
+                api_secret: Secret(api_secret),
+                owner,
+            },
+            allowed_origins,
+            listen,
+            data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
+            max_body_bytes: 256 * 1024,
+            rate_per_ip: 600,
+            rate_per_origin: 60_000,
+            contact_wait: Duration::from_secs(24 * 3600),
+            contact_wait_max: 1000,
+        })
+    }
+
+    /// Reads an env file: `KEY=VALUE` lines, `#` comments, optional quotes.
+    pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                (
+                    k.trim().trim_start_matches("export ").to_owned(),
+                    v.to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn describe(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("SM_API_ENDPOINT", "https://app3.salesmanago.pl/"),
+        ("SM_CLIENT_ID", "client"),
+        ("SM_API_KEY", "key"),
+        ("SM_API_SECRET", "very-secret"),
+        ("SM_OWNER", "owner@shop.example"),
+        (
+            "SM_ALLOWED_ORIGINS",
+            "https://store.example, http://127.0.0.1:8080/",
+        ),
+    ];
+
+    #[test]
+    fn a_good_configuration_and_a_hidden_secret() {
+        let c = Config::from_lookup(lookup(GOOD)).unwrap();
+        assert_eq!(c.account.endpoint, "https://app3.salesmanago.pl");
+        assert_eq!(
+            c.allowed_origins,
+            ["https://store.example", "http://127.0.0.1:8080"]
+        );
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn every_missing_or_bad_value_is_named() {
+        let errors = Config::from_lookup(lookup(&[
+            ("SM_API_ENDPOINT", "app3.salesmanago.pl"),
+            ("SM_OWNER", "nobody"),
+            ("SM_ALLOWED_ORIGINS", "store.example"),
+            ("SM_LISTEN", "everywhere"),
+        ]))
+        .unwrap_err();
+        let all = errors.join("\n");
+        for needle in [
+            "SM_CLIENT_ID is missing",
+            "SM_API_KEY is missing",
+            "SM_API_SECRET is missing",
+            "SM_API_ENDPOINT must be an http(s) URL",
+            "SM_OWNER must be an email address",
+            "\"store.example\" is not an origin",
+            "SM_LISTEN must be an address",
+        ] {
+            assert!(all.contains(needle), "{all}\n∌ {needle}");
+        }
+    }
+
+    #[test]
+    fn env_files() {
+        let pairs = Config::parse_env_file(
+            "# comment\nSM_CLIENT_ID=abc\nexport SM_OWNER=\"o@x.sa\"\n\nbad line\n",
+        );
+        assert_eq!(
+            pairs,
+            [
+                ("SM_CLIENT_ID".into(), "abc".into()),
+                ("SM_OWNER".into(), "o@x.sa".into())
+            ]
+        );
+    }
+}

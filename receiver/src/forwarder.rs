@@ -1,0 +1,105 @@
+//! Delivers queued events to SALESmanago, one at a time in arrival order (a cart's add must have
+//! its `eventId` before the update that follows it). Retries with backoff on network errors,
+//! 5xx and 429; an event SALESmanago refuses as invalid is logged with its id and not retried.
+
+use crate::salesmanago::{Answer, Client};
+use crate::Shared;
+use salla_salesmanago::outbox::backoff_ms;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A jitter source good enough to spread retries (not for secrets).
+fn jitter() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(n % 1000) / 1000.0
+}
+
+/// Runs until `stopped` turns true, finishing the call in flight.
+pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let client = Client::new(shared.config.account.clone());
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let wait_before = now_ms().saturating_sub(shared.config.contact_wait.as_millis() as u64);
+        if let Ok(mut store) = shared.store.lock() {
+            if let Ok(n) = store.expire_waiting(wait_before) {
+                if n > 0 {
+                    tracing::warn!(events = n, "events expired waiting for a contact");
+                }
+            }
+        }
+        deliver_due(&shared, &client, &stopped).await;
+        tokio::select! {
+            _ = stopped.changed() => {}
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver<bool>) {
+    loop {
+        let due = match shared.store.lock() {
+            Ok(mut s) => s.due(now_ms(), 100).unwrap_or_default(),
+            Err(_) => return,
+        };
+        if due.is_empty() {
+            return;
+        }
+        for event in due {
+            if *stopped.borrow() {
+                return;
+            }
+            let cart_event = match (&event.event_type[..], &event.external_id) {
+                ("CART", Some(cart)) => shared
+                    .store
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.cart_event(cart).ok().flatten()),
+                _ => None,
+            };
+            let answer = client
+                .send(
+                    &event.contact_event,
+                    event.contact_id.as_deref(),
+                    event.email.as_deref(),
+                    cart_event.as_deref(),
+                    now_ms(),
+                )
+                .await;
+            let Ok(mut store) = shared.store.lock() else {
+                return;
+            };
+            match answer {
+                Answer::Taken(sm_id) => {
+                    let sm_id = sm_id.or(cart_event);
+                    if let Err(e) = store.delivered(&event, sm_id.as_deref(), now_ms()) {
+                        tracing::error!(id = %event.id, error = %e, "delivered but not recorded");
+                    }
+                    tracing::info!(id = %event.id, kind = %event.event_type, update = sm_id.is_some() && event.event_type == "CART", "forwarded");
+                }
+                Answer::Refused(reason) => {
+                    tracing::warn!(id = %event.id, %reason, "SALESmanago refused the event; not retried");
+                    let _ = store.failed(&event.id, &reason);
+                }
+                Answer::Later(reason) => {
+                    let wait = backoff_ms(event.attempts, jitter());
+                    tracing::warn!(id = %event.id, %reason, retry_in_ms = wait, "delivery failed; will retry");
+                    let _ = store.retry(&event.id, now_ms() + wait, &reason);
+                    // SALESmanago is likely down: stop this round instead of failing every event.
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! HTTP: `POST /collect` (protocol v1, CORS only for allowed origins), `GET /health`,
+//! `GET /metrics`. A batch is answered 2xx only after the store committed it.
+
+use crate::Shared;
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use salla_salesmanago::protocol::parse_batch;
+use salla_salesmanago::value::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Serves until `stopped` turns true; requests in progress finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let limiter = Arc::new(Limiter::default());
+    let app = Router::new()
+        .route("/collect", post(collect).options(preflight))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state((shared, limiter));
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    {
+        tracing::error!(error = %e, "server stopped");
+    }
+}
+
+type AppState = (Arc<Shared>, Arc<Limiter>);
+
+fn json_error(
+    status: StatusCode,
+    message: impl Into<String>,
+    cors: &[(header::HeaderName, HeaderValue)],
+) -> Response {
+    let body = serde_json::json!({ "error": message.into() }).to_string();
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    for (k, v) in cors {
+        r.headers_mut().insert(k.clone(), v.clone());
+    }
+    r
+}
+
+/// CORS headers for an allowed origin; `Err` with a 403 for a disallowed one. A request with no
+/// Origin (not from a browser) gets no CORS headers and is not refused for it.
+fn cors(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<Vec<(header::HeaderName, HeaderValue)>, Box<Response>> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(Vec::new());
+    };
+    let o = origin.to_str().unwrap_or("");
+    if !shared.config.allowed_origins.iter().any(|a| a == o) {
+        shared.metrics.refused_requests.fetch_add(1, Relaxed);
+        return Err(Box::new(json_error(
+            StatusCode::FORBIDDEN,
+            format!("origin {o} is not allowed (SM_ALLOWED_ORIGINS)"),
+            &[],
+        )));
+    }
+    Ok(vec![
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()),
+        (header::VARY, HeaderValue::from_static("Origin")),
+        (
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        ),
+    ])
+}
+
+async fn preflight(State((shared, _)): State<AppState>, headers: HeaderMap) -> Response {
+    match cors(&shared, &headers) {
+        Err(r) => *r,
+        Ok(mut h) => {
+            h.push((
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("POST, OPTIONS"),
+            ));
+            h.push((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Content-Type"),
+            ));
+            h.push((
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            ));
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            for (k, v) in h {
+                r.headers_mut().insert(k, v);
+            }
+            r
+        }
+    }
+}
+
+/// The same browser, as well as the receiver can tell without a cookie: a hash of address,
+/// user agent and origin. Only used to attach a later-named contact to events that named none.
+fn browser_key(addr: &SocketAddr, headers: &HeaderMap) -> String {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    crate::salesmanago::sha(&addr.ip().to_string(), ua, origin)
+}
+
+fn from_serde(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::Array(a) => Value::Array(a.into_iter().map(from_serde).collect()),
+        serde_json::Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
+        }
+    }
+}
+
+async fn collect(
+    State((shared, limiter)): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let headers = request.headers().clone();
+    let cors_headers = match cors(&shared, &headers) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let refuse = |status, message: String| {
+        shared.metrics.refused_requests.fetch_add(1, Relaxed);
+        json_error(status, message, &cors_headers)
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let cfg = &shared.config;
+    for (key, limit) in [
+        (format!("ip:{}", addr.ip()), cfg.rate_per_ip),
+        (format!("origin:{origin}"), cfg.rate_per_origin),
+    ] {
+        if let Some(wait) = limiter.hit(&key, limit) {
+            shared.metrics.rate_limited.fetch_add(1, Relaxed);
+            let mut r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "rate limit: at most {limit} requests a minute per {}",
+                    key.split(':').next().unwrap_or("")
+                ),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+            return r;
+        }
+    }
+    let body = match to_bytes(request.into_body(), cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {} bytes", cfg.max_body_bytes),
+            )
+        }
+    };
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(j) => j,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
+        }
+    };
+    let batch = match parse_batch(&from_serde(json)) {
+        Ok(b) => b,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let browser = browser_key(&addr, &headers);
+    let max_waiting = cfg.contact_wait_max;
+    let now = now_ms();
+    let store_shared = shared.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut store = store_shared.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.accept(&batch, &browser, now, max_waiting)
+    })
+    .await;
+    match stored {
+        Ok(Ok(accepted)) => {
+            shared
+                .metrics
+                .accepted
+                .fetch_add(accepted.new as u64, Relaxed);
+            shared
+                .metrics
+                .duplicates
+                .fetch_add(accepted.duplicates as u64, Relaxed);
+            shared.wake.notify_one();
+            let body =
+                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates })
+                    .to_string();
+            let mut r = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            for (k, v) in cors_headers {
+                r.headers_mut().insert(k, v);
+            }
+            r
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not store a batch");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable; retry",
+                &cors_headers,
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store task failed");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable; retry",
+                &cors_headers,
+            )
+        }
+    }
+}
+
+async fn health(State((shared, _)): State<AppState>) -> Response {
+    let ok = shared
+        .store
+        .lock()
+        .map(|mut s| s.counts().is_ok())
+        .unwrap_or(false);
+    if ok {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+    }
+}
+
+async fn metrics(State((shared, _)): State<AppState>) -> Response {
+    let counts = shared
+        .store
+        .lock()
+        .ok()
+        .and_then(|mut s| s.counts().ok())
+        .unwrap_or_default();
+    let m = &shared.metrics;
+    let rows: [(&str, &str, &str, u64); 9] = [
+        (
+            "sm_receiver_events_accepted_total",
+            "counter",
+            "events stored for the first time since start",
+            m.accepted.load(Relaxed),
+        ),
+        (
+            "sm_receiver_events_duplicate_total",
+            "counter",
+            "events whose id was already stored, since start",
+            m.duplicates.load(Relaxed),
+        ),
+        (
+            "sm_receiver_requests_refused_total",
+            "counter",
+            "requests answered 4xx since start",
+            m.refused_requests.load(Relaxed),
+        ),
+        (
+            "sm_receiver_requests_rate_limited_total",
+            "counter",
+            "requests refused by a rate limit since start",
+            m.rate_limited.load(Relaxed),
+        ),
+        (
+            "sm_receiver_events_forwarded",
+            "gauge",
+            "events delivered to SALESmanago (all time)",
+            counts.sent,
+        ),
+        (
+            "sm_receiver_events_failed",
+            "gauge",
+            "events SALESmanago refused (all time)",
+            counts.failed,
+        ),
+        (
+            "sm_receiver_queue_depth",
+            "gauge",
+            "events waiting for delivery",
+            counts.queued,
+        ),
+        (
+            "sm_receiver_events_waiting_for_contact",
+            "gauge",
+            "events waiting for a contact",
+            counts.waiting,
+        ),
+        (
+            "sm_receiver_events_superseded",
+            "gauge",
+            "CART events replaced by a newer CART of the same cart",
+            counts.superseded,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Fixed one-minute windows per key.
+#[derive(Default)]
+struct Limiter {
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl Limiter {
+    /// Counts a request; `Some(wait)` when over the limit.
+    fn hit(&self, key: &str, limit: u32) -> Option<Duration> {
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if w.len() > 100_000 {
+            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let entry = w.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        (entry.1 > limit)
+            .then(|| Duration::from_secs(60).saturating_sub(now.duration_since(entry.0)))
+    }
+}

@@ -1,0 +1,92 @@
+//! The receiver: takes the tracker's protocol v1 batches over HTTP, stores them durably, and
+//! delivers each event once to SALESmanago's API v2, holding the credentials the browser must
+//! never see.
+//!
+//! Layers, in the order data flows: [`http`] (accept, validate with the tracker's own core,
+//! CORS, limits) → [`store`] (durable, deduplicating) → [`forwarder`] → [`salesmanago`] (API v2).
+
+pub mod config;
+pub mod forwarder;
+pub mod http;
+pub mod salesmanago;
+pub mod store;
+
+use config::Config;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use store::{SqliteStore, Store};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Counters that live as long as the process (the store keeps the durable ones).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events stored for the first time.
+    pub accepted: AtomicU64,
+    /// Events whose id was already stored.
+    pub duplicates: AtomicU64,
+    /// Requests refused (4xx).
+    pub refused_requests: AtomicU64,
+    /// Requests refused by a rate limit.
+    pub rate_limited: AtomicU64,
+}
+
+/// What the layers share.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The durable state.
+    pub store: Mutex<Box<dyn Store>>,
+    /// In-memory counters.
+    pub metrics: Metrics,
+    /// Wakes the forwarder when a batch was stored.
+    pub wake: Notify,
+}
+
+/// A running receiver.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Shared state (tests read the store through it).
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    forwarder: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking requests, lets the forwarder finish the call in flight, and returns. Events
+    /// not yet delivered stay in the store for the next start.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.forwarder.await;
+    }
+}
+
+/// Opens the store and starts the HTTP server and the forwarder.
+pub async fn start(config: Config) -> Result<Running, String> {
+    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let shared = Arc::new(Shared {
+        config,
+        store: Mutex::new(Box::new(store)),
+        metrics: Metrics::default(),
+        wake: Notify::new(),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, shared.clone(), stopped.clone()));
+    let forwarder = tokio::spawn(forwarder::run(shared.clone(), stopped));
+    tracing::info!(%addr, "receiver listening");
+    Ok(Running {
+        addr,
+        shared,
+        stop,
+        server,
+        forwarder,
+    })
+}
