@@ -7,12 +7,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 stage() { printf '\n=== %s\n' "$*"; }
 
 stage "format and lints"
-cargo fmt --check
-cargo clippy -q --all-targets -- -D warnings
-cargo clippy -q --target wasm32-unknown-unknown --lib --tests -- -D warnings
+cargo fmt --all --check
+cargo clippy -q --workspace --all-targets -- -D warnings
+cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
-stage "native tests (core, mapping table, properties)"
-cargo test -q
+stage "native tests (core, mapping table, properties; the receiver against a fake SALESmanago)"
+cargo test -q --workspace
 
 stage "wasm tests in headless Chromium"
 SM_WASM_TOOLCHAIN=rustup
@@ -24,7 +24,7 @@ if [ "$SM_WASM_TOOLCHAIN" != rustup ]; then
 fi
 CHROMEDRIVER=/usr/bin/chromedriver \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --target wasm32-unknown-unknown --test web
+  cargo test -p salla-salesmanago --target wasm32-unknown-unknown --test web
 
 stage "build"
 bash scripts/build.sh

@@ -1,6 +1,8 @@
 //! Delivers queued events to SALESmanago, one at a time in arrival order (a cart's add must have
-//! its `eventId` before the update that follows it). Retries with backoff on network errors,
-//! 5xx and 429; an event SALESmanago refuses as invalid is logged with its id and not retried.
+//! its `eventId` before the update that follows it). A network error, 5xx or 429 pauses the whole
+//! queue with exponential backoff (SALESmanago being down is not one event's problem, and pausing
+//! everything keeps the order); an event SALESmanago refuses as invalid is logged with its id and
+//! not retried.
 
 use crate::salesmanago::{Answer, Client};
 use crate::Shared;
@@ -26,6 +28,7 @@ fn jitter() -> f64 {
 /// Runs until `stopped` turns true, finishing the call in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let client = Client::new(shared.config.account.clone());
+    let mut failures = 0u32;
     loop {
         if *stopped.borrow() {
             return;
@@ -38,27 +41,53 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 }
             }
         }
-        deliver_due(&shared, &client, &stopped).await;
+        let pause = match deliver_due(&shared, &client, &stopped).await {
+            Round::Done => {
+                failures = 0;
+                Duration::from_millis(500)
+            }
+            Round::Failed => {
+                let wait = backoff_ms(failures, jitter());
+                failures = failures.saturating_add(1);
+                tracing::warn!(
+                    retry_in_ms = wait,
+                    "SALESmanago unavailable; delivery paused"
+                );
+                // New batches must not wake a paused forwarder early.
+                tokio::select! {
+                    _ = stopped.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                }
+                continue;
+            }
+        };
         tokio::select! {
             _ = stopped.changed() => {}
             _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
 
-async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver<bool>) {
+enum Round {
+    /// Nothing left due (or stopping).
+    Done,
+    /// SALESmanago could not be reached: pause before the next round.
+    Failed,
+}
+
+async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver<bool>) -> Round {
     loop {
         let due = match shared.store.lock() {
             Ok(mut s) => s.due(now_ms(), 100).unwrap_or_default(),
-            Err(_) => return,
+            Err(_) => return Round::Done,
         };
         if due.is_empty() {
-            return;
+            return Round::Done;
         }
         for event in due {
             if *stopped.borrow() {
-                return;
+                return Round::Done;
             }
             let cart_event = match (&event.event_type[..], &event.external_id) {
                 ("CART", Some(cart)) => shared
@@ -78,7 +107,7 @@ async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver
                 )
                 .await;
             let Ok(mut store) = shared.store.lock() else {
-                return;
+                return Round::Done;
             };
             match answer {
                 Answer::Taken(sm_id) => {
@@ -93,11 +122,10 @@ async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver
                     let _ = store.failed(&event.id, &reason);
                 }
                 Answer::Later(reason) => {
-                    let wait = backoff_ms(event.attempts, jitter());
-                    tracing::warn!(id = %event.id, %reason, retry_in_ms = wait, "delivery failed; will retry");
-                    let _ = store.retry(&event.id, now_ms() + wait, &reason);
-                    // SALESmanago is likely down: stop this round instead of failing every event.
-                    return;
+                    tracing::warn!(id = %event.id, %reason, "delivery failed; will retry");
+                    // Due again at once when the pause ends: the queue keeps its order.
+                    let _ = store.retry(&event.id, 0, &reason);
+                    return Round::Failed;
                 }
             }
         }

@@ -1,0 +1,288 @@
+//! The receiver over real HTTP, against a fake SALESmanago API on 127.0.0.1.
+
+mod support;
+
+use serde_json::json;
+use std::time::Duration;
+use support::*;
+
+async fn running(name: &str) -> (FakeSalesmanago, salla_salesmanago_receiver::Running, String) {
+    let sm = FakeSalesmanago::start().await;
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &data_dir(name)))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    (sm, r, url)
+}
+
+fn descriptions(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|c| c.contact_event["description"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_id_twice_is_accepted_and_forwarded_once() {
+    let (sm, r, url) = running("dedupe").await;
+    let contact = json!({ "contactId": "c-1" });
+    let first = batch(
+        vec![
+            event("a", "VISIT", None, "1"),
+            event("b", "OTHER", None, "2"),
+        ],
+        contact.clone(),
+    );
+    assert_eq!(
+        post(&url, &first).await,
+        (200, json!({ "accepted": 2, "duplicates": 0 }))
+    );
+    let again = batch(
+        vec![
+            event("b", "OTHER", None, "2"),
+            event("c", "VISIT", None, "3"),
+        ],
+        contact,
+    );
+    assert_eq!(
+        post(&url, &again).await,
+        (200, json!({ "accepted": 1, "duplicates": 1 }))
+    );
+    let calls = sm.wait_for_calls(3, 10).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(descriptions(&sm.calls()), ["a", "b", "c"]);
+    assert!(calls
+        .iter()
+        .all(|c| c.method == "addContactExtEvent" && c.contact_id.as_deref() == Some("c-1")));
+    assert!(sm.refused().is_empty(), "{:?}", sm.refused());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
+    let (sm, r, url) = running("cart").await;
+    let contact = json!({ "email": "noura@example.sa" });
+    for (i, products) in ["1", "1,2", "1,2,3"].iter().enumerate() {
+        post(
+            &url,
+            &batch(
+                vec![event(&format!("cart-{i}"), "CART", Some("9"), products)],
+                contact.clone(),
+            ),
+        )
+        .await;
+        sm.wait_for_calls(i + 1, 10).await;
+    }
+    post(
+        &url,
+        &batch(
+            vec![event("order", "PURCHASE", Some("o-1"), "1,2,3")],
+            contact.clone(),
+        ),
+    )
+    .await;
+    sm.wait_for_calls(4, 10).await;
+    post(
+        &url,
+        &batch(
+            vec![event("next-cart", "CART", Some("10"), "4")],
+            contact.clone(),
+        ),
+    )
+    .await;
+    let calls = sm.wait_for_calls(5, 10).await;
+    let summary: Vec<(&str, Option<&str>, &str)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.method.as_str(),
+                c.event_id.as_deref(),
+                c.answered.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("addContactExtEvent", None, "sm-1"),
+            ("updateContactExtEvent", Some("sm-1"), "sm-1"),
+            ("updateContactExtEvent", Some("sm-1"), "sm-1"),
+            ("addContactExtEvent", None, "sm-2"),
+            ("addContactExtEvent", None, "sm-3"),
+        ]
+    );
+    assert_eq!(calls[2].contact_event["products"], "1,2,3");
+    assert!(sm.refused().is_empty(), "{:?}", sm.refused());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn carts_waiting_together_end_in_the_latest_one() {
+    let (sm, r, url) = running("superseded").await;
+    sm.set_down(true);
+    let contact = json!({ "contactId": "c-1" });
+    for (i, products) in ["1", "1,2", "1,2,3"].iter().enumerate() {
+        post(
+            &url,
+            &batch(
+                vec![event(&format!("cart-{i}"), "CART", Some("9"), products)],
+                contact.clone(),
+            ),
+        )
+        .await;
+    }
+    sm.set_down(false);
+    let calls = sm.wait_for_calls(1, 15).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sm.calls().len(), 1);
+    assert_eq!(calls[0].contact_event["products"], "1,2,3");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn salesmanago_down_for_a_while_then_everything_arrives() {
+    let (sm, r, url) = running("down").await;
+    sm.set_down(true);
+    let events: Vec<_> = (0..5)
+        .map(|i| event(&format!("e{i}"), "OTHER", None, "1"))
+        .collect();
+    assert_eq!(
+        post(&url, &batch(events, json!({ "contactId": "c" })))
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sm.calls().is_empty());
+    sm.set_down(false);
+    let calls = sm.wait_for_calls(5, 20).await;
+    assert_eq!(descriptions(&calls), ["e0", "e1", "e2", "e3", "e4"]);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
+    let (sm, r, url) = running("waiting").await;
+    post(
+        &url,
+        &batch(vec![event("anon", "VISIT", None, "1")], json!({})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(sm.calls().is_empty(), "nothing goes out without a contact");
+    post(
+        &url,
+        &batch(
+            vec![event("named", "LOGIN", None, "1")],
+            json!({ "contactId": "c-9" }),
+        ),
+    )
+    .await;
+    let calls = sm.wait_for_calls(2, 10).await;
+    assert_eq!(descriptions(&calls), ["anon", "named"]);
+    assert!(calls.iter().all(|c| c.contact_id.as_deref() == Some("c-9")));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
+    let (sm, r, url) = running("bad").await;
+    let good = batch(
+        vec![event("x", "VISIT", None, "1")],
+        json!({ "contactId": "c" }),
+    );
+    let (status, body) = post_raw(&url, good.to_string(), Some("https://evil.example")).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"],
+        "origin https://evil.example is not allowed (SM_ALLOWED_ORIGINS)"
+    );
+    let huge = batch(
+        vec![event(
+            &"x".repeat(200),
+            "VISIT",
+            None,
+            &"1,".repeat(150_000),
+        )],
+        json!({}),
+    );
+    let (status, body) = post(&url, &huge).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "the body is larger than 262144 bytes");
+    let (status, body) = post_raw(&url, "{not json".into(), Some(ORIGIN)).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("the body is not JSON"));
+    let (status, body) = post(
+        &url,
+        &batch(vec![event("y", "VISITED", None, "1")], json!({})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "events[0].contactEvent.contactExtEventType \"VISITED\" is not a SALESmanago type"
+    );
+    let counts = r.shared.store.lock().unwrap().counts().unwrap();
+    assert_eq!(counts, Default::default(), "nothing stored");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(sm.calls().is_empty());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn cors_health_and_metrics() {
+    let (sm, r, url) = running("http").await;
+    let client = reqwest::Client::new();
+    let pre = client
+        .request(reqwest::Method::OPTIONS, format!("{url}/collect"))
+        .header("Origin", ORIGIN)
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], ORIGIN);
+    assert_eq!(
+        client
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok\n"
+    );
+    post(
+        &url,
+        &batch(
+            vec![
+                event("m1", "VISIT", None, "1"),
+                event("m1", "VISIT", None, "1"),
+            ],
+            json!({ "contactId": "c" }),
+        ),
+    )
+    .await;
+    sm.wait_for_calls(1, 10).await;
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sm_receiver_events_accepted_total 1",
+        "sm_receiver_events_duplicate_total 1",
+        "sm_receiver_events_forwarded 1",
+        "sm_receiver_queue_depth 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    r.stop().await;
+}
