@@ -11,15 +11,15 @@ SM_WASM_TOOLCHAIN=rustup
 [ -f target/toolchain.env ] && . target/toolchain.env
 if [ "$SM_WASM_TOOLCHAIN" = debian ]; then
   RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-19/bin/wasm-ld \
-    /usr/bin/cargo build -q --release --target wasm32-unknown-unknown --lib -Z build-std=std,panic_abort
+    /usr/bin/cargo build -q --profile wasm-release --target wasm32-unknown-unknown --lib -Z build-std=std,panic_abort
 else
-  cargo build -q --release --target wasm32-unknown-unknown --lib
+  cargo build -q --profile wasm-release --target wasm32-unknown-unknown --lib
 fi
 
 rm -rf dist target/bindgen
 mkdir -p dist target/bindgen
 wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
-  target/wasm32-unknown-unknown/release/salla_salesmanago.wasm
+  target/wasm32-unknown-unknown/wasm-release/salla_salesmanago.wasm
 # npm's binaryen: Debian's wasm-opt 108 rewrites the externref table into one browsers reject.
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \

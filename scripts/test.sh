@@ -28,6 +28,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 stage "build"
 bash scripts/build.sh
+cargo build -q -p salla-salesmanago-receiver
 
 stage "end-to-end tests (Chromium, local receiver, Salla SDK)"
 node --test --test-concurrency=1 tests/e2e/*.test.mjs

@@ -3,8 +3,10 @@
 (function () {
   const rows = document.getElementById('rows');
   const counts = document.getElementById('counts');
-  const seen = []; // { id, name, at }
-  const received = new Map(); // id → record
+  const seen = []; // { id, name, at (ms) }
+  const received = new Map(); // id → record (when the demo server is the receiver)
+  let calls = []; // SALESmanago API calls the receiver made (fake API)
+  let viaReceiver = false;
   let since = 0;
 
   const products = document.getElementById('products');
@@ -31,10 +33,28 @@
   Salla.onReady(() =>
     Salla.analytics.registerTracker({
       name: 'demo-panel',
-      track: (name, payload) => seen.push({ id: payload && payload.event_id, name, at: new Date() }),
-      page: (payload) => seen.push({ id: payload && payload.event_id, name: 'page', at: new Date() }),
+      track: (name, payload) => seen.push({ id: payload && payload.event_id, name, at: Date.now() }),
+      page: (payload) => seen.push({ id: payload && payload.event_id, name: 'page', at: Date.now() }),
     }),
   );
+
+  // A SALESmanago call carries no tracker id: match it by event name and the date the tracker
+  // stamped, which the same page clock gave a few milliseconds from the panel's own.
+  const callFor = (s, used) =>
+    calls.find((c) => !used.has(c) && c.contactEvent && c.contactEvent.description === s.name && Math.abs(c.contactEvent.date - s.at) < 1000);
+
+  const apiCell = (call) => {
+    const td = document.createElement('td');
+    if (!call) {
+      td.className = 'none';
+      td.textContent = viaReceiver ? '— not delivered (yet)' : '— (no receiver in this mode)';
+    } else {
+      td.innerHTML = '<b class="type"></b> <span class="main"></span>';
+      td.querySelector('.type').textContent = call.method === 'updateContactExtEvent' ? 'update' : 'add';
+      td.querySelector('.main').textContent = `${call.method} → ${call.eventId}`;
+    }
+    return td.outerHTML;
+  };
 
   const cell = (record) => {
     if (!record) return '<td class="none">— not sent (see the console with ?sm_debug=1 for why)</td>';
@@ -55,16 +75,19 @@
 
   function render() {
     if (!seen.length) return;
-    rows.innerHTML = seen
-      .slice()
-      .reverse()
-      .map((s) => {
-        const name = document.createElement('td');
-        name.textContent = `${s.at.toLocaleTimeString()}  ${s.name}`;
-        return `<tr>${name.outerHTML}${cell(received.get(s.id))}</tr>`;
-      })
-      .join('');
-    counts.textContent = `(${seen.length} from Salla, ${received.size} received)`;
+    const used = new Set();
+    const lines = seen.map((s) => {
+      const call = callFor(s, used);
+      if (call) used.add(call);
+      const name = document.createElement('td');
+      name.textContent = `${new Date(s.at).toLocaleTimeString()}  ${s.name}`;
+      const sent = received.get(s.id) || (call && { contactEvent: call.contactEvent });
+      return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call)}</tr>`;
+    });
+    rows.innerHTML = lines.reverse().join('');
+    counts.textContent = viaReceiver
+      ? `(${seen.length} from Salla, ${used.size} delivered to SALESmanago)`
+      : `(${seen.length} from Salla, ${received.size} received)`;
   }
 
   async function poll() {
@@ -74,6 +97,8 @@
         received.set(e.id, e);
         since = Math.max(since, e.seq);
       }
+      calls = r.salesmanago.filter((c) => !c.refused);
+      viaReceiver = !!r.receiver;
     } catch {}
     render();
     setTimeout(poll, 400);

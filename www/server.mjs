@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, validateBody } from './collector.mjs';
 import { sallaApi } from './salla-api.mjs';
+import { fakeSalesmanago } from './salesmanago-fake.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAX_BODY = 1024 * 1024;
@@ -131,10 +132,13 @@ export async function startServer({
   host = '127.0.0.1',
   headers = () => ({}),
   pages = null,
+  receiver = null,
+  clientId = 'demo-client',
 } = {}) {
   const staticDirs = pages ? [['/test/', path.resolve(pages)], ...STATIC] : STATIC;
   const store = new Store();
   const api = sallaApi();
+  const salesmanago = fakeSalesmanago();
   const sockets = new Set();
   let faults = defaultFaults();
   let rand = random(faults.seed);
@@ -187,9 +191,20 @@ export async function startServer({
         down(Number(url.searchParams.get('seconds') ?? 5));
         return send(res, 200, { down: true });
       }
+      if (p === '/demo-config.js') {
+        // Where the demo's tracker posts: this server's own collector, or the Rust receiver.
+        res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' });
+        return res.end(
+          `window.DEMO_ENDPOINT = ${JSON.stringify(receiver ? receiver + '/collect' : '/collect')};\n` +
+            `window.DEMO_CLIENT_ID = ${JSON.stringify(clientId)};`,
+        );
+      }
+      if (await salesmanago.handle(req, res, url, readBody)) return;
       if (p === '/received' && req.method === 'GET') {
         const since = Number(url.searchParams.get('since') ?? 0);
         return send(res, 200, {
+          salesmanago: salesmanago.calls,
+          receiver,
           events: store.events.filter((e) => e.seq > since),
           duplicates: store.duplicates,
           requests: store.requests,
@@ -200,6 +215,7 @@ export async function startServer({
       if (p === '/reset' && req.method === 'POST') {
         store.reset();
         api.reset();
+        salesmanago.reset();
         return send(res, 200, { ok: true });
       }
       if (await api.handle(req, res, url, readBody)) return;
@@ -231,6 +247,7 @@ export async function startServer({
     port: actual,
     store,
     api,
+    salesmanago,
     get faults() {
       return faults;
     },
@@ -248,8 +265,13 @@ export async function startServer({
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const i = process.argv.indexOf('--port');
-  const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.PORT ?? 8080);
-  const { url } = await startServer({ port });
-  console.log(`demo storefront: ${url}/   (the tracker's events: ${url}/received)`);
+  const arg = (name) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const port = Number(arg('--port') ?? process.env.PORT ?? 8080);
+  const receiver = arg('--receiver') ?? null;
+  const { url } = await startServer({ port, receiver, clientId: arg('--client-id') });
+  console.log(`demo storefront: ${url}/`);
+  console.log(receiver ? `the tracker posts to the receiver at ${receiver}; SALESmanago calls are made to ${url}/api/v2 (fake) unless the receiver has a real account` : `the tracker posts to ${url}/collect`);
 }

@@ -62,6 +62,9 @@ pub struct Config {
     pub rate_per_ip: u32,
     /// See `rate_per_ip`.
     pub rate_per_origin: u32,
+    /// Behind a reverse proxy every request comes from the proxy's address: take the shopper's
+    /// from the last `X-Forwarded-For` hop instead (the one the proxy wrote).
+    pub trust_proxy: bool,
     /// How long events naming no contact wait for a later batch that names one.
     pub contact_wait: Duration,
     /// Most events waiting for a contact, per browser.
@@ -87,6 +90,19 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("SM_LISTEN", "address to listen on (default 127.0.0.1:8787)"),
     ("SM_DATA_DIR", "directory for the database (default ./data)"),
+    (
+        "SM_TRUST_PROXY",
+        "true behind a reverse proxy: the shopper's address is the last X-Forwarded-For hop (default false)",
+    ),
+    (
+        "SM_RATE_PER_IP",
+        "requests a minute from one shopper's address (default 600)",
+    ),
+    (
+        "SM_RATE_PER_ORIGIN",
+        "requests a minute from one store origin (default 60000)",
+    ),
+    ("SM_LOG", "log filter: info (default), debug, warn"),
 ];
 
 impl Config {
@@ -123,7 +139,10 @@ impl Config {
             .filter(|o| !o.is_empty())
             .collect();
         for o in &allowed_origins {
-            if !(o.starts_with("https://") || o.starts_with("http://")) || o[8..].contains('/') {
+            let host = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            if host.is_none_or(|h| h.is_empty() || h.contains('/')) {
                 errors.push(format!(
                     "SM_ALLOWED_ORIGINS: \"{o}\" is not an origin (scheme and host, such as https://store.example)"
                 ));
@@ -136,6 +155,25 @@ impl Config {
             ));
             SocketAddr::from(([127, 0, 0, 1], 8787))
         });
+        let mut number = |name: &str, default: u32| match get(name) {
+            None => default,
+            Some(v) => v.trim().parse().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+                errors.push(format!(
+                    "{name} must be a whole number above 0, got \"{v}\""
+                ));
+                default
+            }),
+        };
+        let rate_per_ip = number("SM_RATE_PER_IP", 600);
+        let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
+        let trust_proxy = match get("SM_TRUST_PROXY").as_deref().map(str::trim) {
+            None | Some("" | "0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(v) => {
+                errors.push(format!("SM_TRUST_PROXY must be true or false, got \"{v}\""));
+                false
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -151,8 +189,9 @@ impl Config {
             listen,
             data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
             max_body_bytes: 256 * 1024,
-            rate_per_ip: 600,
-            rate_per_origin: 60_000,
+            rate_per_ip,
+            rate_per_origin,
+            trust_proxy,
             contact_wait: Duration::from_secs(24 * 3600),
             contact_wait_max: 1000,
         })
@@ -227,8 +266,13 @@ mod tests {
         let errors = Config::from_lookup(lookup(&[
             ("SM_API_ENDPOINT", "app3.salesmanago.pl"),
             ("SM_OWNER", "nobody"),
-            ("SM_ALLOWED_ORIGINS", "store.example"),
+            (
+                "SM_ALLOWED_ORIGINS",
+                "store.example, http://, https://a.example/path",
+            ),
             ("SM_LISTEN", "everywhere"),
+            ("SM_RATE_PER_IP", "lots"),
+            ("SM_TRUST_PROXY", "maybe"),
         ]))
         .unwrap_err();
         let all = errors.join("\n");
@@ -239,7 +283,11 @@ mod tests {
             "SM_API_ENDPOINT must be an http(s) URL",
             "SM_OWNER must be an email address",
             "\"store.example\" is not an origin",
+            "\"http:\" is not an origin",
+            "\"https://a.example/path\" is not an origin",
             "SM_LISTEN must be an address",
+            "SM_RATE_PER_IP must be a whole number above 0, got \"lots\"",
+            "SM_TRUST_PROXY must be true or false, got \"maybe\"",
         ] {
             assert!(all.contains(needle), "{all}\n∌ {needle}");
         }

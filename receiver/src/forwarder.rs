@@ -34,12 +34,10 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             return;
         }
         let wait_before = now_ms().saturating_sub(shared.config.contact_wait.as_millis() as u64);
-        if let Ok(mut store) = shared.store.lock() {
-            if let Ok(n) = store.expire_waiting(wait_before) {
-                if n > 0 {
-                    tracing::warn!(events = n, "events expired waiting for a contact");
-                }
-            }
+        match shared.store().expire_waiting(wait_before) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(events = n, "events expired waiting for a contact"),
+            Err(e) => tracing::error!(error = %e, "could not expire waiting events"),
         }
         let pause = match deliver_due(&shared, &client, &stopped).await {
             Round::Done => {
@@ -78,9 +76,12 @@ enum Round {
 
 async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver<bool>) -> Round {
     loop {
-        let due = match shared.store.lock() {
-            Ok(mut s) => s.due(now_ms(), 100).unwrap_or_default(),
-            Err(_) => return Round::Done,
+        let due = match shared.store().due(now_ms(), 100) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the queue");
+                return Round::Failed;
+            }
         };
         if due.is_empty() {
             return Round::Done;
@@ -90,11 +91,14 @@ async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver
                 return Round::Done;
             }
             let cart_event = match (&event.event_type[..], &event.external_id) {
-                ("CART", Some(cart)) => shared
-                    .store
-                    .lock()
-                    .ok()
-                    .and_then(|mut s| s.cart_event(cart).ok().flatten()),
+                // Not knowing would add a second CART for the cart: wait instead.
+                ("CART", Some(cart)) => match shared.store().cart_event(cart) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read the cart's event id");
+                        return Round::Failed;
+                    }
+                },
                 _ => None,
             };
             let answer = client
@@ -106,9 +110,7 @@ async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver
                     now_ms(),
                 )
                 .await;
-            let Ok(mut store) = shared.store.lock() else {
-                return Round::Done;
-            };
+            let mut store = shared.store();
             match answer {
                 Answer::Taken(sm_id) => {
                     let sm_id = sm_id.or(cart_event);

@@ -111,9 +111,22 @@ async fn preflight(State((shared, _)): State<AppState>, headers: HeaderMap) -> R
     }
 }
 
+/// The shopper's address: the peer's, or behind a trusted reverse proxy the last
+/// `X-Forwarded-For` hop (the one the proxy appended; earlier hops are the client's word).
+fn client_ip(addr: &SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> String {
+    let forwarded = trust_proxy
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back())
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    forwarded.map_or_else(|| addr.ip().to_string(), str::to_owned)
+}
+
 /// The same browser, as well as the receiver can tell without a cookie: a hash of address,
 /// user agent and origin. Only used to attach a later-named contact to events that named none.
-fn browser_key(addr: &SocketAddr, headers: &HeaderMap) -> String {
+fn browser_key(ip: &str, headers: &HeaderMap) -> String {
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -122,7 +135,7 @@ fn browser_key(addr: &SocketAddr, headers: &HeaderMap) -> String {
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    crate::salesmanago::sha(&addr.ip().to_string(), ua, origin)
+    crate::salesmanago::sha(ip, ua, origin)
 }
 
 fn from_serde(v: serde_json::Value) -> Value {
@@ -158,8 +171,9 @@ async fn collect(
         .unwrap_or("-")
         .to_owned();
     let cfg = &shared.config;
+    let ip = client_ip(&addr, &headers, cfg.trust_proxy);
     for (key, limit) in [
-        (format!("ip:{}", addr.ip()), cfg.rate_per_ip),
+        (format!("ip:{ip}"), cfg.rate_per_ip),
         (format!("origin:{origin}"), cfg.rate_per_origin),
     ] {
         if let Some(wait) = limiter.hit(&key, limit) {
@@ -200,13 +214,24 @@ async fn collect(
         Ok(b) => b,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    let browser = browser_key(&addr, &headers);
+    // A tracker set up with another account's client id would file its shoppers under ours.
+    if batch.client_id != cfg.account.client_id {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "clientId \"{}\" is not this receiver's SALESmanago account (SM_CLIENT_ID); check the tracker's clientId",
+                batch.client_id
+            ),
+        );
+    }
+    let browser = browser_key(&ip, &headers);
     let max_waiting = cfg.contact_wait_max;
     let now = now_ms();
     let store_shared = shared.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        let mut store = store_shared.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.accept(&batch, &browser, now, max_waiting)
+        store_shared
+            .store()
+            .accept(&batch, &browser, now, max_waiting)
     })
     .await;
     match stored {
@@ -254,11 +279,7 @@ async fn collect(
 }
 
 async fn health(State((shared, _)): State<AppState>) -> Response {
-    let ok = shared
-        .store
-        .lock()
-        .map(|mut s| s.counts().is_ok())
-        .unwrap_or(false);
+    let ok = shared.store().counts().is_ok();
     if ok {
         (StatusCode::OK, "ok\n").into_response()
     } else {
@@ -267,12 +288,7 @@ async fn health(State((shared, _)): State<AppState>) -> Response {
 }
 
 async fn metrics(State((shared, _)): State<AppState>) -> Response {
-    let counts = shared
-        .store
-        .lock()
-        .ok()
-        .and_then(|mut s| s.counts().ok())
-        .unwrap_or_default();
+    let counts = shared.store().counts().unwrap_or_default();
     let m = &shared.metrics;
     let rows: [(&str, &str, &str, u64); 9] = [
         (
@@ -371,5 +387,25 @@ impl Limiter {
         entry.1 += 1;
         (entry.1 > limit)
             .then(|| Duration::from_secs(60).saturating_sub(now.duration_since(entry.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shoppers_address_behind_a_trusted_proxy_only() {
+        let peer: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(client_ip(&peer, &h, true), "10.0.0.5");
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.9"),
+        );
+        assert_eq!(client_ip(&peer, &h, false), "10.0.0.5", "not trusted");
+        assert_eq!(client_ip(&peer, &h, true), "203.0.113.9", "the proxy's hop");
+        h.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_ip(&peer, &h, true), "10.0.0.5");
     }
 }

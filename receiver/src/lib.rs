@@ -44,6 +44,14 @@ pub struct Shared {
     pub wake: Notify,
 }
 
+impl Shared {
+    /// The store, also after a panic elsewhere while it was held: its transactions roll back when
+    /// dropped, so what it holds is consistent, and one bad request must not stop the service.
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// A running receiver.
 pub struct Running {
     /// Where it listens.

@@ -225,6 +225,14 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
         body["error"],
         "events[0].contactEvent.contactExtEventType \"VISITED\" is not a SALESmanago type"
     );
+    let mut other_account = batch(vec![event("z", "VISIT", None, "1")], json!({}));
+    other_account["clientId"] = json!("someone-else");
+    let (status, body) = post(&url, &other_account).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID); check the tracker's clientId"
+    );
     let counts = r.shared.store.lock().unwrap().counts().unwrap();
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;

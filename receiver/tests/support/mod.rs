@@ -28,6 +28,8 @@ pub struct Call {
     pub email: Option<String>,
     pub event_id: Option<String>,
     pub answered: String,
+    /// When the fake took the call (for the load benchmark's forward latency).
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -127,6 +129,7 @@ async fn call(
         email,
         event_id,
         answered: answered.clone(),
+        at: Instant::now(),
     });
     (
         StatusCode::OK,
@@ -192,6 +195,7 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
+        trust_proxy: false,
         contact_wait: Duration::from_secs(3600),
         contact_wait_max: 100,
     }

@@ -1,0 +1,313 @@
+//! Load benchmark (not a test): the release `sm-receiver` pinned to one core, durability on
+//! (SQLite WAL, `synchronous = FULL`), forwarding to the tests' fake SALESmanago API on 127.0.0.1.
+//! The load generator and the fake run on the other core.
+//!
+//! `cargo bench -p salla-salesmanago-receiver --bench load` (or `npm run bench:receiver`). Prints
+//! a table and writes `target/bench/receiver.json`. Every phase is bounded in time.
+//!
+//! Phases:
+//! 1. at rest: resident memory of the started, idle receiver;
+//! 2. forward latency: a steady 100 single-event batches a second for 5 s, each timed from the
+//!    receiver's 2xx to the fake API taking the call (same clock: both ends are in this process);
+//! 3. throughput: 32 connections posting as fast as they are answered for 8 s, batches of 1 event
+//!    (one shopper's action) and of 10 (a burst), while the forwarder delivers; peak memory.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value as J};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+
+const CONNECTIONS: usize = 32;
+const THROUGHPUT_SECS: u64 = 8;
+const LATENCY_RATE: u64 = 100;
+const LATENCY_SECS: u64 = 5;
+
+fn main() {
+    // The receiver gets core 0 to itself; this process (load and fake API) takes core 1.
+    if std::env::var_os("SM_BENCH_PINNED").is_some() {
+        return block_on(run(true));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = cores >= 2 && Command::new("taskset").arg("-V").output().is_ok();
+    if pin {
+        let status = Command::new("taskset")
+            .args(["-c", "1"])
+            .args(std::env::args_os())
+            .env("SM_BENCH_PINNED", "1")
+            .status()
+            .expect("taskset runs");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    block_on(run(false));
+}
+
+fn block_on(f: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f);
+}
+
+struct Receiver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Receiver {
+    async fn start(sm_url: &str, pin: bool) -> Receiver {
+        let dir = data_dir("bench");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = env!("CARGO_BIN_EXE_sm-receiver");
+        let mut cmd = if pin {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        let child = cmd
+            .env("SM_API_ENDPOINT", sm_url)
+            .env("SM_CLIENT_ID", CLIENT_ID)
+            .env("SM_API_KEY", API_KEY)
+            .env("SM_API_SECRET", API_SECRET)
+            .env("SM_OWNER", OWNER)
+            .env("SM_ALLOWED_ORIGINS", ORIGIN)
+            .env("SM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SM_DATA_DIR", &dir)
+            .env("SM_RATE_PER_IP", "1000000000")
+            .env("SM_RATE_PER_ORIGIN", "1000000000")
+            .env("SM_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the receiver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let end = Instant::now() + Duration::from_secs(10);
+        while reqwest::get(format!("{url}/health"))
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < end, "the receiver did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Receiver { child, url }
+    }
+
+    /// (resident, peak resident) in KiB, from /proc.
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+/// A realistic mix: views, cart changes (one cart per shopper), other events.
+fn bench_event(id: &str, n: u64) -> J {
+    match n % 5 {
+        1 | 3 => event(id, "CART", Some(&format!("cart-{}", n % 1000)), "1001,1002"),
+        4 => event(id, "OTHER", None, "1001"),
+        _ => event(id, "VISIT", None, "1001"),
+    }
+}
+
+fn body(prefix: &str, first: u64, size: u64) -> String {
+    let events = (first..first + size)
+        .map(|n| bench_event(&format!("{prefix}-{n}"), n))
+        .collect();
+    batch(
+        events,
+        json!({ "contactId": format!("contact-{}", first % 1000) }),
+    )
+    .to_string()
+}
+
+async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
+    client
+        .post(format!("{url}/collect"))
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .header("Origin", ORIGIN)
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn latency(sm: &FakeSalesmanago, r: &Receiver, client: &reqwest::Client) -> (f64, f64, f64) {
+    let accepted_at = Arc::new(Mutex::new(HashMap::new()));
+    let total = LATENCY_RATE * LATENCY_SECS;
+    let before = sm.calls().len();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
+    let mut sends = Vec::new();
+    for n in 0..total {
+        tick.tick().await;
+        let (client, url, at) = (client.clone(), r.url.clone(), accepted_at.clone());
+        sends.push(tokio::spawn(async move {
+            let id = format!("lat-{n}");
+            if send(&client, &url, body("lat", n, 1)).await {
+                at.lock().unwrap().insert(id, Instant::now());
+            }
+        }));
+    }
+    for s in sends {
+        s.await.unwrap();
+    }
+    let calls = sm.wait_for_calls(before + total as usize, 60).await;
+    let at = accepted_at.lock().unwrap();
+    let mut ms: Vec<f64> = calls[before..]
+        .iter()
+        .filter_map(|c| {
+            let id = c.contact_event["description"].as_str()?;
+            // A CART update can name an earlier id's event; time each call by its own id.
+            let accepted = at.get(id)?;
+            Some(c.at.saturating_duration_since(*accepted).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (percentile(&ms, 0.5), percentile(&ms, 0.99), ms.len() as f64)
+}
+
+struct Throughput {
+    batch: u64,
+    events_per_sec: f64,
+    requests_per_sec: f64,
+    forwarded_per_sec: f64,
+    peak_rss_kib: u64,
+}
+
+async fn throughput(
+    sm: &FakeSalesmanago,
+    r: &Receiver,
+    client: &reqwest::Client,
+    size: u64,
+) -> Throughput {
+    let prefix = format!("tp{size}");
+    let next = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let forwarded_before = sm.calls().len();
+    let start = Instant::now();
+    let end = start + Duration::from_secs(THROUGHPUT_SECS);
+    let mut workers = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (client, url, prefix) = (client.clone(), r.url.clone(), prefix.clone());
+        let (next, accepted, requests) = (next.clone(), accepted.clone(), requests.clone());
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < end {
+                let first = next.fetch_add(size, Relaxed);
+                if send(&client, &url, body(&prefix, first, size)).await {
+                    accepted.fetch_add(size, Relaxed);
+                    requests.fetch_add(1, Relaxed);
+                }
+            }
+        }));
+    }
+    let mut peak = 0;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(r.memory_kib().0);
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let forwarded = sm.calls().len() - forwarded_before;
+    Throughput {
+        batch: size,
+        events_per_sec: accepted.load(Relaxed) as f64 / secs,
+        requests_per_sec: requests.load(Relaxed) as f64 / secs,
+        forwarded_per_sec: forwarded as f64 / secs,
+        peak_rss_kib: peak.max(r.memory_kib().1),
+    }
+}
+
+async fn run(pinned: bool) {
+    let sm = FakeSalesmanago::start().await;
+    let r = Receiver::start(&sm.url, pinned).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rest_kib, _) = r.memory_kib();
+    let (p50, p99, timed) = latency(&sm, &r, &client).await;
+    let runs = [
+        throughput(&sm, &r, &client, 1).await,
+        throughput(&sm, &r, &client, 10).await,
+    ];
+    let (after_kib, peak_kib) = r.memory_kib();
+
+    println!(
+        "receiver on {} (durability on: SQLite WAL, synchronous=FULL), {CONNECTIONS} connections, {THROUGHPUT_SECS} s a run",
+        if pinned { "one core (taskset -c 0)" } else { "all cores (taskset missing)" }
+    );
+    println!(
+        "| batch | events/s accepted | requests/s | events/s forwarded meanwhile | peak RSS |"
+    );
+    println!("|---|---|---|---|---|");
+    for t in &runs {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {:.1} MiB |",
+            t.batch,
+            t.events_per_sec,
+            t.requests_per_sec,
+            t.forwarded_per_sec,
+            t.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    println!(
+        "forward latency (2xx → fake API took the call), {LATENCY_RATE} events/s for {LATENCY_SECS} s, {timed} timed: p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
+    println!(
+        "memory: at rest {:.1} MiB; after load {:.1} MiB; peak {:.1} MiB",
+        rest_kib as f64 / 1024.0,
+        after_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0
+    );
+    let report = json!({
+        "pinned_one_core": pinned,
+        "connections": CONNECTIONS,
+        "throughput": runs.iter().map(|t| json!({
+            "batch": t.batch, "events_per_sec": t.events_per_sec.round(),
+            "requests_per_sec": t.requests_per_sec.round(),
+            "forwarded_per_sec": t.forwarded_per_sec.round(), "peak_rss_kib": t.peak_rss_kib,
+        })).collect::<Vec<_>>(),
+        "forward_latency_ms": { "p50": p50, "p99": p99, "events": timed, "rate_per_sec": LATENCY_RATE },
+        "memory_kib": { "at_rest": rest_kib, "after_load": after_kib, "peak": peak_kib },
+    });
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("receiver.json"), format!("{report:#}\n")).unwrap();
+}
