@@ -1,21 +1,34 @@
-//! Delivers queued events to SALESmanago, one at a time in arrival order (a cart's add must have
-//! its `eventId` before the update that follows it). A network error, 5xx or 429 pauses the whole
-//! queue with exponential backoff (SALESmanago being down is not one event's problem, and pausing
-//! everything keeps the order); an event SALESmanago refuses as invalid is logged with its id and
-//! not retried.
+//! Delivers queued events to SALESmanago.
+//!
+//! Order matters within a contact and within a cart (a cart's add must have its `eventId` before
+//! the update that follows it; a PURCHASE closes the contact's cart), not across contacts. So the
+//! due events are split into [`lanes`]: events that share a contact or a cart go in one lane, in
+//! arrival order, one call at a time; up to [`PARALLEL_LANES`] lanes run at once, because each
+//! call waits on SALESmanago's network latency, not on us.
+//!
+//! A network error, 5xx, 408 or 429 pauses the whole queue with exponential backoff (SALESmanago
+//! being down is not one event's problem); the event is due again first when the pause ends. An
+//! event SALESmanago refuses as invalid is logged with its id and not retried.
 
 use crate::salesmanago::{Answer, Client};
-use crate::Shared;
+use crate::store::Outbound;
+use crate::{now_ms, Shared};
 use salla_salesmanago::outbox::backoff_ms;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// Lanes delivered at once.
+pub const PARALLEL_LANES: usize = 8;
+/// Events read from the queue per round.
+const ROUND: usize = 200;
+/// Finished events are forgotten after this long: beyond the tracker's 7-day retry horizon, so
+/// no retry can arrive for an id the receiver no longer knows.
+const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A jitter source good enough to spread retries (not for secrets).
 fn jitter() -> f64 {
@@ -25,25 +38,18 @@ fn jitter() -> f64 {
     f64::from(n % 1000) / 1000.0
 }
 
-/// Runs until `stopped` turns true, finishing the call in flight.
+/// Runs until `stopped` turns true, finishing the calls in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let client = Client::new(shared.config.account.clone());
     let mut failures = 0u32;
+    let mut last_prune: Option<Instant> = None;
     loop {
         if *stopped.borrow() {
             return;
         }
-        let wait_before = now_ms().saturating_sub(shared.config.contact_wait.as_millis() as u64);
-        match shared.store().expire_waiting(wait_before) {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(events = n, "events expired waiting for a contact"),
-            Err(e) => tracing::error!(error = %e, "could not expire waiting events"),
-        }
-        let pause = match deliver_due(&shared, &client, &stopped).await {
-            Round::Done => {
-                failures = 0;
-                Duration::from_millis(500)
-            }
+        housekeeping(&shared, &mut last_prune).await;
+        match deliver_due(&shared, &client, &stopped).await {
+            Round::Done => failures = 0,
             Round::Failed => {
                 let wait = backoff_ms(failures, jitter());
                 failures = failures.saturating_add(1);
@@ -58,78 +64,264 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 }
                 continue;
             }
-        };
+        }
         tokio::select! {
             _ = stopped.changed() => {}
             _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+    }
+}
+
+async fn housekeeping(shared: &Arc<Shared>, last_prune: &mut Option<Instant>) {
+    let wait_before = now_ms().saturating_sub(shared.config.contact_wait.as_millis() as u64);
+    match shared
+        .with_store(move |s| s.expire_waiting(wait_before))
+        .await
+    {
+        Some(Ok(0)) => {}
+        Some(Ok(n)) => tracing::warn!(events = n, "events expired waiting for a contact"),
+        Some(Err(e)) => tracing::error!(error = %e, "could not expire waiting events"),
+        None => {}
+    }
+    if last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+        return;
+    }
+    *last_prune = Some(Instant::now());
+    let before = now_ms().saturating_sub(KEEP_FINISHED.as_millis() as u64);
+    match shared.with_store(move |s| s.prune(before)).await {
+        Some(Ok(0)) | None => {}
+        Some(Ok(n)) => tracing::info!(events = n, "forgot finished events older than 30 days"),
+        Some(Err(e)) => tracing::error!(error = %e, "could not prune finished events"),
     }
 }
 
 enum Round {
     /// Nothing left due (or stopping).
     Done,
-    /// SALESmanago could not be reached: pause before the next round.
+    /// SALESmanago could not be reached (or the store failed): pause before the next round.
     Failed,
 }
 
-async fn deliver_due(shared: &Shared, client: &Client, stopped: &watch::Receiver<bool>) -> Round {
+/// Splits due events (in arrival order) into lanes: two events that share a contact or a cart
+/// end in the same lane, each lane keeps arrival order.
+pub fn lanes(due: Vec<Outbound>) -> Vec<Vec<Outbound>> {
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut parent: Vec<usize> = (0..due.len()).collect();
+    let mut first_with: HashMap<String, usize> = HashMap::new();
+    for (i, e) in due.iter().enumerate() {
+        let contact = e.contact_key().map(|c| format!("contact:{c}"));
+        let cart = (e.event_type == "CART")
+            .then(|| e.external_id.as_ref().map(|x| format!("cart:{x}")))
+            .flatten();
+        for key in [contact, cart].into_iter().flatten() {
+            match first_with.get(&key) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    first_with.insert(key, i);
+                }
+            }
+        }
+    }
+    let mut lane_of_root: HashMap<usize, usize> = HashMap::new();
+    let mut out: Vec<Vec<Outbound>> = Vec::new();
+    for (i, e) in due.into_iter().enumerate() {
+        let r = root(&mut parent, i);
+        let lane = *lane_of_root.entry(r).or_insert_with(|| {
+            out.push(Vec::new());
+            out.len() - 1
+        });
+        out[lane].push(e);
+    }
+    out
+}
+
+async fn deliver_due(
+    shared: &Arc<Shared>,
+    client: &Client,
+    stopped: &watch::Receiver<bool>,
+) -> Round {
+    let slots = Arc::new(Semaphore::new(PARALLEL_LANES));
     loop {
-        let due = match shared.store().due(now_ms(), 100) {
-            Ok(due) => due,
-            Err(e) => {
+        let due = match shared.with_store(|s| s.due(now_ms(), ROUND)).await {
+            Some(Ok(due)) => due,
+            Some(Err(e)) => {
                 tracing::error!(error = %e, "could not read the queue");
                 return Round::Failed;
             }
+            None => return Round::Failed,
         };
         if due.is_empty() {
             return Round::Done;
         }
-        for event in due {
-            if *stopped.borrow() {
-                return Round::Done;
-            }
-            let cart_event = match (&event.event_type[..], &event.external_id) {
-                // Not knowing would add a second CART for the cart: wait instead.
-                ("CART", Some(cart)) => match shared.store().cart_event(cart) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not read the cart's event id");
-                        return Round::Failed;
-                    }
-                },
-                _ => None,
-            };
-            let answer = client
-                .send(
-                    &event.contact_event,
-                    event.contact_id.as_deref(),
-                    event.email.as_deref(),
-                    cart_event.as_deref(),
-                    now_ms(),
-                )
-                .await;
-            let mut store = shared.store();
-            match answer {
-                Answer::Taken(sm_id) => {
-                    let sm_id = sm_id.or(cart_event);
-                    if let Err(e) = store.delivered(&event, sm_id.as_deref(), now_ms()) {
-                        tracing::error!(id = %event.id, error = %e, "delivered but not recorded");
-                    }
-                    tracing::info!(id = %event.id, kind = %event.event_type, update = sm_id.is_some() && event.event_type == "CART", "forwarded");
-                }
-                Answer::Refused(reason) => {
-                    tracing::warn!(id = %event.id, %reason, "SALESmanago refused the event; not retried");
-                    let _ = store.failed(&event.id, &reason);
-                }
-                Answer::Later(reason) => {
-                    tracing::warn!(id = %event.id, %reason, "delivery failed; will retry");
-                    // Due again at once when the pause ends: the queue keeps its order.
-                    let _ = store.retry(&event.id, 0, &reason);
+        let mut running = JoinSet::new();
+        for lane in lanes(due) {
+            let (shared, client, stopped, slots) = (
+                shared.clone(),
+                client.clone(),
+                stopped.clone(),
+                slots.clone(),
+            );
+            running.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                deliver_lane(&shared, &client, lane, &stopped).await
+            });
+        }
+        let mut failed = false;
+        while let Some(lane) = running.join_next().await {
+            failed |= !matches!(lane, Ok(Round::Done));
+        }
+        if failed {
+            return Round::Failed;
+        }
+        if *stopped.borrow() {
+            return Round::Done;
+        }
+    }
+}
+
+async fn deliver_lane(
+    shared: &Arc<Shared>,
+    client: &Client,
+    lane: Vec<Outbound>,
+    stopped: &watch::Receiver<bool>,
+) -> Round {
+    for event in lane {
+        if *stopped.borrow() {
+            return Round::Done;
+        }
+        let cart_event = match (&event.event_type[..], event.external_id.clone()) {
+            // Not knowing would add a second CART for the cart: pause instead.
+            ("CART", Some(cart)) => match shared.with_store(move |s| s.cart_event(&cart)).await {
+                Some(Ok(id)) => id,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "could not read the cart's event id");
                     return Round::Failed;
                 }
+                None => return Round::Failed,
+            },
+            _ => None,
+        };
+        let answer = client
+            .send(
+                &event.contact_event,
+                event.contact_id.as_deref(),
+                event.email.as_deref(),
+                cart_event.as_deref(),
+                now_ms(),
+            )
+            .await;
+        let m = &shared.metrics;
+        let id = event.id.clone();
+        match answer {
+            Answer::Taken(sm_id) => {
+                m.forwarded.fetch_add(1, Relaxed);
+                let update = cart_event.is_some();
+                let sm_id = sm_id.or(cart_event);
+                tracing::info!(%id, kind = %event.event_type, update, "forwarded");
+                // Unrecorded, it would be due again and sent twice: insist a while first.
+                let event = Arc::new(event);
+                let mut tries = 0u64;
+                loop {
+                    let (e, sm_id) = (event.clone(), sm_id.clone());
+                    let recorded = shared
+                        .with_store(move |s| s.delivered(&e, sm_id.as_deref(), now_ms()))
+                        .await;
+                    match recorded {
+                        Some(Ok(())) => break,
+                        _ if tries < 10 => tries += 1,
+                        _ => {
+                            tracing::error!(%id, "delivered but not recorded: it may be sent again");
+                            return Round::Failed;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+            }
+            Answer::Refused(reason) => {
+                m.failed.fetch_add(1, Relaxed);
+                tracing::warn!(%id, %reason, "SALESmanago refused the event; not retried");
+                let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
+            }
+            Answer::Later(reason) => {
+                m.retried.fetch_add(1, Relaxed);
+                tracing::warn!(%id, %reason, "delivery failed; will retry");
+                // Due again at once when the pause ends: the queue keeps its order.
+                let _ = shared.with_store(move |s| s.retry(&id, 0, &reason)).await;
+                return Round::Failed;
             }
         }
+    }
+    Round::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(id: &str, kind: &str, contact: &str, cart: Option<&str>) -> Outbound {
+        Outbound {
+            id: id.into(),
+            contact_event: "{}".into(),
+            contact_id: Some(contact.into()),
+            email: None,
+            event_type: kind.into(),
+            external_id: cart.map(Into::into),
+            attempts: 0,
+        }
+    }
+
+    fn ids(lanes: &[Vec<Outbound>]) -> Vec<Vec<&str>> {
+        lanes
+            .iter()
+            .map(|l| l.iter().map(|e| e.id.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn lanes_keep_each_contact_and_cart_in_order() {
+        let due = vec![
+            out("a1", "VISIT", "a", None),
+            out("b1", "CART", "b", Some("cart-1")),
+            out("c1", "VISIT", "c", None),
+            out("a2", "CART", "a", Some("cart-2")),
+            // The same cart under a contact that named itself later: one lane with b's.
+            out("d1", "CART", "d", Some("cart-1")),
+            out("b2", "PURCHASE", "b", Some("order-1")),
+            // A PURCHASE's externalId is an order id, not a cart: it joins nothing by it.
+            out("e1", "PURCHASE", "e", Some("cart-2")),
+            out("c2", "OTHER", "c", None),
+        ];
+        assert_eq!(
+            ids(&lanes(due)),
+            [
+                vec!["a1", "a2"],
+                vec!["b1", "d1", "b2"],
+                vec!["c1", "c2"],
+                vec!["e1"]
+            ]
+        );
+    }
+
+    #[test]
+    fn lanes_merge_when_a_later_event_joins_two() {
+        // x and y start apart; a CART of y's contact on x's cart joins them, and arrival order
+        // across the merged lane is kept.
+        let due = vec![
+            out("x1", "CART", "x", Some("k")),
+            out("y1", "VISIT", "y", None),
+            out("y2", "CART", "y", Some("k")),
+            out("x2", "VISIT", "x", None),
+        ];
+        assert_eq!(ids(&lanes(due)), [vec!["x1", "y1", "y2", "x2"]]);
     }
 }

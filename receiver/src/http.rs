@@ -1,6 +1,7 @@
 //! HTTP: `POST /collect` (protocol v1, CORS only for allowed origins), `GET /health`,
 //! `GET /metrics`. A batch is answered 2xx only after the store committed it.
 
+use crate::writer::Writer;
 use crate::Shared;
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
@@ -24,11 +25,12 @@ pub async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) {
     let limiter = Arc::new(Limiter::default());
+    let writer = Writer::start(shared.clone());
     let app = Router::new()
         .route("/collect", post(collect).options(preflight))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .with_state((shared, limiter));
+        .with_state((shared, limiter, writer));
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
@@ -43,7 +45,7 @@ pub async fn serve(
     }
 }
 
-type AppState = (Arc<Shared>, Arc<Limiter>);
+type AppState = (Arc<Shared>, Arc<Limiter>, Writer);
 
 fn json_error(
     status: StatusCode,
@@ -86,7 +88,7 @@ fn cors(
     ])
 }
 
-async fn preflight(State((shared, _)): State<AppState>, headers: HeaderMap) -> Response {
+async fn preflight(State((shared, ..)): State<AppState>, headers: HeaderMap) -> Response {
     match cors(&shared, &headers) {
         Err(r) => *r,
         Ok(mut h) => {
@@ -152,7 +154,7 @@ fn from_serde(v: serde_json::Value) -> Value {
 }
 
 async fn collect(
-    State((shared, limiter)): State<AppState>,
+    State((shared, limiter, writer)): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
@@ -225,25 +227,11 @@ async fn collect(
         );
     }
     let browser = browser_key(&ip, &headers);
-    let max_waiting = cfg.contact_wait_max;
-    let now = now_ms();
-    let store_shared = shared.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        store_shared
-            .store()
-            .accept(&batch, &browser, now, max_waiting)
-    })
-    .await;
-    match stored {
-        Ok(Ok(accepted)) => {
-            shared
-                .metrics
-                .accepted
-                .fetch_add(accepted.new as u64, Relaxed);
-            shared
-                .metrics
-                .duplicates
-                .fetch_add(accepted.duplicates as u64, Relaxed);
+    match writer.accept(batch, browser).await {
+        Ok(accepted) => {
+            let m = &shared.metrics;
+            m.accepted.fetch_add(accepted.new as u64, Relaxed);
+            m.duplicates.fetch_add(accepted.duplicates as u64, Relaxed);
             shared.wake.notify_one();
             let body =
                 serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates })
@@ -259,7 +247,7 @@ async fn collect(
             }
             r
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "could not store a batch");
             json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -267,19 +255,14 @@ async fn collect(
                 &cors_headers,
             )
         }
-        Err(e) => {
-            tracing::error!(error = %e, "store task failed");
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable; retry",
-                &cors_headers,
-            )
-        }
     }
 }
 
-async fn health(State((shared, _)): State<AppState>) -> Response {
-    let ok = shared.store().counts().is_ok();
+async fn health(State((shared, ..)): State<AppState>) -> Response {
+    let ok = shared
+        .with_store(|s| s.counts().is_ok())
+        .await
+        .unwrap_or(false);
     if ok {
         (StatusCode::OK, "ok\n").into_response()
     } else {
@@ -287,10 +270,13 @@ async fn health(State((shared, _)): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State((shared, _)): State<AppState>) -> Response {
-    let counts = shared.store().counts().unwrap_or_default();
+async fn metrics(State((shared, ..)): State<AppState>) -> Response {
+    let counts = shared
+        .with_store(|s| s.counts().unwrap_or_default())
+        .await
+        .unwrap_or_default();
     let m = &shared.metrics;
-    let rows: [(&str, &str, &str, u64); 9] = [
+    let rows: [(&str, &str, &str, u64); 10] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -316,16 +302,22 @@ async fn metrics(State((shared, _)): State<AppState>) -> Response {
             m.rate_limited.load(Relaxed),
         ),
         (
-            "sm_receiver_events_forwarded",
-            "gauge",
-            "events delivered to SALESmanago (all time)",
-            counts.sent,
+            "sm_receiver_events_forwarded_total",
+            "counter",
+            "events SALESmanago took, since start",
+            m.forwarded.load(Relaxed),
         ),
         (
-            "sm_receiver_events_failed",
-            "gauge",
-            "events SALESmanago refused (all time)",
-            counts.failed,
+            "sm_receiver_events_failed_total",
+            "counter",
+            "events SALESmanago refused as invalid (not retried), since start",
+            m.failed.load(Relaxed),
+        ),
+        (
+            "sm_receiver_calls_retried_total",
+            "counter",
+            "SALESmanago calls to be tried again (network, 5xx, 429), since start",
+            m.retried.load(Relaxed),
         ),
         (
             "sm_receiver_queue_depth",
@@ -358,12 +350,6 @@ async fn metrics(State((shared, _)): State<AppState>) -> Response {
         out,
     )
         .into_response()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Fixed one-minute windows per key.

@@ -10,6 +10,7 @@ pub mod forwarder;
 pub mod http;
 pub mod salesmanago;
 pub mod store;
+pub mod writer;
 
 use config::Config;
 use std::net::SocketAddr;
@@ -30,6 +31,12 @@ pub struct Metrics {
     pub refused_requests: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
+    /// Events SALESmanago took.
+    pub forwarded: AtomicU64,
+    /// Events SALESmanago refused (not retried).
+    pub failed: AtomicU64,
+    /// Calls that will be tried again (network, 5xx, 429).
+    pub retried: AtomicU64,
 }
 
 /// What the layers share.
@@ -50,6 +57,25 @@ impl Shared {
     pub fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Runs `f` on the store off the async threads (SQLite waits for the disk), or `None` if it
+    /// panicked.
+    pub async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || f(shared.store().as_mut()))
+            .await
+            .ok()
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A running receiver.

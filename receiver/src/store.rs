@@ -85,15 +85,15 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// The receiver's durable state.
 pub trait Store: Send {
-    /// Stores a validated batch durably. `browser` identifies the sending browser (for events
-    /// that wait for a contact); `max_waiting` bounds how many may wait per browser.
+    /// Stores validated batches durably, all in one commit (group commit: one disk flush for
+    /// every request waiting at that moment). `max_waiting` bounds how many events may wait for a
+    /// contact per browser. The answer is one [`Accepted`] per batch, in order.
     fn accept(
         &mut self,
-        batch: &ReceivedBatch,
-        browser: &str,
+        arriving: &[Arriving<'_>],
         now_ms: u64,
         max_waiting: usize,
-    ) -> Result<Accepted>;
+    ) -> Result<Vec<Accepted>>;
     /// Events due at `now_ms`, oldest first.
     fn due(&mut self, now_ms: u64, limit: usize) -> Result<Vec<Outbound>>;
     /// The SALESmanago `eventId` of the CART event for this cart, if one was added.
@@ -107,8 +107,21 @@ pub trait Store: Send {
     fn failed(&mut self, id: &str, error: &str) -> Result<()>;
     /// Gives up on events that waited for a contact since before `before_ms`.
     fn expire_waiting(&mut self, before_ms: u64) -> Result<usize>;
+    /// Forgets finished events (sent, failed, superseded, expired) received before
+    /// `before_ms`: their ids no longer deduplicate, so `before_ms` must be older than anything a
+    /// tracker still retries.
+    fn prune(&mut self, before_ms: u64) -> Result<usize>;
     /// Events by state.
     fn counts(&mut self) -> Result<Counts>;
+}
+
+/// A batch on its way into the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Arriving<'a> {
+    /// The validated batch.
+    pub batch: &'a ReceivedBatch,
+    /// The sending browser (see `http::browser_key`).
+    pub browser: &'a str,
 }
 
 /// [`Store`] on one SQLite file.
@@ -141,8 +154,14 @@ impl SqliteStore {
                  sm_event_id TEXT,
                  error TEXT
              );
-             CREATE INDEX IF NOT EXISTS events_due ON events (state, next_at);
+             -- The queue in arrival order: within one state an index on it is in rowid order.
+             DROP INDEX IF EXISTS events_due;
+             CREATE INDEX IF NOT EXISTS events_state ON events (state);
              CREATE INDEX IF NOT EXISTS events_browser ON events (browser, state);
+             -- A new CART finds the older ones of its cart still waiting without a scan.
+             CREATE INDEX IF NOT EXISTS events_cart ON events (external_id, browser, state)
+                 WHERE event_type = 'CART';
+             CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
              CREATE TABLE IF NOT EXISTS carts (
                  external_id TEXT PRIMARY KEY,
                  contact TEXT,
@@ -154,6 +173,62 @@ impl SqliteStore {
     }
 }
 
+/// One batch, inside the caller's transaction.
+fn accept_one(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &ReceivedBatch,
+    browser: &str,
+    now_ms: u64,
+    max_waiting: usize,
+) -> Result<Accepted> {
+    let mut accepted = Accepted::default();
+    let named = batch.contact.contact_id.is_some() || batch.contact.email.is_some();
+    let state = if named { "queued" } else { "waiting" };
+    for e in &batch.events {
+        let event_type = text_field(&e.contact_event, "contactExtEventType").unwrap_or_default();
+        let external_id = text_field(&e.contact_event, "externalId");
+        let inserted = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events
+               (id, received_at, browser, source, event_type, external_id, contact_event, contact_id, email, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?.execute(params![
+                e.id, now_ms as i64, browser, e.source, event_type, external_id,
+                e.contact_event.to_json(), batch.contact.contact_id, batch.contact.email, state
+            ])?;
+        if inserted == 0 {
+            accepted.duplicates += 1;
+            continue;
+        }
+        accepted.new += 1;
+        // The latest cart wins: an older CART of the same cart still waiting would overwrite
+        // a newer one in SALESmanago if it went later.
+        if event_type == "CART" {
+            tx.prepare_cached(
+                "UPDATE events SET state = 'superseded'
+                 WHERE event_type = 'CART' AND external_id IS ?1 AND browser = ?2 AND id != ?3
+                   AND state IN ('queued', 'waiting')",
+            )?
+            .execute(params![external_id, browser, e.id])?;
+        }
+    }
+    if named {
+        // Events this browser sent before it named its contact go out now, as this contact.
+        tx.execute(
+            "UPDATE events SET state = 'queued', contact_id = ?1, email = ?2
+             WHERE browser = ?3 AND state = 'waiting'",
+            params![batch.contact.contact_id, batch.contact.email, browser],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE events SET state = 'expired', error = 'too many events waiting for a contact'
+             WHERE rowid IN (SELECT rowid FROM events WHERE browser = ?1 AND state = 'waiting'
+                             ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+            params![browser, max_waiting as i64],
+        )?;
+    }
+    Ok(accepted)
+}
+
 fn text_field(event: &Value, key: &str) -> Option<String> {
     event.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -161,59 +236,15 @@ fn text_field(event: &Value, key: &str) -> Option<String> {
 impl Store for SqliteStore {
     fn accept(
         &mut self,
-        batch: &ReceivedBatch,
-        browser: &str,
+        arriving: &[Arriving<'_>],
         now_ms: u64,
         max_waiting: usize,
-    ) -> Result<Accepted> {
+    ) -> Result<Vec<Accepted>> {
         let tx = self.db.transaction()?;
-        let mut accepted = Accepted::default();
-        let named = batch.contact.contact_id.is_some() || batch.contact.email.is_some();
-        let state = if named { "queued" } else { "waiting" };
-        for e in &batch.events {
-            let event_type =
-                text_field(&e.contact_event, "contactExtEventType").unwrap_or_default();
-            let external_id = text_field(&e.contact_event, "externalId");
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO events
-                   (id, received_at, browser, source, event_type, external_id, contact_event, contact_id, email, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    e.id, now_ms as i64, browser, e.source, event_type, external_id,
-                    e.contact_event.to_json(), batch.contact.contact_id, batch.contact.email, state
-                ],
-            )?;
-            if inserted == 0 {
-                accepted.duplicates += 1;
-                continue;
-            }
-            accepted.new += 1;
-            // The latest cart wins: an older CART of the same cart still waiting would overwrite
-            // a newer one in SALESmanago if it went later.
-            if event_type == "CART" {
-                tx.execute(
-                    "UPDATE events SET state = 'superseded'
-                     WHERE event_type = 'CART' AND external_id IS ?1 AND browser = ?2 AND id != ?3
-                       AND state IN ('queued', 'waiting')",
-                    params![external_id, browser, e.id],
-                )?;
-            }
-        }
-        if named {
-            // Events this browser sent before it named its contact go out now, as this contact.
-            tx.execute(
-                "UPDATE events SET state = 'queued', contact_id = ?1, email = ?2
-                 WHERE browser = ?3 AND state = 'waiting'",
-                params![batch.contact.contact_id, batch.contact.email, browser],
-            )?;
-        } else {
-            tx.execute(
-                "UPDATE events SET state = 'expired', error = 'too many events waiting for a contact'
-                 WHERE rowid IN (SELECT rowid FROM events WHERE browser = ?1 AND state = 'waiting'
-                                 ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
-                params![browser, max_waiting as i64],
-            )?;
-        }
+        let accepted = arriving
+            .iter()
+            .map(|a| accept_one(&tx, a.batch, a.browser, now_ms, max_waiting))
+            .collect::<Result<_>>()?;
         tx.commit()?;
         Ok(accepted)
     }
@@ -300,6 +331,14 @@ impl Store for SqliteStore {
         Ok(self.db.execute(
             "UPDATE events SET state = 'expired', error = 'no contact named in time'
              WHERE state = 'waiting' AND received_at < ?1",
+            params![before_ms as i64],
+        )?)
+    }
+
+    fn prune(&mut self, before_ms: u64) -> Result<usize> {
+        Ok(self.db.execute(
+            "DELETE FROM events WHERE received_at < ?1
+               AND state IN ('sent', 'failed', 'superseded', 'expired')",
             params![before_ms as i64],
         )?)
     }

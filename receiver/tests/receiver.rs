@@ -287,7 +287,7 @@ async fn cors_health_and_metrics() {
     for line in [
         "sm_receiver_events_accepted_total 1",
         "sm_receiver_events_duplicate_total 1",
-        "sm_receiver_events_forwarded 1",
+        "sm_receiver_events_forwarded_total 1",
         "sm_receiver_queue_depth 0",
     ] {
         assert!(metrics.contains(line), "{metrics}\n∌ {line}");

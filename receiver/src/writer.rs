@@ -1,0 +1,92 @@
+//! Group commit: every batch that arrives while the disk is flushing the previous commit goes
+//! into the next one. Each request still waits for its own batch to be durable before its 2xx,
+//! but a hundred concurrent requests cost one flush, not a hundred.
+//!
+//! One thread owns the writing; requests hand it their batch and await the answer.
+
+use crate::store::{Accepted, Arriving, StoreError};
+use crate::Shared;
+use salla_salesmanago::protocol::ReceivedBatch;
+use std::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The most batches in one commit (bounds the time any one request waits behind the others).
+const MAX_GROUP: usize = 256;
+
+struct Job {
+    batch: ReceivedBatch,
+    browser: String,
+    done: oneshot::Sender<Result<Accepted, String>>,
+}
+
+/// The handle requests use to store a batch.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writing thread. It ends when every `Writer` is dropped.
+    pub fn start(shared: Arc<Shared>) -> Writer {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sm-writer".into())
+            .spawn(move || write_loop(&shared, &queue))
+            .expect("the writer thread starts");
+        Writer { jobs }
+    }
+
+    /// Stores `batch` durably; returns when it is committed.
+    pub async fn accept(&self, batch: ReceivedBatch, browser: String) -> Result<Accepted, String> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                batch,
+                browser,
+                done,
+            })
+            .map_err(|_| "the writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?
+    }
+}
+
+fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let arriving: Vec<Arriving<'_>> = group
+            .iter()
+            .map(|j| Arriving {
+                batch: &j.batch,
+                browser: &j.browser,
+            })
+            .collect();
+        let result: Result<Vec<Accepted>, StoreError> =
+            shared
+                .store()
+                .accept(&arriving, crate::now_ms(), shared.config.contact_wait_max);
+        drop(arriving);
+        match result {
+            Ok(accepted) => {
+                for (job, a) in group.into_iter().zip(accepted) {
+                    let _ = job.done.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                // The whole group rolled back: every request gets a 503 and its tracker retries.
+                let e = e.to_string();
+                for job in group {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
