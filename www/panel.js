@@ -43,11 +43,11 @@
   const callFor = (s, used) =>
     calls.find((c) => !used.has(c) && c.contactEvent && c.contactEvent.description === s.name && Math.abs(c.contactEvent.date - s.at) < 1000);
 
-  const apiCell = (call) => {
+  const apiCell = (call, sent) => {
     const td = document.createElement('td');
     if (!call) {
       td.className = 'none';
-      td.textContent = viaReceiver ? '— not delivered (yet)' : '— (no receiver in this mode)';
+      td.textContent = !viaReceiver ? '— (no receiver in this mode)' : sent ? '— not delivered (yet)' : '—';
     } else {
       td.innerHTML = '<b class="type"></b> <span class="main"></span>';
       td.querySelector('.type').textContent = call.method === 'updateContactExtEvent' ? 'update' : 'add';
@@ -82,7 +82,7 @@
       const name = document.createElement('td');
       name.textContent = `${new Date(s.at).toLocaleTimeString()}  ${s.name}`;
       const sent = received.get(s.id) || (call && { contactEvent: call.contactEvent });
-      return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call)}</tr>`;
+      return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call, sent)}</tr>`;
     });
     rows.innerHTML = lines.reverse().join('');
     counts.textContent = viaReceiver
