@@ -18,7 +18,7 @@ mod support;
 
 use serde_json::{json, Value as J};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,45 +71,23 @@ impl Drop for Receiver {
 impl Receiver {
     async fn start(sm_url: &str, pin: bool) -> Receiver {
         let dir = data_dir("bench");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let bin = env!("CARGO_BIN_EXE_sm-receiver");
         let mut cmd = if pin {
-            let mut c = Command::new("taskset");
+            let mut c = receiver_command("taskset", sm_url, &dir, port);
             c.args(["-c", "0", bin]);
             c
         } else {
-            Command::new(bin)
+            receiver_command(bin, sm_url, &dir, port)
         };
         let child = cmd
-            .env("SM_API_ENDPOINT", sm_url)
-            .env("SM_CLIENT_ID", CLIENT_ID)
-            .env("SM_API_KEY", API_KEY)
-            .env("SM_API_SECRET", API_SECRET)
-            .env("SM_OWNER", OWNER)
-            .env("SM_ALLOWED_ORIGINS", ORIGIN)
-            .env("SM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SM_DATA_DIR", &dir)
             .env("SM_RATE_PER_IP", "1000000000")
             .env("SM_RATE_PER_ORIGIN", "1000000000")
             .env("SM_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("the receiver starts");
         let url = format!("http://127.0.0.1:{port}");
-        let end = Instant::now() + Duration::from_secs(10);
-        while reqwest::get(format!("{url}/health"))
-            .await
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(Instant::now() < end, "the receiver did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_healthy(&url).await;
         Receiver { child, url }
     }
 

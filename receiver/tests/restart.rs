@@ -3,47 +3,21 @@
 mod support;
 
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 use support::*;
 
 fn spawn(sm_url: &str, dir: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sm-receiver"))
-        .env("SM_API_ENDPOINT", sm_url)
-        .env("SM_CLIENT_ID", CLIENT_ID)
-        .env("SM_API_KEY", API_KEY)
-        .env("SM_API_SECRET", API_SECRET)
-        .env("SM_OWNER", OWNER)
-        .env("SM_ALLOWED_ORIGINS", ORIGIN)
-        .env("SM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SM_DATA_DIR", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    receiver_command(env!("CARGO_BIN_EXE_sm-receiver"), sm_url, dir, port)
         .spawn()
         .unwrap()
-}
-
-async fn wait_healthy(url: &str) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{url}/health"))
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < end, "the receiver did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
 async fn killed_after_accepting_and_restarted_forwards_each_event_once() {
     let sm = FakeSalesmanago::start().await;
     let dir = data_dir("restart");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
 
     sm.set_down(true);

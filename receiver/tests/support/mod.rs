@@ -237,3 +237,47 @@ pub async fn post_raw(receiver: &str, body: String, origin: Option<&str>) -> (u1
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(J::Null))
 }
+
+/// A command that runs `program` (the receiver, or a wrapper such as `taskset` in front of it)
+/// configured for the fake account, on 127.0.0.1:`port`, with its database in `dir`.
+pub fn receiver_command(
+    program: &str,
+    sm_url: &str,
+    dir: &std::path::Path,
+    port: u16,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.env("SM_API_ENDPOINT", sm_url)
+        .env("SM_CLIENT_ID", CLIENT_ID)
+        .env("SM_API_KEY", API_KEY)
+        .env("SM_API_SECRET", API_SECRET)
+        .env("SM_OWNER", OWNER)
+        .env("SM_ALLOWED_ORIGINS", ORIGIN)
+        .env("SM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SM_DATA_DIR", dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until the receiver at `url` answers `/health` (or panics after 10 s).
+pub async fn wait_healthy(url: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{url}/health"))
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < end, "the receiver did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
