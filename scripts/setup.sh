@@ -46,6 +46,13 @@ else
   fi
 fi
 
+# The standard library's sources, for the size-optimised wasm build (scripts/build.sh).
+if [ "$(cat target/toolchain.env)" = "SM_WASM_TOOLCHAIN=rustup" ] \
+   && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  say "adding the rust-src component"
+  rustup component add rust-src >/dev/null 2>&1 || say "rust-src unavailable; the wasm builds with the prebuilt std"
+fi
+
 # --- wasm-bindgen CLI at exactly the crate's pinned version ----------------------------------------
 want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
 [ -n "$want" ] || die "Cargo.toml must pin wasm-bindgen exactly (wasm-bindgen = \"=X.Y.Z\")"

@@ -1,5 +1,9 @@
 // Prints the size of each built artefact, raw and gzip -9, and what a storefront page downloads
 // (loader + bundled glue + wasm); writes the same figures to dist/sizes.json.
+//
+// With --check it is the size gate of `npm test`: it fails when the loader or the page is over its
+// ceiling. Sizes are deterministic for a given toolchain, so this is a fair test (timings are not,
+// and stay in bench/).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
@@ -24,3 +28,25 @@ writeFileSync('dist/sizes.json', JSON.stringify(sizes, null, 2) + '\n');
 const kb = (n) => (n / 1024).toFixed(1).padStart(7) + ' KB';
 console.log('artefact'.padEnd(34) + 'raw'.padStart(10) + 'gzip'.padStart(11));
 for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(34) + kb(raw) + ' ' + kb(gzip));
+
+// The ceilings, gzip bytes. The loader meets its budget (1 KB). The page's budget (issue 6) is
+// 18 KB; it is not met yet, so its ceiling is a ratchet a little above the current size: the gate
+// stops the page from growing back while the work toward 18 KB goes on. Lower it with every cut.
+const CEILINGS = { loader: 1024, page: 61_440 };
+const PAGE_TARGET = 18 * 1024;
+
+if (process.argv.includes('--check')) {
+  let over = false;
+  for (const [what, max] of Object.entries(CEILINGS)) {
+    const ok = sizes[what].gzip <= max;
+    over ||= !ok;
+    console.log(`size gate: ${sizes[what].file} ${sizes[what].gzip} B gzip ${ok ? '<=' : 'OVER'} ${max} B`);
+  }
+  if (sizes.page.gzip > PAGE_TARGET) {
+    console.log(`size gate: the page budget of ${PAGE_TARGET} B gzip is not met yet (${sizes.page.gzip} B)`);
+  }
+  if (over) {
+    console.error('size gate: dist/ is over its ceiling (see scripts/sizes.mjs)');
+    process.exit(1);
+  }
+}

@@ -28,6 +28,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 stage "build"
 bash scripts/build.sh
+node scripts/sizes.mjs --check
 cargo build -q -p salla-salesmanago-receiver
 
 stage "end-to-end tests (Chromium, local receiver, Salla SDK)"

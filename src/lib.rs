@@ -30,3 +30,8 @@ pub mod value;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
+
+/// The wasm heap (see Cargo.toml for why talc).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
