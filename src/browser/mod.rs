@@ -35,8 +35,10 @@ use wasm_bindgen::JsCast;
 
 /// How long a burst may gather before it is sent as one request.
 const BATCH_WINDOW_MS: u32 = 40;
-/// Browsers refuse `keepalive` requests once their bodies in flight pass 64 KiB.
-const KEEPALIVE_BUDGET: usize = 64_000;
+/// Browsers refuse `keepalive` requests once their bodies in flight pass 64 KiB, and Chromium
+/// gives a finished request's share back only some time after its answer (never, for an answer
+/// with `Cache-Control: no-store`, in Chromium 156). Half the limit leaves room for that lag.
+const KEEPALIVE_BUDGET: usize = 32_000;
 /// Where the held cart is kept between pages.
 const CART_KEY: &str = "sm_salla_cart";
 /// Each queued event is kept under this prefix and its id, so tabs never overwrite each other.
@@ -70,6 +72,11 @@ struct State {
     store_id: Option<String>,
     consent: Option<bool>,
     in_flight_bytes: usize,
+    /// `keepalive` fetches failed on this page while others worked: send without it from now
+    /// on (leaving the page is covered by `sendBeacon`).
+    keepalive_broken: bool,
+    /// The held cart changed since it was last written to storage.
+    cart_dirty: bool,
     stopped: bool,
     flush_timer: Option<Timeout>,
     retry_timer: Option<Timeout>,
@@ -183,12 +190,13 @@ impl Shared {
                 queued |= self.handle(&mut state, &name, &payload);
             }
         }
-        if queued && state.flush_timer.is_none() {
+        if (queued || state.cart_dirty) && state.flush_timer.is_none() {
             let weak = Rc::downgrade(self);
             state.flush_timer = Timeout::new(BATCH_WINDOW_MS, &self.guard, move || {
                 if let Some(s) = weak.upgrade() {
                     if let Ok(mut st) = s.state.try_borrow_mut() {
                         st.flush_timer = None;
+                        s.save_cart(&mut st);
                     }
                     wasm_bindgen_futures::spawn_local(async move {
                         s.send_due().await;
@@ -213,9 +221,9 @@ impl Shared {
         for w in &processed.warnings {
             self.log(&w.to_string());
         }
-        if processed.cart_changed && !storage::save(CART_KEY, &state.pipeline.cart().to_value()) {
-            self.log("the page's storage refused the cart; it is kept for this page only");
-        }
+        // Saved once per batch window (and when the page leaves), not per change: a burst of
+        // cart changes would otherwise write the whole cart to storage every time.
+        state.cart_dirty |= processed.cart_changed;
         match processed.outcome {
             Outcome::Send(envelope) => {
                 let json = JSON::stringify(&to_js(&envelope.to_value()))
@@ -257,6 +265,17 @@ impl Shared {
                 self.log(&error.to_string());
                 false
             }
+        }
+    }
+
+    /// Writes the held cart to storage if it changed since the last write.
+    fn save_cart(&self, state: &mut State) {
+        if !state.cart_dirty {
+            return;
+        }
+        state.cart_dirty = false;
+        if !storage::save(CART_KEY, &state.pipeline.cart().to_value()) {
+            self.log("the page's storage refused the cart; it is kept for this page only");
         }
     }
 
@@ -366,7 +385,8 @@ impl Shared {
                 let config = st.pipeline.config();
                 let body = protocol::body(&config.client_id, now, &contact, &batch.events);
                 let endpoint = config.endpoint.clone();
-                let keepalive = st.in_flight_bytes + body.len() <= KEEPALIVE_BUDGET;
+                let keepalive =
+                    !st.keepalive_broken && st.in_flight_bytes + body.len() <= KEEPALIVE_BUDGET;
                 st.in_flight_bytes += body.len();
                 (batch, body, endpoint, keepalive)
             };
@@ -376,8 +396,16 @@ impl Shared {
                 return false;
             };
             st.in_flight_bytes -= body.len();
-            let status = answer.as_ref().ok().map(|a| a.status);
             let n = batch.ids.len();
+            if answer.is_err() && keepalive {
+                // The browser's keepalive quota, not the network, is the likely cause: try the
+                // same batch again at once without it.
+                st.keepalive_broken = true;
+                st.outbox.retry(&batch.ids, now_ms(), 0.0, Some(0));
+                self.log("a keepalive request failed; sending without keepalive on this page");
+                continue;
+            }
+            let status = answer.as_ref().ok().map(|a| a.status);
             match outbox::verdict(status) {
                 Verdict::Accepted => {
                     st.outbox.ack(&batch.ids);
@@ -434,6 +462,7 @@ impl Shared {
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return;
         };
+        self.save_cart(&mut st);
         let now = now_ms();
         while let Some(batch) = st.outbox.take_ignoring_backoff(MAX_BODY_BYTES) {
             let contact = self.contact(&st);
@@ -606,6 +635,8 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             store_id: None,
             consent: None,
             in_flight_bytes: 0,
+            keepalive_broken: false,
+            cart_dirty: false,
             stopped: false,
             flush_timer: None,
             retry_timer: None,
