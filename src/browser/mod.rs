@@ -35,6 +35,9 @@ use wasm_bindgen::JsCast;
 
 /// How long a burst may gather before it is sent as one request.
 const BATCH_WINDOW_MS: u32 = 40;
+/// Longest stretch of event processing before the tracker yields to the page: a burst of events
+/// must never become a long task (> 50 ms) on the shop's main thread.
+const SLICE_MS: f64 = 8.0;
 /// Browsers refuse `keepalive` requests once their bodies in flight pass 64 KiB, and Chromium
 /// gives a finished request's share back only some time after its answer (never, for an answer
 /// with `Cache-Control: no-store`, in Chromium 156). Half the limit leaves room for that lag.
@@ -52,6 +55,8 @@ pub struct Shared {
     guard: Function,
     debug: bool,
     inbox: RefCell<VecDeque<(String, Value)>>,
+    /// The next slice of inbox processing, when one is scheduled.
+    slice: RefCell<Option<Timeout>>,
     state: RefCell<State>,
 }
 
@@ -169,19 +174,49 @@ impl Shared {
         }
     }
 
-    /// Takes one event from any intake.
+    /// Takes one event from any intake. The payload is already copied out of the page (so the
+    /// page may change its object); mapping and queueing happen in the next task, in slices, so
+    /// that the page's own call stays cheap however many events it sends at once.
     fn receive(self: &Rc<Self>, name: String, payload: Value) {
         self.inbox.borrow_mut().push_back((name, payload));
-        self.drain();
+        self.schedule_slice();
     }
 
-    /// Processes the inbox, unless someone up the stack already holds the state (then they do).
+    fn schedule_slice(self: &Rc<Self>) {
+        let Ok(mut slot) = self.slice.try_borrow_mut() else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        *slot = Timeout::new(0, &self.guard, move || {
+            if let Some(s) = weak.upgrade() {
+                if let Ok(mut slot) = s.slice.try_borrow_mut() {
+                    *slot = None;
+                }
+                let until = js_sys::Date::now() + SLICE_MS;
+                s.drain_while(|| js_sys::Date::now() < until);
+                if !s.inbox.borrow().is_empty() {
+                    s.schedule_slice();
+                }
+            }
+        });
+    }
+
+    /// Processes the whole inbox now (before sending, when the page leaves, on shutdown).
     fn drain(self: &Rc<Self>) {
+        self.drain_while(|| true);
+    }
+
+    /// Processes the inbox while `more()` says so, unless someone up the stack already holds the
+    /// state (then they do).
+    fn drain_while(self: &Rc<Self>, more: impl Fn() -> bool) {
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return;
         };
         let mut queued = false;
-        loop {
+        while more() {
             let next = self.inbox.borrow_mut().pop_front();
             let Some((name, payload)) = next else {
                 break;
@@ -623,6 +658,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         guard,
         debug,
         inbox: RefCell::new(VecDeque::new()),
+        slice: RefCell::new(None),
         state: RefCell::new(State {
             pipeline,
             outbox: Outbox::default(),

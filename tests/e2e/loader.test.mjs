@@ -241,13 +241,15 @@ test('an internal failure stops the tracker quietly: one warning, no exception i
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await waitForEvents(server.store, (ev) => ev.length >= 2);
   const before = server.store.events.length;
-  await page.evaluate(() => {
-    // The debug log calls console.log from inside the wasm: make it throw there.
+  await page.evaluate(async () => {
+    // The debug log calls console.log from inside the wasm: make it throw there, for as long as
+    // the tracker takes to process these (it does so in the next task, not inside track()).
     const log = console.log;
     console.log = () => { throw new Error('hostile console'); };
     window.SallaSalesmanago.track('Products Searched', { query: 'x' });
     window.dispatchEvent(new CustomEvent('Product Viewed', { detail: { product_id: '1' } }));
     window.SallaSalesmanago.track('Products Searched', { query: 'y' });
+    await new Promise((r) => setTimeout(r, 100));
     console.log = log;
   });
   await page.waitForTimeout(300);
