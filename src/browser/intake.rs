@@ -1,10 +1,9 @@
 //! Where events come from (`spec/mapping.md` §1): Salla's tracker hook, DOM `CustomEvent`s on
 //! `window` named after catalog events, and the manual API (in `mod.rs`). Each source only turns
-//! what it receives into `(name, Value)` and hands it to [`Shared::receive`]; deduplication by
+//! what it receives into `(name, payload)` and hands it to [`Shared::receive`]; deduplication by
 //! `event_id` happens once, in the core.
 
 use super::handle::{guarded, Listener, Timeout};
-use super::value::from_js;
 use super::Shared;
 use crate::salla::Kind;
 use js_sys::{Function, Object, Reflect};
@@ -49,13 +48,13 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let weak = Rc::downgrade(shared);
     let track = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, payload| {
         if let Some(s) = weak.upgrade() {
-            s.receive(name.as_string().unwrap_or_default(), from_js(&payload));
+            s.receive(name.as_string().unwrap_or_default(), &payload);
         }
     });
     let weak = Rc::downgrade(shared);
     let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
         if let Some(s) = weak.upgrade() {
-            s.receive(Kind::Page.name().to_owned(), from_js(&payload));
+            s.receive(Kind::Page.name().to_owned(), &payload);
         }
     });
     let tracker = Object::new();
@@ -137,7 +136,7 @@ pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Vec<Listener> {
                 if let Some(s) = weak.upgrade() {
                     let detail =
                         Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
-                    s.receive((*name).to_owned(), from_js(&detail));
+                    s.receive((*name).to_owned(), &detail);
                 }
             })
         })

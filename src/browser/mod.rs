@@ -29,7 +29,7 @@ use js_sys::{Function, Promise, Reflect, JSON};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use value::{from_js, to_js};
+use value::{from_js, to_js, Snapshot};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -54,7 +54,7 @@ const PREFIX: &str = "[salesmanago]";
 pub struct Shared {
     guard: Function,
     debug: bool,
-    inbox: RefCell<VecDeque<(String, Value)>>,
+    inbox: RefCell<VecDeque<(String, Snapshot)>>,
     /// The next slice of inbox processing, when one is scheduled.
     slice: RefCell<Option<Timeout>>,
     state: RefCell<State>,
@@ -174,11 +174,13 @@ impl Shared {
         }
     }
 
-    /// Takes one event from any intake. The payload is already copied out of the page (so the
-    /// page may change its object); mapping and queueing happen in the next task, in slices, so
-    /// that the page's own call stays cheap however many events it sends at once.
-    fn receive(self: &Rc<Self>, name: String, payload: Value) {
-        self.inbox.borrow_mut().push_back((name, payload));
+    /// Takes one event from any intake. The payload is copied out of the page at once (the page
+    /// may reuse its object); reading, mapping and queueing happen in the next task, in slices,
+    /// so that the page's own call stays cheap however many events it sends at once.
+    fn receive(self: &Rc<Self>, name: String, payload: &JsValue) {
+        self.inbox
+            .borrow_mut()
+            .push_back((name, Snapshot::take(payload)));
         self.schedule_slice();
     }
 
@@ -222,7 +224,7 @@ impl Shared {
                 break;
             };
             if !state.stopped {
-                queued |= self.handle(&mut state, &name, &payload);
+                queued |= self.handle(&mut state, &name, &payload.read());
             }
         }
         if (queued || state.cart_dirty) && state.flush_timer.is_none() {
@@ -285,6 +287,12 @@ impl Shared {
                 let entry = Entry::new(envelope.id, json, queued, class);
                 self.store(state, &entry);
                 let removed = state.outbox.push(entry);
+                if !removed.is_empty() {
+                    self.log(&format!(
+                        "{} older event(s) left the queue (a newer cart replaced them, or the queue was full)",
+                        removed.len()
+                    ));
+                }
                 unstore(&removed);
                 true
             }
@@ -557,7 +565,7 @@ impl Tracker {
     /// Tracks an event by name with its payload, as Salla's hook would.
     pub fn track(&self, name: JsValue, payload: JsValue) {
         self.shared
-            .receive(name.as_string().unwrap_or_default(), from_js(&payload));
+            .receive(name.as_string().unwrap_or_default(), &payload);
     }
 
     /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
