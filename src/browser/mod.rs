@@ -38,6 +38,8 @@ const BATCH_WINDOW_MS: u32 = 40;
 /// Longest stretch of event processing before the tracker yields to the page: a burst of events
 /// must never become a long task (> 50 ms) on the shop's main thread.
 const SLICE_MS: f64 = 8.0;
+/// How many times the batch window waits for a burst still being processed.
+const MAX_WINDOW_EXTENSIONS: u32 = 5;
 /// Browsers refuse `keepalive` requests once their bodies in flight pass 64 KiB, and Chromium
 /// gives a finished request's share back only some time after its answer (never, for an answer
 /// with `Cache-Control: no-store`, in Chromium 156). Half the limit leaves room for that lag.
@@ -228,19 +230,32 @@ impl Shared {
             }
         }
         if (queued || state.cart_dirty) && state.flush_timer.is_none() {
-            let weak = Rc::downgrade(self);
-            state.flush_timer = Timeout::new(BATCH_WINDOW_MS, &self.guard, move || {
-                if let Some(s) = weak.upgrade() {
-                    if let Ok(mut st) = s.state.try_borrow_mut() {
-                        st.flush_timer = None;
-                        s.save_cart(&mut st);
-                    }
-                    wasm_bindgen_futures::spawn_local(async move {
-                        s.send_due().await;
-                    });
-                }
-            });
+            self.arm_flush(&mut state, 0);
         }
+    }
+
+    /// Sends what is queued after the batch window. While a burst is still being processed in
+    /// slices, the window is extended (a few times at most), so that a burst still goes out as
+    /// one request on a slow device.
+    fn arm_flush(self: &Rc<Self>, state: &mut State, extended: u32) {
+        let weak = Rc::downgrade(self);
+        state.flush_timer = Timeout::new(BATCH_WINDOW_MS, &self.guard, move || {
+            let Some(s) = weak.upgrade() else {
+                return;
+            };
+            let busy = !s.inbox.borrow().is_empty();
+            if let Ok(mut st) = s.state.try_borrow_mut() {
+                st.flush_timer = None;
+                if busy && extended < MAX_WINDOW_EXTENSIONS {
+                    s.arm_flush(&mut st, extended + 1);
+                    return;
+                }
+                s.save_cart(&mut st);
+            }
+            wasm_bindgen_futures::spawn_local(async move {
+                s.send_due().await;
+            });
+        });
     }
 
     /// One event through the core; `true` if something was queued for sending.
