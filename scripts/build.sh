@@ -14,11 +14,12 @@ if [ "$SM_WASM_TOOLCHAIN" = debian ]; then
     /usr/bin/cargo build -q --profile wasm-release --target wasm32-unknown-unknown --lib -Z build-std=std,panic_abort
 else
   # The standard library rebuilt for size, with panics as a bare trap (no message formatting, no
-  # unwinding tables): about 7 KB gzip less for every shopper. These are unstable flags, allowed on
+  # unwinding tables, no source locations) and `{:?}` compiled to nothing (only tests use Debug
+  # formatting): about 8 KB gzip less for every shopper. These are unstable flags, allowed on
   # the stable compiler by RUSTC_BOOTSTRAP: a build-time trade-off, no code depends on it. If the
   # toolchain refuses them, the ordinary build still works (and the size gate in `npm test` says
   # by how much it is over).
-  if ! RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+  if ! RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none" \
       cargo build -q --profile wasm-release --target wasm32-unknown-unknown --lib \
         -Z build-std=std,panic_abort; then
     echo "build: the size-optimised std build failed; building with the prebuilt std" >&2
