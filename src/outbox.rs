@@ -326,6 +326,14 @@ impl Outbox {
         self.not_before_ms = now_ms + wait;
     }
 
+    /// The request never reached the receiver for a reason of the page's own (the browser
+    /// refused it before sending): these may go again at once, and the receiver has not failed.
+    pub fn release(&mut self, ids: &[String]) {
+        for e in self.entries.iter_mut().filter(|e| ids.contains(&e.id)) {
+            e.in_flight = false;
+        }
+    }
+
     /// Takes these off this page's queue without a verdict (handed to `sendBeacon` as the page
     /// leaves). Storage keeps them until a 2xx is seen.
     pub fn forget(&mut self, ids: &[String]) {
@@ -588,6 +596,20 @@ mod tests {
         o.ack(&b.ids);
         assert!(o.is_empty());
         assert_eq!(o.not_before_ms(), 0);
+    }
+
+    #[test]
+    fn a_released_batch_goes_again_at_once_without_counting_a_failure() {
+        let mut o = Outbox::default();
+        o.push(entry("a", 1));
+        let b = o.take(1_000, MAX_BODY_BYTES).unwrap();
+        o.release(&b.ids);
+        assert_eq!(o.not_before_ms(), 0);
+        let again = o.take(1_000, MAX_BODY_BYTES).unwrap();
+        assert_eq!(again.ids, ["a"]);
+        // A real failure afterwards is still the first one: the first backoff cap (1 s).
+        o.retry(&again.ids, 1_000, 0.5, None);
+        assert_eq!(o.not_before_ms(), 1_500);
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
         body["error"],
         "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID); check the tracker's clientId"
     );
-    let counts = r.shared.store.lock().unwrap().counts().unwrap();
+    let counts = r.shared.store().counts().unwrap();
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty());

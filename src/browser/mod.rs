@@ -459,7 +459,7 @@ impl Shared {
                 // The browser's keepalive quota, not the network, is the likely cause: try the
                 // same batch again at once without it.
                 st.keepalive_broken = true;
-                st.outbox.retry(&batch.ids, now_ms(), 0.0, Some(0));
+                st.outbox.release(&batch.ids);
                 self.log("a keepalive request failed; sending without keepalive on this page");
                 continue;
             }

@@ -21,10 +21,7 @@ extern "C" {
     /// `Object.keys`, which throws on some Proxies: caught here rather than in the page.
     #[wasm_bindgen(js_namespace = Object, js_name = keys, catch)]
     fn object_keys(o: &JsValue) -> Result<Array, JsValue>;
-}
 
-#[wasm_bindgen]
-extern "C" {
     /// The browser's own deep copy. Throws for what it cannot copy (functions, Proxies, DOM
     /// nodes) and where it is missing (old browsers): caught.
     #[wasm_bindgen(js_name = structuredClone, catch)]
