@@ -32,4 +32,4 @@ node scripts/sizes.mjs --check
 cargo build -q -p salla-salesmanago-receiver
 
 stage "end-to-end tests (Chromium, local receiver, Salla SDK)"
-node --test --test-concurrency=1 tests/e2e/*.test.mjs
+node --test --test-concurrency=1 --test-timeout=120000 tests/e2e/*.test.mjs

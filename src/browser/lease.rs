@@ -22,10 +22,21 @@ const LEASE_MS: f64 = 30_000.0;
 
 type Job = Pin<Box<dyn Future<Output = ()>>>;
 
-/// Runs `job` while holding the lease. `false` if another tab holds it (the job did not run).
-pub async fn run_exclusively(guard: &Function, tab: &str, job: Job) -> bool {
+/// What to do when the lease is held by someone else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Give up at once: the holder sends this tab's stored events too (timers, background sends).
+    IfFree,
+    /// Queue behind the holder (even a send of this same tab), then run: `flush()` promises an
+    /// answer about what is left, which a send still in flight cannot give. Only Web Locks can
+    /// queue; the storage fallback gives up as with `IfFree`.
+    Wait,
+}
+
+/// Runs `job` while holding the lease. `false` if another holder kept it (the job did not run).
+pub async fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job) -> bool {
     match web_locks() {
-        Some((locks, request)) => with_web_lock(guard, &locks, &request, job).await,
+        Some((locks, request)) => with_web_lock(guard, &locks, &request, turn, job).await,
         None => with_storage_lease(tab, job).await,
     }
 }
@@ -37,9 +48,16 @@ fn web_locks() -> Option<(JsValue, Function)> {
     Some((locks, request.dyn_into().ok()?))
 }
 
-async fn with_web_lock(guard: &Function, locks: &JsValue, request: &Function, job: Job) -> bool {
+async fn with_web_lock(
+    guard: &Function,
+    locks: &JsValue,
+    request: &Function,
+    turn: Turn,
+    job: Job,
+) -> bool {
     let options = Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    let if_free = turn == Turn::IfFree;
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &if_free.into());
     let callback = Closure::once(move |lock: JsValue| -> Promise {
         if lock.is_null() {
             return Promise::resolve(&JsValue::FALSE);

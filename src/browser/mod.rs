@@ -26,6 +26,7 @@ use crate::protocol;
 use crate::value::Value;
 use handle::{Listener, Timeout};
 use js_sys::{Function, Promise, Reflect, JSON};
+use lease::Turn;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -253,7 +254,7 @@ impl Shared {
                 s.save_cart(&mut st);
             }
             wasm_bindgen_futures::spawn_local(async move {
-                s.send_due().await;
+                s.send_due(Turn::IfFree).await;
             });
         });
     }
@@ -391,7 +392,7 @@ impl Shared {
 
     /// Sends what is due: under the cross-tab lease when the outbox is shared through storage.
     /// Returns whether the outbox is empty afterwards.
-    async fn send_due(self: Rc<Self>) -> bool {
+    async fn send_due(self: Rc<Self>, turn: Turn) -> bool {
         let (offline, shared, tab) = match self.state.try_borrow() {
             Ok(st) => (st.offline, st.storage_ok, st.tab.clone()),
             Err(_) => return false,
@@ -408,14 +409,14 @@ impl Shared {
             me.sync_from_storage();
             me.send_loop().await;
         });
-        if !lease::run_exclusively(&self.guard, &tab, job).await {
+        if !lease::run_exclusively(&self.guard, &tab, turn, job).await {
             // Another tab is sending; it takes this tab's stored events too. Look again later.
             let weak = Rc::downgrade(&self);
             if let Ok(mut st) = self.state.try_borrow_mut() {
                 st.lease_retry = Timeout::new(LEASE_RETRY_MS, &self.guard, move || {
                     if let Some(s) = weak.upgrade() {
                         wasm_bindgen_futures::spawn_local(async move {
-                            s.send_due().await;
+                            s.send_due(Turn::IfFree).await;
                         });
                     }
                 });
@@ -502,7 +503,7 @@ impl Shared {
                     st.retry_timer = Timeout::new(wait as u32, &self.guard, move || {
                         if let Some(s) = weak.upgrade() {
                             wasm_bindgen_futures::spawn_local(async move {
-                                s.send_due().await;
+                                s.send_due(Turn::IfFree).await;
                             });
                         }
                     });
@@ -591,7 +592,7 @@ impl Tracker {
             st.flush_timer = None;
         }
         wasm_bindgen_futures::future_to_promise(async move {
-            Ok(JsValue::from_bool(shared.send_due().await))
+            Ok(JsValue::from_bool(shared.send_due(Turn::Wait).await))
         })
     }
 
@@ -759,7 +760,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             });
             if online {
                 wasm_bindgen_futures::spawn_local(async move {
-                    s.send_due().await;
+                    s.send_due(Turn::IfFree).await;
                 });
             }
         }));
@@ -771,7 +772,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     if !shared.state.borrow().outbox.is_empty() {
         let s = shared.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            s.send_due().await;
+            s.send_due(Turn::IfFree).await;
         });
     }
 

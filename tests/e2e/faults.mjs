@@ -215,3 +215,25 @@ export async function cartCoalescing(browser, { pages, server }) {
   await context.close();
   return figures;
 }
+
+/**
+ * `flush()` called while a send started by the batch timer is still waiting for a slow receiver:
+ * it must wait its turn and answer for everything, including an event tracked just before.
+ */
+export async function flushDuringSend(browser, { pages, server }, delayMs = 600) {
+  server.store.reset();
+  server.setFaults({ delayMs });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(shopUrl(pages, server));
+  await page.evaluate(() => SallaSalesmanago.ready);
+  const first = await page.evaluate(() => window.emit('slow-a', 3));
+  await until(() => server.store.requests >= 1, 5_000, 'the timer-driven send to arrive');
+  const second = await page.evaluate(() => window.emit('slow-b', 2));
+  const flushed = await page.evaluate(() => SallaSalesmanago.flush());
+  // Read at once: what flush() answered for must already be at the receiver.
+  const figures = { flushed, ...account(server.store, [...first, ...second]) };
+  server.setFaults({});
+  await context.close();
+  return figures;
+}

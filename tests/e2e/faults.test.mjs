@@ -1,9 +1,9 @@
 // Never lose an event: the fault-injection suite, small enough for CI. The full 1,000-event run
 // is `node bench/faults.mjs`.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve } from './harness.mjs';
-import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing } from './faults.mjs';
+import { launch, serve, closePages } from './harness.mjs';
+import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
 
 let browser;
 let sites; // { pages, server }: the shop's origin, and the receiver on its own
@@ -16,6 +16,7 @@ after(async () => {
   await sites?.pages.close();
   await sites?.server.close();
 });
+afterEach(() => closePages(browser));
 
 test('navigations under 30% failures, an outage and offline spells: nothing lost, nothing sent twice', async (t) => {
   const { figures, problems } = await navigationsUnderFailure(browser, sites, { events: 150, navigations: 5 });
@@ -66,4 +67,12 @@ test('cart changes while the receiver fails end in one CART for the latest cart'
   assert.equal(figures.cartEventsReceived, 1);
   assert.equal(figures.lastProducts, 'p0,p1,p2,p3,p4,p5,p6,p7,p8,p9');
   assert.equal(figures.lastValue, 100);
+});
+
+test('flush() while a send is still in flight waits for it and answers true', async (t) => {
+  const figures = await flushDuringSend(browser, sites);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.flushed, true);
+  assert.equal(figures.lost, 0, 'everything flush() answered for has arrived');
+  assert.equal(figures.duplicates, 0);
 });

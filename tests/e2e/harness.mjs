@@ -64,3 +64,9 @@ export async function pageProblems(page, seen) {
   const inPage = await page.evaluate(() => ({ rejections: window.__rejections || [], errors: window.__errors || [] }));
   return [...seen.pageErrors, ...inPage.rejections, ...inPage.errors];
 }
+
+/** Closes every page a test left open (a failed assertion skips its own close), so that one
+ * failure cannot keep sending into the next test's receiver. */
+export async function closePages(browser) {
+  await Promise.all((browser?.contexts() ?? []).map((c) => c.close().catch(() => {})));
+}

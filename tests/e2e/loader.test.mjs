@@ -1,8 +1,8 @@
 // The loader as a merchant uses it: one <script> tag, the built dist/, real Chromium, the real
 // receiver on 127.0.0.1.
-import { test, before, after, beforeEach } from 'node:test';
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, open, waitForEvents, pageProblems } from './harness.mjs';
+import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
 
 let browser;
 let server;
@@ -18,6 +18,7 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
+afterEach(() => closePages(browser));
 beforeEach(() => server.store.reset());
 
 const bySource = (events, source) => events.filter((e) => e.source === source);
@@ -165,7 +166,9 @@ test('an event tracked just before the page navigates away still arrives', async
   await waitForEvents(server.store, (ev) => ev.length >= 2);
   await page.evaluate(() => {
     window.SallaSalesmanago.track('Order Completed', { order_id: 'exit-1', total: 10, event_id: 'exit-1' });
-    window.location.href = '/test/query.html';
+    // Navigate right after this evaluation returns: an evaluation whose page is torn down under
+    // it can leave playwright waiting on it.
+    setTimeout(() => (window.location.href = '/test/query.html'), 0);
   });
   const events = await waitForEvents(server.store, (ev) => ev.some((e) => e.id === 'exit-1'), { what: 'the PURCHASE sent on exit' });
   assert.equal(events.find((e) => e.id === 'exit-1').contactEvent.contactExtEventType, 'PURCHASE');

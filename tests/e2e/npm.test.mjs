@@ -1,12 +1,12 @@
 // The npm module as a web developer uses it: bundled by esbuild from the package's own
 // `exports`, and imported from a plain <script type="module">.
-import { test, before, after, beforeEach } from 'node:test';
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
 import { mkdtemp, mkdir, copyFile, symlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launch, serve, open, waitForEvents, pageProblems, PAGES } from './harness.mjs';
+import { launch, serve, open, waitForEvents, pageProblems, PAGES, closePages } from './harness.mjs';
 
 const ROOT = path.resolve(PAGES, '../../..');
 let browser;
@@ -39,6 +39,7 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
+afterEach(() => closePages(browser));
 beforeEach(() => server.store.reset());
 
 test('the bundled npm module tracks, flushes, and names the contact as configured', async () => {

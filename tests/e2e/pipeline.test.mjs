@@ -1,12 +1,12 @@
 // The whole path: the demo storefront (real Salla SDK) → the tracker → the Rust receiver
 // (target/debug/sm-receiver) → SALESmanago's API (the demo server's fake, which checks the sha,
 // the contact and every contactEvent, and answers eventIds).
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { launch, serve, open, pageProblems, PAGES } from './harness.mjs';
+import { launch, serve, open, pageProblems, PAGES, closePages } from './harness.mjs';
 import { DEMO_ACCOUNT } from '../../www/salesmanago-fake.mjs';
 
 const ROOT = path.resolve(PAGES, '../../..');
@@ -48,6 +48,7 @@ after(async () => {
   receiver?.kill();
   await server?.close();
 });
+afterEach(() => closePages(browser));
 
 test('storefront → tracker → receiver → SALESmanago: one cart event updated in place, one purchase', async () => {
   const { page, seen } = await open(browser, `${server.url}/`);

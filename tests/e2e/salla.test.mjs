@@ -1,9 +1,9 @@
 // The real Salla storefront SDK (@salla.sa/twilight from npm) runs the demo page; its analytics
 // engine calls our tracker, which posts to the local receiver. Every storefront event must arrive
 // mapped as spec/mapping.md says, whichever loads first, and whichever way it enters the tracker.
-import { test, before, after, beforeEach } from 'node:test';
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, open, waitForEvents, pageProblems } from './harness.mjs';
+import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
 
 let browser;
 let server;
@@ -23,6 +23,7 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
+afterEach(() => closePages(browser));
 beforeEach(() => server.store.reset());
 
 const SHOPPER = [
