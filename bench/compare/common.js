@@ -18,6 +18,9 @@
   // which is outside it. Remember every exported WebAssembly.Memory so the bench can add it.
   var memories = [];
   function keep(result) {
+    // When the compiled, instantiated module reached the page: splits "wasm arrived → ready"
+    // into the browser's compile/instantiate and the tracker's own start-up.
+    if (window.bench && window.bench.instantiatedAt === null) window.bench.instantiatedAt = performance.now();
     var instance = result && (result.instance || result);
     var exports = (instance && instance.exports) || {};
     Object.keys(exports).forEach(function (k) {
@@ -47,6 +50,7 @@
     track: null,
     // Each page calls this once its tracker can take events; `readyAt` is on the page's clock.
     readyAt: null,
+    instantiatedAt: null,
     ready: new Promise(function (r) {
       resolveReady = r;
     }),

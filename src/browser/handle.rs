@@ -21,10 +21,10 @@ pub fn guarded(guard: &Function, f: &JsValue) -> Function {
         .unwrap_or_else(|| f.clone().unchecked_into())
 }
 
-/// An event listener, removed when dropped.
+/// One callback listening for one or more event types on a target, removed when dropped.
 pub struct Listener {
     target: EventTarget,
-    kind: String,
+    kinds: Vec<&'static str>,
     function: Function,
     _closure: Closure<dyn FnMut(JsValue)>,
 }
@@ -33,29 +33,50 @@ impl Listener {
     /// Listens for `kind` events on `target`. `None` if the browser refused the listener.
     pub fn new(
         target: &EventTarget,
-        kind: &str,
+        kind: &'static str,
+        guard: &Function,
+        callback: impl FnMut(JsValue) + 'static,
+    ) -> Option<Listener> {
+        Listener::for_each(target, &[kind], guard, callback)
+    }
+
+    /// Listens for every type in `kinds` with one callback (it can tell them apart by the
+    /// event's `type`): one closure instead of one per type keeps start-up short when the
+    /// tracker listens for the whole event catalog. `None` if the browser refused any of them.
+    pub fn for_each(
+        target: &EventTarget,
+        kinds: &[&'static str],
         guard: &Function,
         callback: impl FnMut(JsValue) + 'static,
     ) -> Option<Listener> {
         let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
         let function = guarded(guard, closure.as_ref());
-        target
-            .add_event_listener_with_callback(kind, &function)
-            .ok()?;
-        Some(Listener {
+        // Built first so that, if the browser refuses a type half-way, dropping it removes the
+        // ones already added.
+        let mut listener = Listener {
             target: target.clone(),
-            kind: kind.to_owned(),
+            kinds: Vec::with_capacity(kinds.len()),
             function,
             _closure: closure,
-        })
+        };
+        for kind in kinds {
+            listener
+                .target
+                .add_event_listener_with_callback(kind, &listener.function)
+                .ok()?;
+            listener.kinds.push(kind);
+        }
+        Some(listener)
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(&self.kind, &self.function);
+        for kind in &self.kinds {
+            let _ = self
+                .target
+                .remove_event_listener_with_callback(kind, &self.function);
+        }
     }
 }
 

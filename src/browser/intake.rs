@@ -95,17 +95,14 @@ pub fn watch_for_salla(shared: &Rc<Shared>) -> (Vec<Listener>, Option<Timeout>) 
     let Some(window) = web_sys::window() else {
         return (Vec::new(), None);
     };
-    let listeners = SALLA_WINDOW_EVENTS
-        .iter()
-        .filter_map(|kind| {
-            let weak = Rc::downgrade(shared);
-            Listener::new(&window, kind, &shared.guard, move |_| {
-                if let Some(s) = weak.upgrade() {
-                    s.connect_salla();
-                }
-            })
-        })
-        .collect();
+    let weak = Rc::downgrade(shared);
+    let listeners = Listener::for_each(&window, &SALLA_WINDOW_EVENTS, &shared.guard, move |_| {
+        if let Some(s) = weak.upgrade() {
+            s.connect_salla();
+        }
+    })
+    .into_iter()
+    .collect();
     (listeners, look_later(Rc::downgrade(shared), 0))
 }
 
@@ -122,23 +119,19 @@ pub fn look_later(weak: Weak<Shared>, n: usize) -> Option<Timeout> {
     })
 }
 
-/// One listener per catalog event name (both wishlist spellings): `window.dispatchEvent(new
+/// One listener for every catalog event name (both wishlist spellings): `window.dispatchEvent(new
 /// CustomEvent("Product Viewed", { detail: payload }))`.
-pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Vec<Listener> {
-    let Some(window) = web_sys::window() else {
-        return Vec::new();
-    };
-    Kind::NAMES
-        .iter()
-        .filter_map(|name| {
-            let weak = Rc::downgrade(shared);
-            Listener::new(&window, name, &shared.guard, move |event| {
-                if let Some(s) = weak.upgrade() {
-                    let detail =
-                        Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
-                    s.receive((*name).to_owned(), &detail);
-                }
-            })
-        })
-        .collect()
+pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Option<Listener> {
+    let window = web_sys::window()?;
+    let weak = Rc::downgrade(shared);
+    Listener::for_each(&window, Kind::NAMES, &shared.guard, move |event| {
+        let Some(s) = weak.upgrade() else {
+            return;
+        };
+        let name = get(&event, "type").and_then(|t| t.as_string());
+        let detail = Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
+        if let Some(name) = name {
+            s.receive(name, &detail);
+        }
+    })
 }

@@ -70,6 +70,8 @@ struct State {
     tab: String,
     /// The page's storage takes our writes; when it stops, the outbox lives in memory only.
     storage_ok: bool,
+    /// The cart and the outbox were read back from storage (see `Shared::restore`).
+    restored: bool,
     /// `navigator.onLine` said no: sending waits for the `online` event.
     offline: bool,
     /// The last queue time handed out: queue times are strictly increasing within a tab, so a
@@ -217,6 +219,7 @@ impl Shared {
     /// Processes the inbox while `more()` says so, unless someone up the stack already holds the
     /// state (then they do).
     fn drain_while(self: &Rc<Self>, more: impl Fn() -> bool) {
+        self.restore();
         let Ok(mut state) = self.state.try_borrow_mut() else {
             return;
         };
@@ -352,6 +355,34 @@ impl Shared {
 
     /// Makes this tab's queue what storage holds: its own events, other tabs', earlier pages'.
     /// Damaged records are removed; events past the maximum age are dropped.
+    /// Reads back what earlier pages left: the held cart (before any event of this page is
+    /// mapped against it) and the stored outbox, which then goes out. Done once, in the first
+    /// slice rather than in `start()`: the first localStorage access of a page is a synchronous
+    /// trip to the browser process (1–5 ms measured), which need not delay "ready", since
+    /// events tracked meanwhile wait in the inbox and are mapped after it.
+    fn restore(self: &Rc<Self>) {
+        {
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
+            if st.restored {
+                return;
+            }
+            st.restored = true;
+            if let Some(stored) = storage::load(CART_KEY) {
+                st.pipeline.restore_cart(Cart::from_value(&stored));
+            }
+        }
+        // Events an earlier page (or a closed tab) left behind go out now.
+        self.sync_from_storage();
+        if !self.state.borrow().outbox.is_empty() {
+            let s = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                s.send_due(Turn::IfFree).await;
+            });
+        }
+    }
+
     fn sync_from_storage(&self) {
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return;
@@ -674,10 +705,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     let window = web_sys::window()?;
     let location = window.location();
     let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
-    let mut pipeline = Pipeline::new(config);
-    if let Some(stored) = storage::load(CART_KEY) {
-        pipeline.restore_cart(Cart::from_value(&stored));
-    }
+    let pipeline = Pipeline::new(config);
     let shared = Rc::new(Shared {
         guard,
         debug,
@@ -688,6 +716,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             outbox: Outbox::default(),
             tab: random_id(),
             storage_ok: true,
+            restored: false,
             offline: !window.navigator().on_line(),
             last_queued_ms: 0,
             lease_retry: None,
@@ -710,7 +739,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         shared.log(&w.to_string());
     }
 
-    let mut listeners = intake::listen_to_dom_events(&shared);
+    let mut listeners: Vec<Listener> = intake::listen_to_dom_events(&shared).into_iter().collect();
     let exit = {
         let weak = Rc::downgrade(&shared);
         move |_| {
@@ -767,14 +796,8 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     }
     shared.state.borrow_mut().listeners = listeners;
 
-    // Events an earlier page (or a closed tab) left behind go out now.
-    shared.sync_from_storage();
-    if !shared.state.borrow().outbox.is_empty() {
-        let s = shared.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            s.send_due(Turn::IfFree).await;
-        });
-    }
+    // Storage is read in the first slice, right after this task (see `Shared::restore`).
+    shared.schedule_slice();
 
     if !shared.connect_salla() {
         let (watch, look) = intake::watch_for_salla(&shared);
