@@ -68,5 +68,8 @@ export async function pageProblems(page, seen) {
 /** Closes every page a test left open (a failed assertion skips its own close), so that one
  * failure cannot keep sending into the next test's receiver. */
 export async function closePages(browser) {
-  await Promise.all((browser?.contexts() ?? []).map((c) => c.close().catch(() => {})));
+  // Bounded: closing a context while one of its pages is mid-navigation can hang playwright;
+  // a context left open then is harmless (the browser closes it at the end).
+  const bounded = (p) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
+  await Promise.all((browser?.contexts() ?? []).map((c) => bounded(c.close())));
 }
