@@ -244,11 +244,17 @@ impl ContactEvent {
     /// Sets `detail1`… in order from `details`; `None` or empty text leaves that detail unset
     /// but keeps the numbering of the ones after it. At most 20; each ≤ 255.
     pub fn set_details<S: AsRef<str>>(&mut self, details: impl IntoIterator<Item = Option<S>>) {
-        self.details = details
-            .into_iter()
-            .take(limits::DETAILS)
-            .map(|d| d.and_then(|d| kept(d.as_ref(), limits::DETAIL)))
-            .collect();
+        // The loop sits behind `dyn`: callers pass arrays of many lengths, and a generic loop
+        // would be compiled once per length into the wasm.
+        fn collect<S: AsRef<str>>(
+            details: &mut dyn Iterator<Item = Option<S>>,
+        ) -> Vec<Option<String>> {
+            details
+                .take(limits::DETAILS)
+                .map(|d| d.and_then(|d| kept(d.as_ref(), limits::DETAIL)))
+                .collect()
+        }
+        self.details = collect(&mut details.into_iter());
     }
 
     /// The fields that are set, in SALESmanago's names and a stable order.

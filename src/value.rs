@@ -61,7 +61,11 @@ impl Value {
 
     /// An object from `(key, value)` pairs; a convenience for building protocol bodies.
     pub fn object<K: Into<String>>(fields: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        // Behind `dyn`, so that arrays of each length do not each compile their own loop.
+        fn collect<K: Into<String>>(fields: &mut dyn Iterator<Item = (K, Value)>) -> Value {
+            Value::Object(fields.map(|(k, v)| (k.into(), v)).collect())
+        }
+        collect(&mut fields.into_iter())
     }
 
     /// Compact JSON text. Non-finite numbers are written as `null`, as `JSON.stringify` does.
