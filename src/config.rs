@@ -439,7 +439,15 @@ fn overrides(
     if bad.is_empty() {
         Ok(out)
     } else {
-        Err(format!("has unusable entries: {}", bad.join("; ")))
+        // Joined by hand: `[String]::join` would be the only one in the wasm (size).
+        let mut message = String::from("has unusable entries: ");
+        for (i, b) in bad.iter().enumerate() {
+            if i > 0 {
+                message.push_str("; ");
+            }
+            message.push_str(b);
+        }
+        Err(message)
     }
 }
 

@@ -243,8 +243,7 @@ impl Outbox {
 
     /// Makes the queue what storage holds (the events every tab of the store wrote), keeping
     /// this tab's in-flight events as they are. Stored events are taken oldest first.
-    pub fn sync(&mut self, mut stored: Vec<Entry>) {
-        stored.sort_by_key(|e| e.queued_ms);
+    pub fn sync(&mut self, stored: Vec<Entry>) {
         let in_flight: Vec<Entry> = self.entries.drain(..).filter(|e| e.in_flight).collect();
         self.entries = in_flight;
         for e in stored {

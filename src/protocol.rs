@@ -195,7 +195,12 @@ pub fn body(client_id: &str, sent_at: u64, contact: &Contact, events: &[String])
         }
     }
     out.push_str("},\"events\":[");
-    out.push_str(&events.join(","));
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(event);
+    }
     out.push_str("]}");
     out
 }

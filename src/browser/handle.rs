@@ -6,10 +6,18 @@
 //! panic traps the wasm, which JavaScript sees as an exception) so that nothing escapes into the
 //! host page, and turns the tracker quiet after the first failure.
 
-use js_sys::Function;
+use js_sys::{Function, Promise};
+use std::future::Future;
+use std::pin::Pin;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::EventTarget;
+
+/// A promise for `future`, never rejected. One instance for the whole shell:
+/// `future_to_promise` is generic, and each future type would compile its own copy.
+pub fn promise(future: Pin<Box<dyn Future<Output = JsValue>>>) -> Promise {
+    wasm_bindgen_futures::future_to_promise(async move { Ok(future.await) })
+}
 
 /// Wraps a closure's function in the guard.
 pub fn guarded(guard: &Function, f: &JsValue) -> Function {

@@ -5,7 +5,7 @@
 //! The lease is a Web Lock (`navigator.locks`, released by the browser even if the tab dies), or,
 //! where Web Locks are missing, a record in storage that expires.
 
-use super::handle::guarded;
+use super::handle::{guarded, promise};
 use super::storage;
 use crate::value::Value;
 use js_sys::{Function, Object, Promise, Reflect};
@@ -62,10 +62,10 @@ async fn with_web_lock(
         if lock.is_null() {
             return Promise::resolve(&JsValue::FALSE);
         }
-        wasm_bindgen_futures::future_to_promise(async move {
+        promise(Box::pin(async move {
             job.await;
-            Ok(JsValue::TRUE)
-        })
+            JsValue::TRUE
+        }))
     });
     let callback_fn = guarded(guard, callback.as_ref());
     let Ok(promise) = request.call3(locks, &LOCK_NAME.into(), &options, &callback_fn) else {

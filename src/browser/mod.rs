@@ -256,9 +256,7 @@ impl Shared {
                 }
                 s.save_cart(&mut st);
             }
-            wasm_bindgen_futures::spawn_local(async move {
-                s.send_due(Turn::IfFree).await;
-            });
+            s.send_soon();
         });
     }
 
@@ -376,10 +374,7 @@ impl Shared {
         // Events an earlier page (or a closed tab) left behind go out now.
         self.sync_from_storage();
         if !self.state.borrow().outbox.is_empty() {
-            let s = self.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                s.send_due(Turn::IfFree).await;
-            });
+            self.clone().send_soon();
         }
     }
 
@@ -421,6 +416,23 @@ impl Shared {
             .contact(smclient_cookie().as_deref(), consent)
     }
 
+    /// Starts sending what is due, in the background (timers, `online`, start-up).
+    fn send_soon(self: Rc<Self>) {
+        wasm_bindgen_futures::spawn_local(async move {
+            self.send_due(Turn::IfFree).await;
+        });
+    }
+
+    /// [`Shared::send_soon`] after `ms`, unless the tracker is gone by then.
+    fn send_after(self: &Rc<Self>, ms: u32) -> Option<Timeout> {
+        let weak = Rc::downgrade(self);
+        Timeout::new(ms, &self.guard, move || {
+            if let Some(s) = weak.upgrade() {
+                s.send_soon();
+            }
+        })
+    }
+
     /// Sends what is due: under the cross-tab lease when the outbox is shared through storage.
     /// Returns whether the outbox is empty afterwards.
     async fn send_due(self: Rc<Self>, turn: Turn) -> bool {
@@ -442,15 +454,9 @@ impl Shared {
         });
         if !lease::run_exclusively(&self.guard, &tab, turn, job).await {
             // Another tab is sending; it takes this tab's stored events too. Look again later.
-            let weak = Rc::downgrade(&self);
+            let timer = self.send_after(LEASE_RETRY_MS);
             if let Ok(mut st) = self.state.try_borrow_mut() {
-                st.lease_retry = Timeout::new(LEASE_RETRY_MS, &self.guard, move || {
-                    if let Some(s) = weak.upgrade() {
-                        wasm_bindgen_futures::spawn_local(async move {
-                            s.send_due(Turn::IfFree).await;
-                        });
-                    }
-                });
+                st.lease_retry = timer;
             }
         }
         self.state.try_borrow().is_ok_and(|st| st.outbox.is_empty())
@@ -530,14 +536,7 @@ impl Shared {
                             "the receiver could not be reached; {n} event(s) retry in {wait} ms"
                         ),
                     });
-                    let weak = Rc::downgrade(&self);
-                    st.retry_timer = Timeout::new(wait as u32, &self.guard, move || {
-                        if let Some(s) = weak.upgrade() {
-                            wasm_bindgen_futures::spawn_local(async move {
-                                s.send_due(Turn::IfFree).await;
-                            });
-                        }
-                    });
+                    st.retry_timer = self.send_after(wait as u32);
                     return false;
                 }
             }
@@ -622,9 +621,9 @@ impl Tracker {
         if let Ok(mut st) = shared.state.try_borrow_mut() {
             st.flush_timer = None;
         }
-        wasm_bindgen_futures::future_to_promise(async move {
-            Ok(JsValue::from_bool(shared.send_due(Turn::Wait).await))
-        })
+        handle::promise(Box::pin(async move {
+            JsValue::from_bool(shared.send_due(Turn::Wait).await)
+        }))
     }
 
     /// Records the shopper's consent to sending their email (overrides Salla's cookie bar).
@@ -788,9 +787,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
                 "offline: sending paused"
             });
             if online {
-                wasm_bindgen_futures::spawn_local(async move {
-                    s.send_due(Turn::IfFree).await;
-                });
+                s.send_soon();
             }
         }));
     }
