@@ -251,7 +251,10 @@ impl Outbox {
                 self.entries.push(e);
             }
         }
-        self.entries.sort_by_key(|e| e.queued_ms);
+        // Oldest first. A tab never gives two events the same queue time, so equal times only
+        // come from different tabs in the same millisecond, whose order is arbitrary anyway;
+        // the unstable sort is enough, and ~0.5 KB gzip smaller in the wasm than the stable one.
+        self.entries.sort_unstable_by_key(|e| e.queued_ms);
     }
 
     /// Events waiting, in flight or not.
