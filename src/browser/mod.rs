@@ -351,8 +351,6 @@ impl Shared {
         }
     }
 
-    /// Makes this tab's queue what storage holds: its own events, other tabs', earlier pages'.
-    /// Damaged records are removed; events past the maximum age are dropped.
     /// Reads back what earlier pages left: the held cart (before any event of this page is
     /// mapped against it) and the stored outbox, which then goes out. Done once, in the first
     /// slice rather than in `start()`: the first localStorage access of a page is a synchronous
@@ -378,6 +376,8 @@ impl Shared {
         }
     }
 
+    /// Makes this tab's queue what storage holds: its own events, other tabs', earlier pages'.
+    /// Damaged records are removed; events past the maximum age are dropped.
     fn sync_from_storage(&self) {
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return;
