@@ -50,6 +50,7 @@
     track: null,
     // Each page calls this once its tracker can take events; `readyAt` is on the page's clock.
     readyAt: null,
+    // When the wasm module, if any, was compiled and instantiated (set by the wrapper above).
     instantiatedAt: null,
     ready: new Promise(function (r) {
       resolveReady = r;

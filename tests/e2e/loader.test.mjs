@@ -245,9 +245,9 @@ test('an internal failure stops the tracker quietly: one warning, no exception i
   await waitForEvents(server.store, (ev) => ev.length >= 2);
   const before = server.store.events.length;
   await page.evaluate(async () => {
-    // The debug log calls console.log from inside the wasm: make it throw there, for as long as
-    // the tracker takes to process these (it does so in the next task, not inside track()).
-    // Hostile until the tracker has said it stopped (or 5 s), however slow the machine.
+    // The debug log calls console.log from inside the wasm: make it throw there until the
+    // tracker has said it stopped (or 5 s), however slow the machine; the events are processed
+    // in a later task, not inside track().
     const log = console.log;
     const warn = console.warn;
     let stopped = false;
