@@ -35,7 +35,9 @@ wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  target/bindgen/salesmanago_bg.wasm -o dist/salesmanago_bg.wasm
+  --minify-imports-and-exports-and-modules \
+  target/bindgen/salesmanago_bg.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
+node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm target/bindgen/salesmanago.js
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
   --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
