@@ -6,6 +6,7 @@
 //! spellings, and values as the browser gives them (booleans as `"true"`, `"1"` or an empty
 //! attribute). Each bad value is reported in words a merchant can act on, all at once.
 
+use crate::number;
 use crate::salesmanago::{limits, ExternalEventType};
 use crate::salla::Kind;
 use crate::value::Value;
@@ -120,14 +121,23 @@ impl Key {
     }
 }
 
+impl Key {
+    /// How a message names the key: "`clientId` (data-client-id on the script tag)".
+    fn label(self) -> String {
+        [
+            "`",
+            self.name(),
+            "` (",
+            self.attribute(),
+            " on the script tag)",
+        ]
+        .concat()
+    }
+}
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` ({} on the script tag)",
-            self.name(),
-            self.attribute()
-        )
+        f.write_str(&self.label())
     }
 }
 
@@ -149,18 +159,30 @@ pub enum ConfigError {
     Secret(String),
 }
 
+impl ConfigError {
+    /// The message for the merchant. (Built without `format!`, as every message the wasm
+    /// writes: Rust's formatting machinery would be a few KB of every shopper's download.)
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::NotAnObject => "the tracker configuration must be an object".to_owned(),
+            ConfigError::Missing(key) => [&key.label(), " is missing; the tracker is off"].concat(),
+            ConfigError::Invalid { key, why } => {
+                [&key.label(), " ", why, "; the tracker is off"].concat()
+            }
+            ConfigError::Secret(name) => [
+                "`",
+                name,
+                "` must never be in a web page, where every visitor can read it: remove it \
+                 and set it on the receiver; the tracker is off",
+            ]
+            .concat(),
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::NotAnObject => write!(f, "the tracker configuration must be an object"),
-            ConfigError::Missing(key) => write!(f, "{key} is missing; the tracker is off"),
-            ConfigError::Invalid { key, why } => write!(f, "{key} {why}; the tracker is off"),
-            ConfigError::Secret(name) => write!(
-                f,
-                "`{name}` must never be in a web page, where every visitor can read it: remove it \
-                 and set it on the receiver; the tracker is off"
-            ),
-        }
+        f.write_str(&self.message())
     }
 }
 
@@ -175,16 +197,27 @@ pub enum ConfigWarning {
     CustomOverride(String),
 }
 
+impl ConfigWarning {
+    /// The message for the merchant.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigWarning::UnknownKey(k) => {
+                ["unknown configuration key `", k, "` ignored"].concat()
+            }
+            ConfigWarning::CustomOverride(name) => [
+                "`",
+                name,
+                "` in `events` is not a Salla catalog event; the override applies to a \
+                 custom event of exactly that name",
+            ]
+            .concat(),
+        }
+    }
+}
+
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigWarning::UnknownKey(k) => write!(f, "unknown configuration key `{k}` ignored"),
-            ConfigWarning::CustomOverride(name) => write!(
-                f,
-                "`{name}` in `events` is not a Salla catalog event; the override applies to a \
-                 custom event of exactly that name"
-            ),
-        }
+        f.write_str(&self.message())
     }
 }
 
@@ -325,16 +358,18 @@ fn has_error_for(errors: &[ConfigError], key: Key) -> bool {
 fn text(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.trim().to_owned()),
-        other => Err(format!("must be text, got {}", other.kind())),
+        other => Err(["must be text, got ", other.kind()].concat()),
     }
 }
 
 fn client_id(t: String) -> Result<String, String> {
     if t.chars().any(char::is_whitespace) || t.chars().count() > 64 {
-        return Err(format!(
-            "must be the SALESmanago client id (no spaces, at most 64 characters), got \"{}\"",
-            crate::salesmanago::truncate(&t, 64)
-        ));
+        return Err([
+            "must be the SALESmanago client id (no spaces, at most 64 characters), got \"",
+            crate::salesmanago::truncate(&t, 64),
+            "\"",
+        ]
+        .concat());
     }
     Ok(t)
 }
@@ -352,10 +387,12 @@ fn endpoint(t: String) -> Result<String, String> {
         return Ok(t);
     }
     if !ok || t.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "must be the receiver's URL, such as https://collect.example.com/collect, got \"{}\"",
-            crate::salesmanago::truncate(&t, 120)
-        ));
+        return Err([
+            "must be the receiver's URL, such as https://collect.example.com/collect, got \"",
+            crate::salesmanago::truncate(&t, 120),
+            "\"",
+        ]
+        .concat());
     }
     Ok(t)
 }
@@ -363,11 +400,13 @@ fn endpoint(t: String) -> Result<String, String> {
 fn location(t: String) -> Result<Option<String>, String> {
     let len = t.encode_utf16().count();
     if len > limits::LOCATION {
-        return Err(format!(
-            "must be at most {} characters (SALESmanago's limit; it must match your product \
-             feed's location), got {len}",
-            limits::LOCATION
-        ));
+        return Err([
+            "must be at most ",
+            &number::uint(limits::LOCATION as u64),
+            " characters (SALESmanago's limit; it must match your product feed's location), got ",
+            &number::uint(len as u64),
+        ]
+        .concat());
     }
     Ok((!t.is_empty()).then_some(t))
 }
@@ -381,12 +420,14 @@ fn flag(v: &Value) -> Result<bool, String> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "" | "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(format!(
-                "must be true or false, got \"{}\"",
-                crate::salesmanago::truncate(s, 40)
-            )),
+            _ => Err([
+                "must be true or false, got \"",
+                crate::salesmanago::truncate(s, 40),
+                "\"",
+            ]
+            .concat()),
         },
-        other => Err(format!("must be true or false, got {}", other.kind())),
+        other => Err(["must be true or false, got ", other.kind()].concat()),
     }
 }
 
@@ -395,11 +436,12 @@ fn overrides(
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Vec<(EventKey, Override)>, String> {
     let Value::Object(fields) = v else {
-        return Err(format!(
-            "must be an object such as {{\"Product Viewed\": \"OTHER\", \"Products Searched\": \
-             false}} (on the script tag: valid JSON), got {}",
-            v.kind()
-        ));
+        return Err([
+            "must be an object such as {\"Product Viewed\": \"OTHER\", \"Products Searched\": \
+             false} (on the script tag: valid JSON), got ",
+            v.kind(),
+        ]
+        .concat());
     };
     let mut out: Vec<(EventKey, Override)> = Vec::new();
     let mut bad = Vec::new();
@@ -410,19 +452,30 @@ fn overrides(
             Value::String(s) => match ExternalEventType::parse(s) {
                 Some(t) => Override::As(t),
                 None => {
-                    bad.push(format!(
-                        "\"{name}\": \"{}\" is not a SALESmanago event type (use PURCHASE, CART, \
-                         VISIT, OFFER, LOGIN, OTHER, …, true or false)",
-                        crate::salesmanago::truncate(s, 40)
-                    ));
+                    bad.push(
+                        [
+                            "\"",
+                            name,
+                            "\": \"",
+                            crate::salesmanago::truncate(s, 40),
+                            "\" is not a SALESmanago event type (use PURCHASE, CART, VISIT, \
+                             OFFER, LOGIN, OTHER, …, true or false)",
+                        ]
+                        .concat(),
+                    );
                     continue;
                 }
             },
             other => {
-                bad.push(format!(
-                    "\"{name}\" must be a type name, true or false, got {}",
-                    other.kind()
-                ));
+                bad.push(
+                    [
+                        "\"",
+                        name,
+                        "\" must be a type name, true or false, got ",
+                        other.kind(),
+                    ]
+                    .concat(),
+                );
                 continue;
             }
         };

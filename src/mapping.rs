@@ -44,13 +44,20 @@ pub enum Skip {
     CustomEventsOff,
 }
 
-impl fmt::Display for Skip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Skip {
+    /// Why, for the merchant.
+    pub fn reason(self) -> &'static str {
+        match self {
             Skip::SwitchedOff => "switched off in the `events` configuration",
             Skip::OffByDefault => "off by default; switch it on with `events: {\"<name>\": true}`",
             Skip::CustomEventsOff => "a custom event, and `customEvents` is off",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
     }
 }
 

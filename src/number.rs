@@ -134,6 +134,13 @@ pub fn push_uint(mut n: u64, out: &mut String) {
     out.push_str(core::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
+/// The decimal digits of `n`, for messages (which the wasm builds without `format!`).
+pub fn uint(n: u64) -> String {
+    let mut s = String::new();
+    push_uint(n, &mut s);
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

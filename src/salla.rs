@@ -389,13 +389,28 @@ pub struct Warning {
     pub got: String,
 }
 
+impl Warning {
+    /// The message for the merchant. (Built without `format!`, as every message the wasm
+    /// writes: Rust's formatting machinery would be a few KB of every shopper's download.)
+    pub fn message(&self) -> String {
+        [
+            "`",
+            &self.field,
+            "` must be ",
+            self.expected,
+            ", got ",
+            &self.got,
+            " in ",
+            &self.event,
+            "; sent without it",
+        ]
+        .concat()
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` must be {}, got {} in {}; sent without it",
-            self.field, self.expected, self.got, self.event
-        )
+        f.write_str(&self.message())
     }
 }
 
@@ -434,33 +449,46 @@ pub enum Problem {
     },
 }
 
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ParseError {
+    /// The message for the merchant.
+    pub fn message(&self) -> String {
         let event = if self.event.is_empty() {
             "an event"
         } else {
             &self.event
         };
         match &self.problem {
-            Problem::NoName => write!(f, "an event without a name was not sent"),
-            Problem::NotAnObject { got } => {
-                write!(
-                    f,
-                    "{event} was not sent: its payload must be an object, got {got}"
-                )
-            }
+            Problem::NoName => "an event without a name was not sent".to_owned(),
+            Problem::NotAnObject { got } => [
+                event,
+                " was not sent: its payload must be an object, got ",
+                got,
+            ]
+            .concat(),
             Problem::MissingField { field } => {
-                write!(f, "{event} was not sent: `{field}` is missing")
+                [event, " was not sent: `", field, "` is missing"].concat()
             }
             Problem::WrongType {
                 field,
                 expected,
                 got,
-            } => write!(
-                f,
-                "{event} was not sent: `{field}` must be {expected}, got {got}"
-            ),
+            } => [
+                event,
+                " was not sent: `",
+                field,
+                "` must be ",
+                expected,
+                ", got ",
+                got,
+            ]
+            .concat(),
         }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
     }
 }
 

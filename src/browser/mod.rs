@@ -20,6 +20,7 @@ use crate::cart::Cart;
 use crate::config::{self, Config};
 use crate::contact;
 use crate::mapping::Env;
+use crate::number;
 use crate::outbox::{self, Class, Entry, Outbox, Verdict, MAX_BODY_BYTES};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::protocol;
@@ -273,7 +274,7 @@ impl Shared {
         };
         let processed = state.pipeline.process(name, payload, &env, random_id);
         for w in &processed.warnings {
-            self.log(&w.to_string());
+            self.log(&w.message());
         }
         // Saved once per batch window (and when the page leaves), not per change: a burst of
         // cart changes would otherwise write the whole cart to storage every time.
@@ -286,12 +287,17 @@ impl Shared {
                 let Some(json) = json else {
                     return false;
                 };
-                self.log(&format!(
-                    "{} → {} (id {})",
-                    processed.name,
-                    envelope.event.event_type().as_str(),
-                    envelope.id
-                ));
+                self.log(
+                    &[
+                        &processed.name,
+                        " → ",
+                        envelope.event.event_type().as_str(),
+                        " (id ",
+                        &envelope.id,
+                        ")",
+                    ]
+                    .concat(),
+                );
                 let class = match envelope.event.event_type() {
                     crate::salesmanago::ExternalEventType::Purchase => Class::Purchase,
                     crate::salesmanago::ExternalEventType::Cart => {
@@ -305,24 +311,28 @@ impl Shared {
                 self.store(state, &entry);
                 let removed = state.outbox.push(entry);
                 if !removed.is_empty() {
-                    self.log(&format!(
-                        "{} older event(s) left the queue (a newer cart replaced them, or the queue was full)",
-                        removed.len()
-                    ));
+                    self.log(
+                        &[
+                            &number::uint(removed.len() as u64),
+                            " older event(s) left the queue (a newer cart replaced them, or the \
+                             queue was full)",
+                        ]
+                        .concat(),
+                    );
                 }
                 unstore(&removed);
                 true
             }
             Outcome::Skipped(reason) => {
-                self.log(&format!("{}: not sent, {reason}", processed.name));
+                self.log(&[&processed.name, ": not sent, ", reason.reason()].concat());
                 false
             }
             Outcome::Duplicate(id) => {
-                self.log(&format!("{}: already seen (event_id {id})", processed.name));
+                self.log(&[&processed.name, ": already seen (event_id ", &id, ")"].concat());
                 false
             }
             Outcome::Rejected(error) => {
-                self.log(&error.to_string());
+                self.log(&error.message());
                 false
             }
         }
@@ -399,10 +409,13 @@ impl Shared {
         st.outbox.sync(stored);
         let expired = st.outbox.expire(now_ms());
         if !expired.is_empty() {
-            self.log(&format!(
-                "{} event(s) older than the maximum age dropped",
-                expired.len()
-            ));
+            self.log(
+                &[
+                    &number::uint(expired.len() as u64),
+                    " event(s) older than the maximum age dropped",
+                ]
+                .concat(),
+            );
         }
         unstore(&expired);
     }
@@ -506,18 +519,29 @@ impl Shared {
                 Verdict::Accepted => {
                     st.outbox.ack(&batch.ids);
                     unstore(&batch.ids);
-                    self.log(&format!(
-                        "sent {n} event(s); the receiver answered {}",
-                        status.unwrap_or(0)
-                    ));
+                    self.log(
+                        &[
+                            "sent ",
+                            &number::uint(n as u64),
+                            " event(s); the receiver answered ",
+                            &number::uint(status.unwrap_or(0).into()),
+                        ]
+                        .concat(),
+                    );
                 }
                 Verdict::Refused => {
                     st.outbox.refuse(&batch.ids);
                     unstore(&batch.ids);
-                    self.log(&format!(
-                        "the receiver refused {n} event(s) with {}; they are dropped",
-                        status.unwrap_or(0)
-                    ));
+                    self.log(
+                        &[
+                            "the receiver refused ",
+                            &number::uint(n as u64),
+                            " event(s) with ",
+                            &number::uint(status.unwrap_or(0).into()),
+                            "; they are dropped",
+                        ]
+                        .concat(),
+                    );
                 }
                 Verdict::Retry => {
                     let retry_after = answer
@@ -528,14 +552,21 @@ impl Shared {
                     st.outbox
                         .retry(&batch.ids, now, js_sys::Math::random(), retry_after);
                     let wait = st.outbox.not_before_ms().saturating_sub(now);
-                    self.log(&match status {
-                        Some(s) => {
-                            format!("the receiver answered {s}; {n} event(s) retry in {wait} ms")
-                        }
-                        None => format!(
-                            "the receiver could not be reached; {n} event(s) retry in {wait} ms"
-                        ),
-                    });
+                    let answer = match status {
+                        Some(s) => ["the receiver answered ", &number::uint(s.into())].concat(),
+                        None => "the receiver could not be reached".to_owned(),
+                    };
+                    self.log(
+                        &[
+                            &answer,
+                            "; ",
+                            &number::uint(n as u64),
+                            " event(s) retry in ",
+                            &number::uint(wait),
+                            " ms",
+                        ]
+                        .concat(),
+                    );
                     st.retry_timer = self.send_after(wait as u32);
                     return false;
                 }
@@ -558,10 +589,14 @@ impl Shared {
             let config = st.pipeline.config();
             let body = protocol::body(&config.client_id, now, &contact, &batch.events);
             if transport::beacon(&config.endpoint, &body) {
-                self.log(&format!(
-                    "page hidden: {} event(s) handed to sendBeacon",
-                    batch.ids.len()
-                ));
+                self.log(
+                    &[
+                        "page hidden: ",
+                        &number::uint(batch.ids.len() as u64),
+                        " event(s) handed to sendBeacon",
+                    ]
+                    .concat(),
+                );
                 st.outbox.ack(&batch.ids);
             } else {
                 st.outbox.retry(&batch.ids, now, 0.0, Some(0));
@@ -696,7 +731,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         Ok(ok) => ok,
         Err(errors) => {
             for e in errors {
-                console(true, &e.to_string());
+                console(true, &e.message());
             }
             return None;
         }
@@ -735,7 +770,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         }),
     });
     for w in warnings {
-        shared.log(&w.to_string());
+        shared.log(&w.message());
     }
 
     let mut listeners: Vec<Listener> = intake::listen_to_dom_events(&shared).into_iter().collect();
