@@ -32,11 +32,14 @@ mkdir -p dist target/bindgen
 wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
   target/wasm32-unknown-unknown/wasm-release/salla_salesmanago.wasm
 # npm's binaryen: Debian's wasm-opt 108 rewrites the externref table into one browsers reject.
-node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
-  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  --minify-imports-and-exports-and-modules \
-  target/bindgen/salesmanago_bg.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
+# Optimised until it stops shrinking (--converge), then the imports and exports renamed in a
+# second run, whose stdout is the mapping that scripts/short-names.mjs applies to the glue.
+WASM_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+  --enable-mutable-globals --enable-reference-types --enable-multivalue)
+node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers "${WASM_FEATURES[@]}" \
+  target/bindgen/salesmanago_bg.wasm -o target/bindgen/optimised.wasm
+node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" --minify-imports-and-exports-and-modules \
+  target/bindgen/optimised.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
 node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm target/bindgen/salesmanago.js
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
   --outfile=dist/index.js
