@@ -363,7 +363,7 @@ fn text(v: &Value) -> Result<String, String> {
 }
 
 fn client_id(t: String) -> Result<String, String> {
-    if t.chars().any(char::is_whitespace) || t.chars().count() > 64 {
+    if t.chars().any(char::is_whitespace) || t.chars().nth(64).is_some() {
         return Err([
             "must be the SALESmanago client id (no spaces, at most 64 characters), got \"",
             crate::salesmanago::truncate(&t, 64),
