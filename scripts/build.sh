@@ -36,7 +36,7 @@ wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
 # second run, whose stdout is the mapping that scripts/short-names.mjs applies to the glue.
 WASM_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
-node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers "${WASM_FEATURES[@]}" \
+node_modules/.bin/wasm-opt --merge-similar-functions -Oz --converge --strip-debug --strip-producers "${WASM_FEATURES[@]}" \
   target/bindgen/salesmanago_bg.wasm -o target/bindgen/optimised.wasm
 node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" --minify-imports-and-exports-and-modules \
   target/bindgen/optimised.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
