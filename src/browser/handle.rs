@@ -99,7 +99,7 @@ impl Timeout {
     pub fn new(ms: u32, guard: &Function, callback: impl FnOnce() + 'static) -> Option<Timeout> {
         let closure = Closure::once(callback);
         let function = guarded(guard, closure.as_ref());
-        let id = web_sys::window()?
+        let id = super::window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(
                 &function,
                 i32::try_from(ms).unwrap_or(i32::MAX),
@@ -114,7 +114,7 @@ impl Timeout {
 
 impl Drop for Timeout {
     fn drop(&mut self) {
-        if let Some(w) = web_sys::window() {
+        if let Some(w) = super::window() {
             w.clear_timeout_with_handle(self.id);
         }
     }

@@ -40,7 +40,7 @@ pub struct SallaHook {
 /// Registers with `window.Salla.analytics` if it is there (inside `Salla.onReady` when Salla
 /// has it). Salla replays its history to a new tracker, so nothing before this is lost.
 pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
-    let window: JsValue = web_sys::window()?.into();
+    let window: JsValue = super::window()?.into();
     let salla = get(&window, "Salla")?;
     let analytics = get(&salla, "analytics")?;
     let register = function(&analytics, "registerTracker")?;
@@ -92,7 +92,7 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
 /// Watches for a Salla SDK that arrives after the tracker: Twilight's own window events, and a
 /// few spaced looks. Returns the handles; dropping them stops the watch.
 pub fn watch_for_salla(shared: &Rc<Shared>) -> (Vec<Listener>, Option<Timeout>) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = super::window() else {
         return (Vec::new(), None);
     };
     let weak = Rc::downgrade(shared);
@@ -122,7 +122,7 @@ pub fn look_later(weak: Weak<Shared>, n: usize) -> Option<Timeout> {
 /// One listener for every catalog event name (both wishlist spellings): `window.dispatchEvent(new
 /// CustomEvent("Product Viewed", { detail: payload }))`.
 pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Option<Listener> {
-    let window = web_sys::window()?;
+    let window = super::window()?;
     let weak = Rc::downgrade(shared);
     Listener::for_each(&window, Kind::NAMES, &shared.guard, move |event| {
         let Some(s) = weak.upgrade() else {

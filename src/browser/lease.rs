@@ -42,7 +42,7 @@ pub async fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job) 
 }
 
 fn web_locks() -> Option<(JsValue, Function)> {
-    let navigator: JsValue = web_sys::window()?.navigator().into();
+    let navigator: JsValue = super::window()?.navigator().into();
     let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
     let request = Reflect::get(&locks, &"request".into()).ok()?;
     Some((locks, request.dyn_into().ok()?))

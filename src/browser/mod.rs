@@ -97,6 +97,19 @@ struct State {
     salla_look: Option<Timeout>,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `window` (`None` outside a page).
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<web_sys::Window>;
+}
+
+/// The page's window. Read from the `window` global directly: `web_sys::window()` looks for the
+/// global object four ways and checks it with `instanceof`, seven imports for one value.
+fn window() -> Option<web_sys::Window> {
+    WINDOW.with(Clone::clone)
+}
+
 fn unstore(ids: &[String]) {
     for id in ids {
         storage::remove(&[OUTBOX_PREFIX, id].concat());
@@ -109,7 +122,7 @@ fn now_ms() -> u64 {
 
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
-    let filled = web_sys::window()
+    let filled = window()
         .and_then(|w| w.crypto().ok())
         .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
     if !filled {
@@ -131,7 +144,7 @@ fn console(warn: bool, message: &str) {
 
 /// Salla's store id (`Salla.config.get('store.id')`), the default `location`.
 fn salla_store_id() -> Option<String> {
-    let window: JsValue = web_sys::window()?.into();
+    let window: JsValue = window()?.into();
     let config = Reflect::get(
         &Reflect::get(&window, &"Salla".into()).ok()?,
         &"config".into(),
@@ -148,7 +161,7 @@ fn salla_store_id() -> Option<String> {
 
 /// Salla's record of the cookie bar (`Salla.storage.get('cookies-consent')`).
 fn salla_consent() -> Option<String> {
-    let window: JsValue = web_sys::window()?.into();
+    let window: JsValue = window()?.into();
     let storage = Reflect::get(
         &Reflect::get(&window, &"Salla".into()).ok()?,
         &"storage".into(),
@@ -164,10 +177,10 @@ fn salla_consent() -> Option<String> {
 }
 
 fn smclient_cookie() -> Option<String> {
-    let document = web_sys::window()?.document()?;
+    let document = window()?.document()?;
+    // A page's document is an HTMLDocument, which is where `cookie` is.
     let cookies = document
-        .dyn_into::<web_sys::HtmlDocument>()
-        .ok()?
+        .unchecked_into::<web_sys::HtmlDocument>()
         .cookie()
         .ok()?;
     contact::cookie_value(&cookies, "smclient").map(str::to_owned)
@@ -736,7 +749,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             return None;
         }
     };
-    let window = web_sys::window()?;
+    let window = window()?;
     let location = window.location();
     let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
     let pipeline = Pipeline::new(config);
@@ -790,14 +803,13 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     ));
     if let Some(document) = window.document() {
         let weak = Rc::downgrade(&shared);
+        let page = document.clone();
         listeners.extend(Listener::new(
             &document,
             "visibilitychange",
             &shared.guard,
             move |e| {
-                let hidden = web_sys::window()
-                    .and_then(|w| w.document())
-                    .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+                let hidden = page.visibility_state() == web_sys::VisibilityState::Hidden;
                 if hidden && weak.upgrade().is_some() {
                     exit(e);
                 }

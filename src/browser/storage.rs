@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use web_sys::Storage;
 
 fn local() -> Option<Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+    super::window()?.local_storage().ok().flatten()
 }
 
 /// The value stored under `key`; `None` if absent, unreadable or not JSON.

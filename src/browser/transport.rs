@@ -18,7 +18,7 @@ pub struct Answer {
 
 /// POSTs `body` to `url`. `Err(())` for a network failure (offline, refused, CORS, blocked).
 pub async fn post(url: &str, body: &str, keepalive: bool) -> Result<Answer, ()> {
-    let window = web_sys::window().ok_or(())?;
+    let window = super::window().ok_or(())?;
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(&body.into());
@@ -39,7 +39,7 @@ pub async fn post(url: &str, body: &str, keepalive: bool) -> Result<Answer, ()> 
 
 /// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.
 pub fn beacon(url: &str, body: &str) -> bool {
-    web_sys::window()
+    super::window()
         .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
         .unwrap_or(false)
 }
