@@ -7,16 +7,52 @@
 //! host page, and turns the tracker quiet after the first failure.
 
 use js_sys::{Function, Promise};
-use std::future::Future;
-use std::pin::Pin;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::EventTarget;
 
-/// A promise for `future`, never rejected. One instance for the whole shell:
-/// `future_to_promise` is generic, and each future type would compile its own copy.
-pub fn promise(future: Pin<Box<dyn Future<Output = JsValue>>>) -> Promise {
-    wasm_bindgen_futures::future_to_promise(async move { Ok(future.await) })
+/// What to do when a piece of work that waits on the browser is over; told its outcome.
+///
+/// The shell waits on promises with continuations like this one rather than with Rust futures:
+/// an executor (`wasm-bindgen-futures`) and the state machines of `async fn`s were ~2 KB gzip of
+/// every shopper's download for three places that wait.
+pub type Then = Box<dyn FnOnce(bool)>;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise seen through a `then` that takes plain functions (js-sys's takes closures).
+    type Thenable;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then(this: &Thenable, fulfilled: &Function, rejected: &Function);
+    /// A function seen through `bind` with one argument.
+    type Bindable;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind(this: &Bindable, this_arg: &JsValue, first: &JsValue) -> Function;
+}
+
+/// Calls `then` once `promise` settles: `(true, value)` when it fulfils, `(false, reason)` when
+/// it rejects. Through the guard, like every callback. One closure serves both outcomes (bound
+/// to `true` and to `false`), and frees itself after its one call.
+pub fn settle(promise: &Promise, guard: &Function, then: impl FnOnce(bool, JsValue) + 'static) {
+    let f = guarded(guard, &Closure::once_into_js(then));
+    let f: &Bindable = f.unchecked_ref();
+    promise.unchecked_ref::<Thenable>().then(
+        &f.bind(&JsValue::NULL, &JsValue::TRUE),
+        &f.bind(&JsValue::NULL, &JsValue::FALSE),
+    );
+}
+
+/// A promise that `start` resolves by calling the function it is given (with the value to
+/// resolve to). Never rejected.
+pub fn promise(start: impl FnOnce(Box<dyn FnOnce(JsValue)>)) -> Promise {
+    let mut start = Some(start);
+    Promise::new(&mut |resolve: Function, _reject| {
+        if let Some(start) = start.take() {
+            start(Box::new(move |value| {
+                let _ = resolve.call1(&JsValue::NULL, &value);
+            }));
+        }
+    })
 }
 
 /// Wraps a closure's function in the guard.

@@ -5,22 +5,21 @@
 //! The lease is a Web Lock (`navigator.locks`, released by the browser even if the tab dies), or,
 //! where Web Locks are missing, a record in storage that expires.
 
-use super::handle::{guarded, promise};
+use super::handle::{guarded, promise, settle, Then};
 use super::storage;
 use crate::value::Value;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::future::Future;
-use std::pin::Pin;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 const LOCK_NAME: &str = "salla-salesmanago-outbox";
 const LEASE_KEY: &str = "sm:lease";
 /// How long a storage lease holds without renewal: longer than one request may take.
 const LEASE_MS: f64 = 30_000.0;
 
-type Job = Pin<Box<dyn Future<Output = ()>>>;
+/// Work to do under the lease; it calls the continuation it is given when it is over, which
+/// releases the lease.
+pub type Job = Box<dyn FnOnce(Then)>;
 
 /// What to do when the lease is held by someone else.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,11 +32,12 @@ pub enum Turn {
     Wait,
 }
 
-/// Runs `job` while holding the lease. `false` if another holder kept it (the job did not run).
-pub async fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job) -> bool {
+/// Runs `job` while holding the lease, then calls `then(true)`; `then(false)` if another holder
+/// kept it (the job did not run).
+pub fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job, then: Then) {
     match web_locks() {
-        Some((locks, request)) => with_web_lock(guard, &locks, &request, turn, job).await,
-        None => with_storage_lease(tab, job).await,
+        Some((locks, request)) => with_web_lock(guard, &locks, &request, turn, job, then),
+        None => with_storage_lease(tab, job, then),
     }
 }
 
@@ -48,39 +48,41 @@ fn web_locks() -> Option<(JsValue, Function)> {
     Some((locks, request.dyn_into().ok()?))
 }
 
-async fn with_web_lock(
+fn with_web_lock(
     guard: &Function,
     locks: &JsValue,
     request: &Function,
     turn: Turn,
     job: Job,
-) -> bool {
+    then: Then,
+) {
     let options = Object::new();
     let if_free = turn == Turn::IfFree;
     let _ = Reflect::set(&options, &"ifAvailable".into(), &if_free.into());
-    let callback = Closure::once(move |lock: JsValue| -> Promise {
+    // Called once by the browser: with the lock (hold it until the returned promise settles),
+    // or with null when `ifAvailable` found it taken.
+    let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
         if lock.is_null() {
             return Promise::resolve(&JsValue::FALSE);
         }
-        promise(Box::pin(async move {
-            job.await;
-            JsValue::TRUE
-        }))
+        promise(|resolve| job(Box::new(move |_| resolve(JsValue::TRUE))))
     });
-    let callback_fn = guarded(guard, callback.as_ref());
-    let Ok(promise) = request.call3(locks, &LOCK_NAME.into(), &options, &callback_fn) else {
-        return false;
-    };
-    let Ok(promise) = promise.dyn_into::<Promise>() else {
-        return false;
-    };
-    // The closure must live until the browser has called it; `callback` is dropped after this.
-    JsFuture::from(promise).await.ok().and_then(|v| v.as_bool()) == Some(true)
+    let callback = guarded(guard, &callback);
+    // The request's promise settles with what the callback's promise gave: whether the job ran.
+    match request.call3(locks, &LOCK_NAME.into(), &options, &callback) {
+        Ok(done) => match done.dyn_into::<Promise>() {
+            Ok(done) => settle(&done, guard, move |fulfilled, ran| {
+                then(fulfilled && ran.as_bool() == Some(true))
+            }),
+            Err(_) => then(false),
+        },
+        Err(_) => then(false),
+    }
 }
 
 /// The fallback: a `{tab, until}` record. Not atomic across tabs, but it narrows the window to
 /// the microseconds between read and write, and a receiver deduplicates by id anyway.
-async fn with_storage_lease(tab: &str, job: Job) -> bool {
+fn with_storage_lease(tab: &str, job: Job, then: Then) {
     let now = js_sys::Date::now();
     if let Some(held) = storage::load(LEASE_KEY) {
         let other = held.get("tab").and_then(Value::as_str) != Some(tab);
@@ -89,7 +91,7 @@ async fn with_storage_lease(tab: &str, job: Job) -> bool {
             _ => 0.0,
         };
         if other && until > now {
-            return false;
+            return then(false);
         }
     }
     let record = Value::object([
@@ -98,10 +100,10 @@ async fn with_storage_lease(tab: &str, job: Job) -> bool {
     ]);
     if !storage::save(LEASE_KEY, &record) {
         // No storage: nothing is shared between tabs, so this tab sends its own events.
-        job.await;
-        return true;
+        return job(Box::new(move |_| then(true)));
     }
-    job.await;
-    storage::remove(LEASE_KEY);
-    true
+    job(Box::new(move |_| {
+        storage::remove(LEASE_KEY);
+        then(true)
+    }))
 }

@@ -25,7 +25,7 @@ use crate::outbox::{self, Class, Entry, Outbox, Verdict, MAX_BODY_BYTES};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::protocol;
 use crate::value::Value;
-use handle::{Listener, Timeout};
+use handle::{Listener, Then, Timeout};
 use js_sys::{Function, Promise, Reflect, JSON};
 use lease::Turn;
 use std::cell::RefCell;
@@ -444,9 +444,7 @@ impl Shared {
 
     /// Starts sending what is due, in the background (timers, `online`, start-up).
     fn send_soon(self: Rc<Self>) {
-        wasm_bindgen_futures::spawn_local(async move {
-            self.send_due(Turn::IfFree).await;
-        });
+        self.send_due(Turn::IfFree, Box::new(|_| {}));
     }
 
     /// [`Shared::send_soon`] after `ms`, unless the tracker is gone by then.
@@ -460,131 +458,163 @@ impl Shared {
     }
 
     /// Sends what is due: under the cross-tab lease when the outbox is shared through storage.
-    /// Returns whether the outbox is empty afterwards.
-    async fn send_due(self: Rc<Self>, turn: Turn) -> bool {
+    /// Then tells `then` whether the outbox is empty.
+    fn send_due(self: Rc<Self>, turn: Turn, then: Then) {
         let (offline, shared, tab) = match self.state.try_borrow() {
             Ok(st) => (st.offline, st.storage_ok, st.tab.clone()),
-            Err(_) => return false,
+            Err(_) => return then(false),
         };
         if offline {
             self.log("offline: sending waits for the connection");
-            return false;
+            return then(false);
         }
         if !shared {
-            return self.send_loop().await;
+            return self.send_loop(then);
         }
         let me = self.clone();
-        let job = Box::pin(async move {
+        let job: lease::Job = Box::new(move |release| {
             me.sync_from_storage();
-            me.send_loop().await;
+            me.send_loop(release);
         });
-        if !lease::run_exclusively(&self.guard, &tab, turn, job).await {
-            // Another tab is sending; it takes this tab's stored events too. Look again later.
-            let timer = self.send_after(LEASE_RETRY_MS);
-            if let Ok(mut st) = self.state.try_borrow_mut() {
-                st.lease_retry = timer;
-            }
-        }
-        self.state.try_borrow().is_ok_and(|st| st.outbox.is_empty())
+        let guard = self.guard.clone();
+        lease::run_exclusively(
+            &guard,
+            &tab,
+            turn,
+            job,
+            Box::new(move |ran| {
+                if !ran {
+                    // Another tab is sending; it takes this tab's stored events too. Look again
+                    // later.
+                    let timer = self.send_after(LEASE_RETRY_MS);
+                    if let Ok(mut st) = self.state.try_borrow_mut() {
+                        st.lease_retry = timer;
+                    }
+                }
+                let empty = self.state.try_borrow().is_ok_and(|st| st.outbox.is_empty());
+                then(empty)
+            }),
+        );
     }
 
     /// Sends every due batch, one request at a time, until the outbox is empty or the receiver
-    /// fails. Returns whether the outbox is empty.
-    async fn send_loop(self: Rc<Self>) -> bool {
-        loop {
-            let request = {
-                let Ok(mut st) = self.state.try_borrow_mut() else {
-                    return false;
-                };
-                if st.stopped {
-                    return st.outbox.is_empty();
-                }
-                let now = now_ms();
-                let Some(batch) = st.outbox.take(now, MAX_BODY_BYTES) else {
-                    return st.outbox.is_empty();
-                };
-                let contact = self.contact(&st);
-                let config = st.pipeline.config();
-                let body = protocol::body(&config.client_id, now, &contact, &batch.events);
-                let endpoint = config.endpoint.clone();
-                let keepalive =
-                    !st.keepalive_broken && st.in_flight_bytes + body.len() <= KEEPALIVE_BUDGET;
-                st.in_flight_bytes += body.len();
-                (batch, body, endpoint, keepalive)
-            };
-            let (batch, body, endpoint, keepalive) = request;
-            let answer = transport::post(&endpoint, &body, keepalive).await;
+    /// fails. Then tells `then` whether the outbox is empty.
+    fn send_loop(self: Rc<Self>, then: Then) {
+        let request = {
             let Ok(mut st) = self.state.try_borrow_mut() else {
-                return false;
+                return then(false);
             };
-            st.in_flight_bytes -= body.len();
-            let n = batch.ids.len();
-            if answer.is_err() && keepalive {
-                // The browser's keepalive quota, not the network, is the likely cause: try the
-                // same batch again at once without it.
-                st.keepalive_broken = true;
-                st.outbox.release(&batch.ids);
-                self.log("a keepalive request failed; sending without keepalive on this page");
-                continue;
+            let now = now_ms();
+            let batch = match st.stopped {
+                true => None,
+                false => st.outbox.take(now, MAX_BODY_BYTES),
+            };
+            let Some(batch) = batch else {
+                let empty = st.outbox.is_empty();
+                drop(st);
+                return then(empty);
+            };
+            let contact = self.contact(&st);
+            let config = st.pipeline.config();
+            let body = protocol::body(&config.client_id, now, &contact, &batch.events);
+            let endpoint = config.endpoint.clone();
+            let keepalive =
+                !st.keepalive_broken && st.in_flight_bytes + body.len() <= KEEPALIVE_BUDGET;
+            st.in_flight_bytes += body.len();
+            (batch, body, endpoint, keepalive)
+        };
+        let (batch, body, endpoint, keepalive) = request;
+        let guard = self.guard.clone();
+        let sent_bytes = body.len();
+        transport::post(&endpoint, &body, keepalive, &guard, move |answer| {
+            self.answered(batch, sent_bytes, keepalive, answer, then)
+        });
+    }
+
+    /// What the receiver's answer (or its absence) means for `batch`; then the next batch, unless
+    /// the answer says to wait.
+    fn answered(
+        self: Rc<Self>,
+        batch: outbox::Batch,
+        sent_bytes: usize,
+        keepalive: bool,
+        answer: Result<transport::Answer, ()>,
+        then: Then,
+    ) {
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return then(false);
+        };
+        st.in_flight_bytes -= sent_bytes;
+        let n = batch.ids.len();
+        if answer.is_err() && keepalive {
+            // The browser's keepalive quota, not the network, is the likely cause: try the
+            // same batch again at once without it.
+            st.keepalive_broken = true;
+            st.outbox.release(&batch.ids);
+            drop(st);
+            self.log("a keepalive request failed; sending without keepalive on this page");
+            return self.send_loop(then);
+        }
+        let status = answer.as_ref().ok().map(|a| a.status);
+        match outbox::verdict(status) {
+            Verdict::Accepted => {
+                st.outbox.ack(&batch.ids);
+                unstore(&batch.ids);
+                self.log(
+                    &[
+                        "sent ",
+                        &number::uint(n as u64),
+                        " event(s); the receiver answered ",
+                        &number::uint(status.unwrap_or(0).into()),
+                    ]
+                    .concat(),
+                );
             }
-            let status = answer.as_ref().ok().map(|a| a.status);
-            match outbox::verdict(status) {
-                Verdict::Accepted => {
-                    st.outbox.ack(&batch.ids);
-                    unstore(&batch.ids);
-                    self.log(
-                        &[
-                            "sent ",
-                            &number::uint(n as u64),
-                            " event(s); the receiver answered ",
-                            &number::uint(status.unwrap_or(0).into()),
-                        ]
-                        .concat(),
-                    );
-                }
-                Verdict::Refused => {
-                    st.outbox.refuse(&batch.ids);
-                    unstore(&batch.ids);
-                    self.log(
-                        &[
-                            "the receiver refused ",
-                            &number::uint(n as u64),
-                            " event(s) with ",
-                            &number::uint(status.unwrap_or(0).into()),
-                            "; they are dropped",
-                        ]
-                        .concat(),
-                    );
-                }
-                Verdict::Retry => {
-                    let retry_after = answer
-                        .as_ref()
-                        .ok()
-                        .and_then(|a| outbox::retry_after_ms(a.retry_after.as_deref()));
-                    let now = now_ms();
-                    st.outbox
-                        .retry(&batch.ids, now, js_sys::Math::random(), retry_after);
-                    let wait = st.outbox.not_before_ms().saturating_sub(now);
-                    let answer = match status {
-                        Some(s) => ["the receiver answered ", &number::uint(s.into())].concat(),
-                        None => "the receiver could not be reached".to_owned(),
-                    };
-                    self.log(
-                        &[
-                            &answer,
-                            "; ",
-                            &number::uint(n as u64),
-                            " event(s) retry in ",
-                            &number::uint(wait),
-                            " ms",
-                        ]
-                        .concat(),
-                    );
-                    st.retry_timer = self.send_after(wait as u32);
-                    return false;
-                }
+            Verdict::Refused => {
+                st.outbox.refuse(&batch.ids);
+                unstore(&batch.ids);
+                self.log(
+                    &[
+                        "the receiver refused ",
+                        &number::uint(n as u64),
+                        " event(s) with ",
+                        &number::uint(status.unwrap_or(0).into()),
+                        "; they are dropped",
+                    ]
+                    .concat(),
+                );
+            }
+            Verdict::Retry => {
+                let retry_after = answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|a| outbox::retry_after_ms(a.retry_after.as_deref()));
+                let now = now_ms();
+                st.outbox
+                    .retry(&batch.ids, now, js_sys::Math::random(), retry_after);
+                let wait = st.outbox.not_before_ms().saturating_sub(now);
+                let answer = match status {
+                    Some(s) => ["the receiver answered ", &number::uint(s.into())].concat(),
+                    None => "the receiver could not be reached".to_owned(),
+                };
+                self.log(
+                    &[
+                        &answer,
+                        "; ",
+                        &number::uint(n as u64),
+                        " event(s) retry in ",
+                        &number::uint(wait),
+                        " ms",
+                    ]
+                    .concat(),
+                );
+                st.retry_timer = self.send_after(wait as u32);
+                drop(st);
+                return then(false);
             }
         }
+        drop(st);
+        self.send_loop(then)
     }
 
     /// The page is going away: hand everything not yet in flight to `sendBeacon`, which
@@ -669,9 +699,12 @@ impl Tracker {
         if let Ok(mut st) = shared.state.try_borrow_mut() {
             st.flush_timer = None;
         }
-        handle::promise(Box::pin(async move {
-            JsValue::from_bool(shared.send_due(Turn::Wait).await)
-        }))
+        handle::promise(|resolve| {
+            shared.send_due(
+                Turn::Wait,
+                Box::new(move |empty| resolve(JsValue::from_bool(empty))),
+            )
+        })
     }
 
     /// Records the shopper's consent to sending their email (overrides Salla's cookie bar).

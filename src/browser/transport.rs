@@ -4,8 +4,9 @@
 //!
 //! What an answer means (retry, drop, done) is decided in `outbox`, not here.
 
+use super::handle::settle;
+use js_sys::Function;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit, RequestMode, Response};
 
 /// The receiver's answer: status and `Retry-After` (readable when the receiver exposes it).
@@ -16,9 +17,18 @@ pub struct Answer {
     pub retry_after: Option<String>,
 }
 
-/// POSTs `body` to `url`. `Err(())` for a network failure (offline, refused, CORS, blocked).
-pub async fn post(url: &str, body: &str, keepalive: bool) -> Result<Answer, ()> {
-    let window = super::window().ok_or(())?;
+/// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure
+/// (offline, refused, CORS, blocked).
+pub fn post(
+    url: &str,
+    body: &str,
+    keepalive: bool,
+    guard: &Function,
+    then: impl FnOnce(Result<Answer, ()>) + 'static,
+) {
+    let Some(window) = super::window() else {
+        return then(Err(()));
+    };
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(&body.into());
@@ -27,14 +37,18 @@ pub async fn post(url: &str, body: &str, keepalive: bool) -> Result<Answer, ()> 
     init.set_credentials(RequestCredentials::Omit);
     // web-sys has no setter for `keepalive`; RequestInit is a plain dictionary object.
     let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &keepalive.into());
-    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-        .await
-        .map_err(|_| ())?;
-    let response: Response = response.dyn_into().map_err(|_| ())?;
-    Ok(Answer {
-        status: response.status(),
-        retry_after: response.headers().get("Retry-After").ok().flatten(),
-    })
+    let request = window.fetch_with_str_and_init(url, &init);
+    settle(&request, guard, move |fulfilled, response| {
+        // A page may have replaced `fetch`: take only a real Response as an answer.
+        let response = match response.dyn_into::<Response>() {
+            Ok(response) if fulfilled => response,
+            _ => return then(Err(())),
+        };
+        then(Ok(Answer {
+            status: response.status(),
+            retry_after: response.headers().get("Retry-After").ok().flatten(),
+        }))
+    });
 }
 
 /// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.
