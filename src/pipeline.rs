@@ -13,7 +13,6 @@ use crate::protocol::{Contact, Envelope};
 use crate::salesmanago::{limits, truncate};
 use crate::salla::{self, ParseError, SallaEvent, Warning};
 use crate::value::Value;
-use std::collections::VecDeque;
 
 /// How many recent event ids are remembered to drop an event seen twice (Salla's hook and a DOM
 /// event for the same action, or a history replay).
@@ -25,8 +24,10 @@ pub struct Pipeline {
     config: Config,
     cart: Cart,
     email: Option<String>,
-    /// (name, event_id) of recent events.
-    seen: VecDeque<(String, String)>,
+    /// (name, event_id) of the last [`SEEN_IDS`] events, a ring: when full, the entry at
+    /// `oldest` is replaced (lookups do not care about order).
+    seen: Vec<(String, String)>,
+    oldest: usize,
 }
 
 /// What became of one incoming event.
@@ -62,7 +63,8 @@ impl Pipeline {
             config,
             cart: Cart::default(),
             email: None,
-            seen: VecDeque::new(),
+            seen: Vec::new(),
+            oldest: 0,
         }
     }
 
@@ -151,10 +153,13 @@ impl Pipeline {
             return None;
         }
         let shared = self.seen.iter().any(|(_, id)| *id == event_id);
-        if self.seen.len() == SEEN_IDS {
-            self.seen.pop_front();
+        let entry = (name.to_owned(), event_id.clone());
+        if self.seen.len() < SEEN_IDS {
+            self.seen.push(entry);
+        } else {
+            self.seen[self.oldest] = entry;
+            self.oldest = (self.oldest + 1) % SEEN_IDS;
         }
-        self.seen.push_back((name.to_owned(), event_id.clone()));
         Some(if shared {
             [event_id.as_str(), name].join(":")
         } else {

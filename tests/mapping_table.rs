@@ -609,6 +609,34 @@ fn the_same_event_id_is_processed_once() {
 }
 
 #[test]
+fn the_last_512_event_ids_are_remembered_and_older_ones_forgotten() {
+    let mut p = Pipeline::new(config(json!({})));
+    let viewed = |i: usize| {
+        let mut payload = product();
+        payload["event_id"] = json!(format!("e{i}"));
+        payload
+    };
+    for i in 0..600 {
+        assert!(matches!(
+            run(&mut p, "Product Viewed", viewed(i)),
+            Outcome::Send(_)
+        ));
+    }
+    // 600 seen, 512 remembered: e88..e599 are duplicates, e0..e87 were forgotten.
+    for i in [599, 300, 88] {
+        assert_eq!(
+            run(&mut p, "Product Viewed", viewed(i)),
+            Outcome::Duplicate(format!("e{i}")),
+            "e{i}"
+        );
+    }
+    assert!(matches!(
+        run(&mut p, "Product Viewed", viewed(87)),
+        Outcome::Send(_)
+    ));
+}
+
+#[test]
 fn bad_payloads_are_refused_by_name_or_sent_without_the_bad_field() {
     let mut p = Pipeline::new(config(json!({"customEvents": true})));
     for (name, payload, field) in [
