@@ -29,7 +29,9 @@ fi
 
 rm -rf dist target/bindgen
 mkdir -p dist target/bindgen
-wasm-bindgen --target web --out-dir target/bindgen --out-name salesmanago \
+# --encode-into always: strings go into the wasm with TextEncoder.encodeInto (every browser
+# since 2020; Safari 14.1) without the fallback path.
+wasm-bindgen --target web --encode-into always --out-dir target/bindgen --out-name salesmanago \
   target/wasm32-unknown-unknown/wasm-release/salla_salesmanago.wasm
 # npm's binaryen: Debian's wasm-opt 108 rewrites the externref table into one browsers reject.
 # Optimised until it stops shrinking (--converge), then the imports and exports renamed in a
