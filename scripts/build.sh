@@ -44,7 +44,7 @@ WASM_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
 node_modules/.bin/wasm-opt --merge-similar-functions -Oz --one-caller-inline-max-function-size 20 --converge --strip-debug --strip-producers "${WASM_FEATURES[@]}" \
   target/bindgen/salesmanago_bg.wasm -o target/bindgen/optimised.wasm
-node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" --minify-imports-and-exports-and-modules \
+node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" --strip-target-features --minify-imports-and-exports-and-modules \
   target/bindgen/optimised.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
 node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm target/bindgen/salesmanago.js
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
