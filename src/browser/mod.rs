@@ -410,6 +410,12 @@ impl Shared {
         }
         let mut stored = Vec::new();
         for id in storage::keys_with_prefix(OUTBOX_PREFIX) {
+            // A stored event never changes once written: the copy this tab holds is as good as
+            // storage's, and far cheaper than reading and parsing it again on every send.
+            if let Some(held) = st.outbox.entries().iter().find(|e| e.id == id) {
+                stored.push(held.clone());
+                continue;
+            }
             let key = [OUTBOX_PREFIX, &id].concat();
             match storage::load(&key).and_then(|r| Entry::from_record(&id, &r)) {
                 Some(entry) => stored.push(entry),
