@@ -556,7 +556,10 @@ mod tests {
             of("older", 0, Class::Other),
         ]);
         assert_eq!(ids(&o), ["older", "mine", "from-tab-b"]);
-        assert!(o.take(0, 20).is_some_and(|b| b.ids == ["older"]), "mine is still in flight");
+        assert!(
+            o.take(0, 20).is_some_and(|b| b.ids == ["older"]),
+            "mine is still in flight"
+        );
     }
 
     #[test]

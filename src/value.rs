@@ -6,6 +6,8 @@
 //! (`browser::value`), and native tests build them from JSON text. Objects keep their keys in the
 //! order they arrived, because custom events send their properties "in key order".
 
+use crate::number;
+
 /// A JSON-like value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -68,10 +70,8 @@ impl Value {
         collect(&mut fields.into_iter())
     }
 
-    /// Compact JSON text. Non-finite numbers are written as `null`, as `JSON.stringify` does.
-    ///
-    /// The browser does not use this (it hands the value to `JSON.stringify`, which keeps Rust's
-    /// float formatting out of the wasm); native code, tests and the receiver do.
+    /// Compact JSON text, as `JSON.stringify` writes it. Numbers as [`number::push_json`] writes
+    /// them: exact to six decimal places, non-finite ones as `null`.
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         self.write_json(&mut out);
@@ -82,8 +82,7 @@ impl Value {
         match self {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(n) if n.is_finite() => out.push_str(&n.to_string()),
-            Value::Number(_) => out.push_str("null"),
+            Value::Number(n) => number::push_json(*n, out),
             Value::String(s) => write_json_string(s, out),
             Value::Array(items) => {
                 out.push('[');

@@ -26,12 +26,12 @@ use crate::pipeline::{Outcome, Pipeline};
 use crate::protocol;
 use crate::value::Value;
 use handle::{Listener, Then, Timeout};
-use js_sys::{Function, Promise, Reflect, JSON};
+use js_sys::{Function, Promise, Reflect};
 use lease::Turn;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use value::{from_js, to_js, Snapshot};
+use value::{from_js, Snapshot};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -294,12 +294,7 @@ impl Shared {
         state.cart_dirty |= processed.cart_changed;
         match processed.outcome {
             Outcome::Send(envelope) => {
-                let json = JSON::stringify(&to_js(&envelope.to_value()))
-                    .ok()
-                    .and_then(|s| s.as_string());
-                let Some(json) = json else {
-                    return false;
-                };
+                let json = envelope.to_value().to_json();
                 self.log(
                     &[
                         &processed.name,

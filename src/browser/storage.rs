@@ -2,11 +2,9 @@
 //! exceeded, a sandboxed iframe): each failure reads as "nothing stored" and writes as `false`,
 //! and the tracker carries on in memory.
 
-use super::value::{from_js, to_js};
+use super::value::from_js;
 use crate::value::Value;
 use js_sys::JSON;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::Storage;
 
 fn local() -> Option<Storage> {
@@ -19,22 +17,9 @@ pub fn load(key: &str) -> Option<Value> {
     JSON::parse(&text).ok().map(|v| from_js(&v))
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `Storage`, seen through a `setItem` that takes the JS string as it is: web-sys's takes a
-    /// `&str`, which would copy the JSON text into wasm and back out again for nothing.
-    type TextStorage;
-    #[wasm_bindgen(method, catch, js_name = setItem)]
-    fn set_item(this: &TextStorage, key: &str, value: &JsValue) -> Result<(), JsValue>;
-}
-
 /// Stores `value` under `key` as JSON. `false` if the page's storage refused it.
 pub fn save(key: &str, value: &Value) -> bool {
-    let Some(storage) = local() else {
-        return false;
-    };
-    let storage: &TextStorage = storage.unchecked_ref();
-    JSON::stringify(&to_js(value)).is_ok_and(|text| storage.set_item(key, &text).is_ok())
+    local().is_some_and(|storage| storage.set_item(key, &value.to_json()).is_ok())
 }
 
 /// Removes `key`; failures are ignored (there is nothing left to do about them).

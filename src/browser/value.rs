@@ -7,7 +7,7 @@
 
 use crate::salesmanago::limits;
 use crate::value::Value;
-use js_sys::{Array, JsString, Object, Reflect};
+use js_sys::{Array, JsString, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -119,24 +119,5 @@ fn text(s: &JsString) -> String {
         String::from(s.slice(0, keep))
     } else {
         String::from(s)
-    }
-}
-
-/// Builds the JavaScript value for a [`Value`] (to hand to `JSON.stringify` or to the page).
-pub fn to_js(v: &Value) -> JsValue {
-    match v {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(*n),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
-        Value::Object(fields) => {
-            let o = Object::new();
-            for (k, v) in fields {
-                // Setting a data property on a fresh plain object cannot fail.
-                let _ = Reflect::set(&o, &JsValue::from_str(k), &to_js(v));
-            }
-            o.into()
-        }
     }
 }
