@@ -149,10 +149,17 @@ impl Pipeline {
     /// from the last Product Viewed payload, `event_id` included. The second event of such a
     /// pair is sent under a derived id, so a receiver that deduplicates by id keeps both.
     fn remember(&mut self, name: &str, event_id: String) -> Option<String> {
-        if self.seen.iter().any(|(n, id)| n == name && *id == event_id) {
-            return None;
+        // One pass, the id compared first: ids differ early, names (a burst of one event type)
+        // do not.
+        let mut shared = false;
+        for (n, id) in &self.seen {
+            if *id == event_id {
+                if n == name {
+                    return None;
+                }
+                shared = true;
+            }
         }
-        let shared = self.seen.iter().any(|(_, id)| *id == event_id);
         let entry = (name.to_owned(), event_id.clone());
         if self.seen.len() < SEEN_IDS {
             self.seen.push(entry);

@@ -112,23 +112,32 @@ impl Value {
 
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_json_string(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
-            }
-            c => out.push(c),
+    // Runs that need no escape are copied whole. Only ASCII bytes are escaped, so every cut
+    // falls between characters.
+    let mut run = 0;
+    for (at, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        out.push_str(&s[run..at]);
+        out.push_str(escape);
+        if escape == "\\u00" {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
+        run = at + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -202,6 +211,18 @@ mod tests {
             v.to_json(),
             r#"{"z":"a\"b\\c\n\u0001","a":1.5,"n":null,"ar":"عطر"}"#
         );
+    }
+
+    #[test]
+    fn json_strings_escape_as_json_stringify_does() {
+        // Every ASCII control, quotes, backslashes, and text in other scripts around them.
+        let text: String = (0u8..0x20)
+            .map(char::from)
+            .chain("\"\\/ عطر العود — 香水 😀 \u{7f}".chars())
+            .collect();
+        let mut ours = String::new();
+        write_json_string(&text, &mut ours);
+        assert_eq!(ours, serde_json::to_string(&text).unwrap());
     }
 
     #[test]
