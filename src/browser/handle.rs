@@ -65,10 +65,24 @@ pub fn guarded(guard: &Function, f: &JsValue) -> Function {
         .unwrap_or_else(|| f.clone().unchecked_into())
 }
 
+#[wasm_bindgen(inline_js = "export function listen(target, kinds, f, add) {
+  for (const kind of kinds.split(',')) {
+    if (add) target.addEventListener(kind, f); else target.removeEventListener(kind, f);
+  }
+}")]
+extern "C" {
+    /// `addEventListener` (`removeEventListener` when `add` is false) for each of the
+    /// comma-separated `kinds`: one call out of the wasm for the whole event catalog, instead of
+    /// forty at start-up.
+    #[wasm_bindgen(catch)]
+    fn listen(target: &EventTarget, kinds: &str, f: &Function, add: bool) -> Result<(), JsValue>;
+}
+
 /// One callback listening for one or more event types on a target, removed when dropped.
 pub struct Listener {
     target: EventTarget,
-    kinds: Vec<&'static str>,
+    /// The types, comma-separated.
+    kinds: String,
     function: Function,
     _closure: Closure<dyn FnMut(JsValue)>,
 }
@@ -96,31 +110,21 @@ impl Listener {
         let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
         let function = guarded(guard, closure.as_ref());
         // Built first so that, if the browser refuses a type half-way, dropping it removes the
-        // ones already added.
-        let mut listener = Listener {
+        // ones already added (removing one never added is harmless).
+        let listener = Listener {
             target: target.clone(),
-            kinds: Vec::with_capacity(kinds.len()),
+            kinds: kinds.join(","),
             function,
             _closure: closure,
         };
-        for kind in kinds {
-            listener
-                .target
-                .add_event_listener_with_callback(kind, &listener.function)
-                .ok()?;
-            listener.kinds.push(kind);
-        }
+        listen(&listener.target, &listener.kinds, &listener.function, true).ok()?;
         Some(listener)
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        for kind in &self.kinds {
-            let _ = self
-                .target
-                .remove_event_listener_with_callback(kind, &self.function);
-        }
+        let _ = listen(&self.target, &self.kinds, &self.function, false);
     }
 }
 
