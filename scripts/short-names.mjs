@@ -41,8 +41,8 @@ const block = /\n {4}const import0 = \{\n[^]*?\n {4}\};\n/.exec(glue);
 if (!block) fail(`no import object (const import0 = {...}) in ${glueFile}: has wasm-bindgen's output changed?`);
 const renamed = new Map(map.imports.map(([, name, short]) => [name, short]));
 const object = block[0].replace(/^( {8})([\w$]+):/gm, (line, indent, name) => {
-  if (name === '__proto__') return line;
-  if (!renamed.has(name)) fail(`the glue provides ${name}, which the mapping does not name`);
+  // A key the mapping does not name is an import wasm-opt found unused and removed: harmless.
+  if (name === '__proto__' || !renamed.has(name)) return line;
   return `${indent}${renamed.get(name)}:`;
 });
 glue = glue.replace(block[0], () => object);
