@@ -506,9 +506,10 @@ impl Shared {
                 return then(false);
             };
             let now = now_ms();
-            let batch = match st.stopped {
-                true => None,
-                false => st.outbox.take(now, MAX_BODY_BYTES),
+            let batch = if st.stopped {
+                None
+            } else {
+                st.outbox.take(now, MAX_BODY_BYTES)
             };
             let Some(batch) = batch else {
                 let empty = st.outbox.is_empty();
