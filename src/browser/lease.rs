@@ -13,6 +13,20 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 const LOCK_NAME: &str = "salla-salesmanago-outbox";
+/// How long a tab keeps the Web Lock after its send. Each tab reads its own copy of storage,
+/// which learns of another tab's removals over IPC, on a channel with no order relative to the
+/// lock's: a tab taking the lock the instant it is released could still see, and send again,
+/// events the holder has just sent and removed. (Seen in the three-tab test: every event twice.)
+const SETTLE_MS: u32 = 100;
+
+#[wasm_bindgen(inline_js = "export function later(done, ms) {
+  return done.then((v) => new Promise((resolve) => setTimeout(() => resolve(v), ms)));
+}")]
+extern "C" {
+    /// `done`, resolved `ms` later. In JavaScript, so that the lock is let go even if the
+    /// tracker stops in between.
+    fn later(done: &Promise, ms: u32) -> Promise;
+}
 const LEASE_KEY: &str = "sm:lease";
 /// How long a storage lease holds without renewal: longer than one request may take.
 const LEASE_MS: f64 = 30_000.0;
@@ -65,7 +79,8 @@ fn with_web_lock(
         if lock.is_null() {
             return Promise::resolve(&JsValue::FALSE);
         }
-        promise(|resolve| job(Box::new(move |_| resolve(JsValue::TRUE))))
+        let done = promise(|resolve| job(Box::new(move |_| resolve(JsValue::TRUE))));
+        later(&done, SETTLE_MS)
     });
     let callback = guarded(guard, &callback);
     // The request's promise settles with what the callback's promise gave: whether the job ran.
