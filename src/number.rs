@@ -98,22 +98,10 @@ pub fn round2(x: f64) -> Option<f64> {
 /// Writes an amount with at most two decimals and no trailing zeros, as JavaScript would print
 /// the rounded number: `250.5`, `0`, `-3.25`, `1200`. Non-finite input writes nothing.
 pub fn format(x: f64) -> String {
-    let Some(cents) = to_cents(x) else {
-        return String::new();
-    };
     let mut out = String::new();
-    if cents < 0 {
-        out.push('-');
-    }
-    let cents = cents.unsigned_abs();
-    push_uint(cents / 100, &mut out);
-    let frac = cents % 100;
-    if frac != 0 {
-        out.push('.');
-        out.push(char::from(b'0' + (frac / 10) as u8));
-        if frac % 10 != 0 {
-            out.push(char::from(b'0' + (frac % 10) as u8));
-        }
+    if let Some(amount) = round2(x) {
+        // Rounded to cents, the amount has at most two decimals, which push_json writes exactly.
+        push_json(amount, &mut out);
     }
     out
 }

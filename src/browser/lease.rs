@@ -13,6 +13,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 const LOCK_NAME: &str = "salla-salesmanago-outbox";
+const LEASE_KEY: &str = "sm:lease";
+/// How long a storage lease holds without renewal: longer than one request may take.
+const LEASE_MS: f64 = 30_000.0;
 /// How long a tab keeps the Web Lock after its send. Each tab reads its own copy of storage,
 /// which learns of another tab's removals over IPC, on a channel with no order relative to the
 /// lock's: a tab taking the lock the instant it is released could still see, and send again,
@@ -27,9 +30,6 @@ extern "C" {
     /// tracker stops in between.
     fn later(done: &Promise, ms: u32) -> Promise;
 }
-const LEASE_KEY: &str = "sm:lease";
-/// How long a storage lease holds without renewal: longer than one request may take.
-const LEASE_MS: f64 = 30_000.0;
 
 /// Work to do under the lease; it calls the continuation it is given when it is over, which
 /// releases the lease.
