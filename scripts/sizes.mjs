@@ -32,7 +32,7 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // The ceilings, gzip bytes. The loader meets its budget (1 KB). The page's budget (issue 6) is
 // 18 KB; it is not met yet, so its ceiling is a ratchet a little above the current size: the gate
 // stops the page from growing back while the work toward 18 KB goes on. Lower it with every cut.
-const CEILINGS = { loader: 1024, page: 48_100 };
+const CEILINGS = { loader: 1024, page: 47_950 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {
