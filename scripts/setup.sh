@@ -27,15 +27,41 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
     || die "apt-get install ${apt_missing[*]} failed"
 fi
 
-# --- wasm32 standard library ----------------------------------------------------------------------
-# Preferred: rustup's target. Fallback (no route to the toolchain server): Debian's rustc-web with
-# std sources, built with -Z build-std; scripts/cargo-wasm.sh reads the choice from target/toolchain.env.
+# --- the pinned Rust toolchain (rust-toolchain.toml), its wasm32 std and std sources ----------------
+# Preferred: rustup installs the pinned version with its components and target. Where rustup cannot
+# download it but the installed stable *is* that version, stable is linked under the pinned name.
+# Last fallback (no route to the toolchain server): Debian's rustc-web with std sources, built with
+# -Z build-std; scripts/build.sh reads the choice from target/toolchain.env.
+channel=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+[ -n "$channel" ] || die "rust-toolchain.toml names no channel"
 mkdir -p target
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+if ! rustup run "$channel" rustc -V >/dev/null 2>&1; then
+  say "installing the Rust toolchain $channel (rust-toolchain.toml)"
+  if ! rustup toolchain install "$channel" --profile minimal -c rustfmt,clippy,rust-src \
+        -t wasm32-unknown-unknown >/dev/null 2>&1; then
+    stable_version=$(rustup run stable rustc -V 2>/dev/null | awk '{print $2}')
+    [ "$stable_version" = "$channel" ] \
+      || die "rustup could not install Rust $channel, and the installed stable is ${stable_version:-missing}"
+    say "rustup could not download $channel; linking the installed stable ($stable_version) under that name"
+    rustup toolchain link "$channel" "$(rustup run stable rustc --print sysroot)" \
+      || die "rustup toolchain link $channel failed"
+  fi
+fi
+# Components and the target, on the pinned toolchain (or on stable, when the pinned one is stable linked).
+toolchain_for_adds=$channel
+if [ -L "$(rustup run "$channel" rustc --print sysroot)" ] || ! rustup component list --toolchain "$channel" >/dev/null 2>&1; then
+  toolchain_for_adds=stable
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed --toolchain "$channel" 2>/dev/null | grep -q "^$component" \
+    || rustup component add "$component" --toolchain "$toolchain_for_adds" >/dev/null 2>&1 \
+    || die "rustup could not add $component to Rust $channel"
+done
+if rustup target list --installed --toolchain "$channel" 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   echo "SM_WASM_TOOLCHAIN=rustup" > target/toolchain.env
 else
   say "adding the wasm32-unknown-unknown target"
-  if rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  if rustup target add wasm32-unknown-unknown --toolchain "$toolchain_for_adds" >/dev/null 2>&1; then
     echo "SM_WASM_TOOLCHAIN=rustup" > target/toolchain.env
   else
     say "rustup could not add wasm32-unknown-unknown; using Debian's rustc-web fallback"
@@ -48,9 +74,10 @@ fi
 
 # The standard library's sources, for the size-optimised wasm build (scripts/build.sh).
 if [ "$(cat target/toolchain.env)" = "SM_WASM_TOOLCHAIN=rustup" ] \
-   && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+   && ! rustup component list --installed --toolchain "$channel" 2>/dev/null | grep -q '^rust-src'; then
   say "adding the rust-src component"
-  rustup component add rust-src >/dev/null 2>&1 || say "rust-src unavailable; the wasm builds with the prebuilt std"
+  rustup component add rust-src --toolchain "$toolchain_for_adds" >/dev/null 2>&1 \
+    || say "rust-src unavailable; the wasm builds with the prebuilt std"
 fi
 
 # --- wasm-bindgen CLI at exactly the crate's pinned version ----------------------------------------
