@@ -144,10 +144,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn latency(sm: &FakeSalesmanago, r: &Receiver, client: &reqwest::Client) -> (f64, f64, f64) {
+async fn latency(sm: &Fake, r: &Receiver, client: &reqwest::Client) -> (f64, f64, f64) {
     let posted_at = Arc::new(Mutex::new(HashMap::new()));
     let total = LATENCY_RATE * LATENCY_SECS;
-    let before = sm.calls().len();
+    let before = sm.taken().len();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
     let mut sends = Vec::new();
     for n in 0..total {
@@ -164,12 +164,14 @@ async fn latency(sm: &FakeSalesmanago, r: &Receiver, client: &reqwest::Client) -
     for s in sends {
         s.await.unwrap();
     }
-    let calls = sm.wait_for_calls(before + total as usize, 60).await;
+    let calls = sm
+        .wait_for_taken(before + total as usize, Duration::from_secs(60))
+        .await;
     let at = posted_at.lock().unwrap();
     let mut ms: Vec<f64> = calls[before..]
         .iter()
         .filter_map(|c| {
-            let id = c.contact_event["description"].as_str()?;
+            let id = c.description()?;
             // A CART update can name an earlier id's event; time each call by its own id.
             let posted = at.get(id)?;
             Some(c.at.saturating_duration_since(*posted).as_secs_f64() * 1000.0)
@@ -187,17 +189,12 @@ struct Throughput {
     peak_rss_kib: u64,
 }
 
-async fn throughput(
-    sm: &FakeSalesmanago,
-    r: &Receiver,
-    client: &reqwest::Client,
-    size: u64,
-) -> Throughput {
+async fn throughput(sm: &Fake, r: &Receiver, client: &reqwest::Client, size: u64) -> Throughput {
     let prefix = format!("tp{size}");
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
-    let forwarded_before = sm.calls().len();
+    let forwarded_before = sm.taken().len();
     let start = Instant::now();
     let end = start + Duration::from_secs(THROUGHPUT_SECS);
     let mut workers = Vec::new();
@@ -223,7 +220,7 @@ async fn throughput(
         w.await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
-    let forwarded = sm.calls().len() - forwarded_before;
+    let forwarded = sm.taken().len() - forwarded_before;
     Throughput {
         batch: size,
         events_per_sec: accepted.load(Relaxed) as f64 / secs,
@@ -234,7 +231,7 @@ async fn throughput(
 }
 
 async fn run(pinned: bool) {
-    let sm = FakeSalesmanago::start().await;
+    let sm = Fake::start().await;
     let r = Receiver::start(&sm.url, pinned).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)

@@ -1,4 +1,4 @@
-//! The receiver over real HTTP, against a fake SALESmanago API on 127.0.0.1.
+//! The receiver over real HTTP, against the fake SALESmanago API on 127.0.0.1.
 
 mod support;
 
@@ -6,8 +6,12 @@ use serde_json::json;
 use std::time::Duration;
 use support::*;
 
-async fn running(name: &str) -> (FakeSalesmanago, salla_salesmanago_receiver::Running, String) {
-    let sm = FakeSalesmanago::start().await;
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+async fn running(name: &str) -> (Fake, salla_salesmanago_receiver::Running, String) {
+    let sm = Fake::start().await;
     let r = salla_salesmanago_receiver::start(config(&sm.url, &data_dir(name)))
         .await
         .unwrap();
@@ -18,7 +22,7 @@ async fn running(name: &str) -> (FakeSalesmanago, salla_salesmanago_receiver::Ru
 fn descriptions(calls: &[Call]) -> Vec<String> {
     calls
         .iter()
-        .map(|c| c.contact_event["description"].as_str().unwrap().to_owned())
+        .map(|c| c.description().unwrap().to_owned())
         .collect()
 }
 
@@ -48,12 +52,12 @@ async fn the_same_id_twice_is_accepted_and_forwarded_once() {
         post(&url, &again).await,
         (200, json!({ "accepted": 1, "duplicates": 1 }))
     );
-    let calls = sm.wait_for_calls(3, 10).await;
+    let calls = sm.wait_for_taken(3, secs(10)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(descriptions(&sm.calls()), ["a", "b", "c"]);
     assert!(calls
         .iter()
-        .all(|c| c.method == "addContactExtEvent" && c.contact_id.as_deref() == Some("c-1")));
+        .all(|c| c.method() == "addContactExtEvent" && c.contact_id() == Some("c-1")));
     assert!(sm.refused().is_empty(), "{:?}", sm.refused());
     r.stop().await;
 }
@@ -71,7 +75,7 @@ async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
             ),
         )
         .await;
-        sm.wait_for_calls(i + 1, 10).await;
+        sm.wait_for_taken(i + 1, secs(10)).await;
     }
     post(
         &url,
@@ -81,7 +85,7 @@ async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
         ),
     )
     .await;
-    sm.wait_for_calls(4, 10).await;
+    sm.wait_for_taken(4, secs(10)).await;
     post(
         &url,
         &batch(
@@ -90,16 +94,10 @@ async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
         ),
     )
     .await;
-    let calls = sm.wait_for_calls(5, 10).await;
+    let calls = sm.wait_for_taken(5, secs(10)).await;
     let summary: Vec<(&str, Option<&str>, &str)> = calls
         .iter()
-        .map(|c| {
-            (
-                c.method.as_str(),
-                c.event_id.as_deref(),
-                c.answered.as_str(),
-            )
-        })
+        .map(|c| (c.method(), c.sent_event_id(), c.taken_id().unwrap()))
         .collect();
     assert_eq!(
         summary,
@@ -111,7 +109,7 @@ async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
             ("addContactExtEvent", None, "sm-3"),
         ]
     );
-    assert_eq!(calls[2].contact_event["products"], "1,2,3");
+    assert_eq!(calls[2].contact_event()["products"], "1,2,3");
     assert!(sm.refused().is_empty(), "{:?}", sm.refused());
     r.stop().await;
 }
@@ -132,10 +130,10 @@ async fn carts_waiting_together_end_in_the_latest_one() {
         .await;
     }
     sm.set_down(false);
-    let calls = sm.wait_for_calls(1, 15).await;
+    let calls = sm.wait_for_taken(1, secs(15)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sm.calls().len(), 1);
-    assert_eq!(calls[0].contact_event["products"], "1,2,3");
+    assert_eq!(calls[0].contact_event()["products"], "1,2,3");
     r.stop().await;
 }
 
@@ -155,7 +153,7 @@ async fn salesmanago_down_for_a_while_then_everything_arrives() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(sm.calls().is_empty());
     sm.set_down(false);
-    let calls = sm.wait_for_calls(5, 20).await;
+    let calls = sm.wait_for_taken(5, secs(20)).await;
     assert_eq!(descriptions(&calls), ["e0", "e1", "e2", "e3", "e4"]);
     r.stop().await;
 }
@@ -178,9 +176,9 @@ async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
         ),
     )
     .await;
-    let calls = sm.wait_for_calls(2, 10).await;
+    let calls = sm.wait_for_taken(2, secs(10)).await;
     assert_eq!(descriptions(&calls), ["anon", "named"]);
-    assert!(calls.iter().all(|c| c.contact_id.as_deref() == Some("c-9")));
+    assert!(calls.iter().all(|c| c.contact_id() == Some("c-9")));
     r.stop().await;
 }
 
@@ -275,7 +273,7 @@ async fn cors_health_and_metrics() {
         ),
     )
     .await;
-    sm.wait_for_calls(1, 10).await;
+    sm.wait_for_taken(1, secs(10)).await;
     let metrics = client
         .get(format!("{url}/metrics"))
         .send()

@@ -15,7 +15,7 @@ fn spawn(sm_url: &str, dir: &std::path::Path, port: u16) -> Child {
 
 #[tokio::test]
 async fn killed_after_accepting_and_restarted_forwards_each_event_once() {
-    let sm = FakeSalesmanago::start().await;
+    let sm = Fake::start().await;
     let dir = data_dir("restart");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -44,16 +44,16 @@ async fn killed_after_accepting_and_restarted_forwards_each_event_once() {
         post(&url, &batch(again, json!({ "contactId": "c" }))).await,
         (200, json!({ "accepted": 0, "duplicates": 20 }))
     );
-    let calls = sm.wait_for_calls(20, 20).await;
+    let calls = sm.wait_for_taken(20, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut ids: Vec<String> = sm
         .calls()
         .iter()
-        .map(|c| c.contact_event["description"].as_str().unwrap().to_owned())
+        .map(|c| c.description().unwrap().to_owned())
         .collect();
     ids.sort();
     ids.dedup();
-    assert_eq!((calls.len(), ids.len(), sm.calls().len()), (20, 20, 20));
+    assert_eq!((calls.len(), ids.len(), sm.taken().len()), (20, 20, 20));
     child.kill().unwrap();
     child.wait().unwrap();
 }

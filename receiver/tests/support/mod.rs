@@ -1,184 +1,19 @@
-//! Test support: a fake SALESmanago API on 127.0.0.1 and helpers to run the receiver against it.
-#![allow(dead_code)]
+//! Test support: the receiver's configuration for the fake SALESmanago API (the
+//! `fake-salesmanago` crate), batches, and helpers to run the receiver against it.
+// Each test binary (and the load benchmark) uses a part of it.
+#![allow(dead_code, unused_imports)]
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::post as route_post;
-use axum::{Json, Router};
-use salla_salesmanago::salesmanago::check_contact_event;
-use salla_salesmanago::value::Value;
+pub use fake_salesmanago::{Call, Fake};
 use salla_salesmanago_receiver::config::{Account, Config, Secret};
 use serde_json::{json, Value as J};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const CLIENT_ID: &str = "sm-client";
-pub const API_KEY: &str = "sm-key";
-pub const API_SECRET: &str = "sm-secret";
-pub const OWNER: &str = "owner@shop.example";
+/// The fake's (demo) account: the receiver must authenticate as it.
+pub const CLIENT_ID: &str = fake_salesmanago::DEMO_CLIENT_ID;
+pub const API_KEY: &str = fake_salesmanago::DEMO_API_KEY;
+pub const API_SECRET: &str = fake_salesmanago::DEMO_API_SECRET;
+pub const OWNER: &str = fake_salesmanago::DEMO_OWNER;
 pub const ORIGIN: &str = "https://store.example";
-
-/// One call the fake API took.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: String,
-    pub contact_event: J,
-    pub contact_id: Option<String>,
-    pub email: Option<String>,
-    pub event_id: Option<String>,
-    pub answered: String,
-    /// When the fake took the call (for the load benchmark's forward latency).
-    pub at: Instant,
-}
-
-#[derive(Default)]
-pub struct FakeState {
-    pub calls: Vec<Call>,
-    pub refused: Vec<String>,
-    pub down: bool,
-    next: u32,
-}
-
-/// A fake SALESmanago API: checks what SALESmanago checks, records calls, answers eventIds.
-#[derive(Clone)]
-pub struct FakeSalesmanago {
-    pub url: String,
-    pub state: Arc<Mutex<FakeState>>,
-}
-
-fn to_core(v: &J) -> Value {
-    match v {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-        J::String(s) => Value::String(s.clone()),
-        J::Array(a) => Value::Array(a.iter().map(to_core).collect()),
-        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), to_core(v))).collect()),
-    }
-}
-
-fn refuse(state: &Mutex<FakeState>, message: String) -> axum::response::Response {
-    state.lock().unwrap().refused.push(message.clone());
-    (
-        StatusCode::OK,
-        Json(json!({ "success": false, "message": [message] })),
-    )
-        .into_response()
-}
-
-async fn call(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    Path(method): Path<String>,
-    Json(body): Json<J>,
-) -> axum::response::Response {
-    if state.lock().unwrap().down {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-    }
-    let expected_sha = salla_salesmanago_receiver::salesmanago::sha(API_KEY, CLIENT_ID, API_SECRET);
-    if body["clientId"] != CLIENT_ID
-        || body["apiKey"] != API_KEY
-        || body["sha"] != expected_sha.as_str()
-    {
-        return refuse(
-            &state,
-            "authentication failed (clientId, apiKey, sha)".into(),
-        );
-    }
-    if !body["requestTime"].is_u64() || body["owner"] != OWNER {
-        return refuse(&state, "requestTime and owner are required".into());
-    }
-    let contact_id = body["contactId"].as_str().map(str::to_owned);
-    let email = body["email"].as_str().map(str::to_owned);
-    if contact_id.is_none() && email.is_none() {
-        return refuse(&state, "a contact is required (contactId or email)".into());
-    }
-    let mut event = body["contactEvent"].clone();
-    let event_id = event
-        .as_object_mut()
-        .and_then(|o| o.remove("eventId"))
-        .and_then(|v| v.as_str().map(str::to_owned));
-    if let Err(e) = check_contact_event(&to_core(&event)) {
-        return refuse(&state, format!("contactEvent.{e}"));
-    }
-    let mut s = state.lock().unwrap();
-    let answered = match method.as_str() {
-        "addContactExtEvent" if event_id.is_none() => {
-            s.next += 1;
-            format!("sm-{}", s.next)
-        }
-        "updateContactExtEvent" => match &event_id {
-            Some(id) if s.calls.iter().any(|c| c.answered == *id) => id.clone(),
-            _ => {
-                drop(s);
-                return refuse(
-                    &state,
-                    "updateContactExtEvent needs a known contactEvent.eventId".into(),
-                );
-            }
-        },
-        _ => {
-            drop(s);
-            return refuse(&state, format!("unknown method {method}"));
-        }
-    };
-    s.calls.push(Call {
-        method,
-        contact_event: event,
-        contact_id,
-        email,
-        event_id,
-        answered: answered.clone(),
-        at: Instant::now(),
-    });
-    (
-        StatusCode::OK,
-        Json(json!({ "success": true, "eventId": answered })),
-    )
-        .into_response()
-}
-
-impl FakeSalesmanago {
-    pub async fn start() -> FakeSalesmanago {
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let app = Router::new()
-            .route("/api/v2/contact/{method}", route_post(call))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeSalesmanago { url, state }
-    }
-
-    pub fn calls(&self) -> Vec<Call> {
-        self.state.lock().unwrap().calls.clone()
-    }
-
-    pub fn refused(&self) -> Vec<String> {
-        self.state.lock().unwrap().refused.clone()
-    }
-
-    pub fn set_down(&self, down: bool) {
-        self.state.lock().unwrap().down = down;
-    }
-
-    /// Waits until `n` calls were taken (or panics after `secs`).
-    pub async fn wait_for_calls(&self, n: usize, secs: u64) -> Vec<Call> {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let calls = self.calls();
-            if calls.len() >= n {
-                return calls;
-            }
-            assert!(
-                Instant::now() < end,
-                "waited for {n} calls, got {}: {calls:#?}",
-                calls.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
     Config {
