@@ -13,7 +13,9 @@
 //!   about, SALESmanago's types and limits,
 //!   numbers as Salla sends them.
 //!
-//! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page.
+//! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page. With
+//! the `receiver` feature (never in the wasm), `received` reads and checks batches on the
+//! receiver's side.
 #![deny(missing_docs)]
 
 pub mod cart;
@@ -24,6 +26,8 @@ pub mod number;
 pub mod outbox;
 pub mod pipeline;
 pub mod protocol;
+#[cfg(feature = "receiver")]
+pub mod received;
 pub mod salesmanago;
 pub mod salla;
 pub mod value;

@@ -1,4 +1,5 @@
-//! Protocol v1: the body the tracker POSTs to the receiver (`spec/mapping.md` §5).
+//! Protocol v1: the body the tracker POSTs to the receiver (docs/protocol.md §1). The receiver's
+//! side, reading and checking a body, is `received` (behind the `receiver` feature).
 //!
 //! Sent as `text/plain;charset=UTF-8` so that it is a CORS simple request (no preflight) and the
 //! same body works for `navigator.sendBeacon`. Each event's `id` is its idempotency key: the same
@@ -67,104 +68,6 @@ pub fn batch(client_id: &str, sent_at: u64, contact: &Contact, events: &[Envelop
             Value::Array(events.iter().map(Envelope::to_value).collect()),
         ),
     ])
-}
-
-/// One event of a received batch: the id, the Salla event it came from, and the `contactEvent`
-/// exactly as sent (already checked against SALESmanago's rules).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedEvent {
-    /// The idempotency key.
-    pub id: String,
-    /// The Salla event name.
-    pub source: String,
-    /// The SALESmanago event, as a JSON-like object with SALESmanago's field names.
-    pub contact_event: Value,
-}
-
-/// A received protocol v1 batch, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedBatch {
-    /// The SALESmanago client id the tracker was configured with.
-    pub client_id: String,
-    /// When the tracker sent it.
-    pub sent_at: u64,
-    /// Who the events are about.
-    pub contact: Contact,
-    /// The events.
-    pub events: Vec<ReceivedEvent>,
-}
-
-/// Reads and checks a protocol v1 body (as parsed JSON). The error names the field.
-pub fn parse_batch(body: &Value) -> Result<ReceivedBatch, String> {
-    if !matches!(body, Value::Object(_)) {
-        return Err("the body must be a JSON object".to_owned());
-    }
-    match body.get("v") {
-        Some(Value::Number(v)) if *v == f64::from(VERSION) => {}
-        _ => return Err("v must be 1 (protocol version)".to_owned()),
-    }
-    fn text(v: Option<&Value>) -> Option<&str> {
-        v.and_then(Value::as_str).filter(|s| !s.is_empty())
-    }
-    let client_id = text(body.get("clientId"))
-        .ok_or("clientId is missing")?
-        .to_owned();
-    let sent_at = match body.get("sentAt") {
-        Some(Value::Number(n)) if n.is_finite() && *n >= 0.0 && n.fract() == 0.0 => *n as u64,
-        _ => return Err("sentAt must be milliseconds since the epoch".to_owned()),
-    };
-    let contact = match body.get("contact") {
-        None | Some(Value::Null) => Contact::default(),
-        Some(c @ Value::Object(_)) => {
-            let field = |k: &str| match c.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(Some(s.clone())),
-                Some(_) => Err(format!("contact.{k} must be text of 1 to 255 characters")),
-            };
-            Contact {
-                contact_id: field("contactId")?,
-                email: field("email")?,
-            }
-        }
-        Some(_) => return Err("contact must be an object".to_owned()),
-    };
-    let Some(Value::Array(items)) = body.get("events") else {
-        return Err("events must be an array".to_owned());
-    };
-    if items.is_empty() || items.len() > crate::salesmanago::limits::BATCH {
-        return Err(format!(
-            "events must hold 1 to {} events, got {}",
-            crate::salesmanago::limits::BATCH,
-            items.len()
-        ));
-    }
-    let mut events = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let at = |what: &str| format!("events[{i}].{what}");
-        let id = text(item.get("id"))
-            .filter(|id| id.len() <= 255)
-            .ok_or_else(|| at("id must be text of 1 to 255 characters"))?;
-        let source = item
-            .get("source")
-            .and_then(Value::as_str)
-            .ok_or_else(|| at("source must be text"))?;
-        let contact_event = item
-            .get("contactEvent")
-            .ok_or_else(|| at("contactEvent is missing"))?;
-        crate::salesmanago::check_contact_event(contact_event)
-            .map_err(|e| at(&format!("contactEvent.{e}")))?;
-        events.push(ReceivedEvent {
-            id: id.to_owned(),
-            source: source.to_owned(),
-            contact_event: contact_event.clone(),
-        });
-    }
-    Ok(ReceivedBatch {
-        client_id,
-        sent_at,
-        contact,
-        events,
-    })
 }
 
 /// A whole request body from events already serialised as JSON (by the browser's
@@ -295,71 +198,6 @@ mod tests {
         assert_eq!(
             empty,
             r#"{"v":1,"clientId":"cl","sentAt":9,"contact":{},"events":[]}"#
-        );
-    }
-
-    #[test]
-    fn a_batch_the_tracker_sends_parses_back() {
-        let mut e = ContactEvent::new(ExternalEventType::Purchase, 1_763_829_999_000);
-        e.set_value(Some(99.5));
-        e.set_external_id("o-1");
-        let envelope = Envelope {
-            id: "e-1".into(),
-            source: "Order Completed".into(),
-            event: e.clone(),
-        };
-        let contact = Contact {
-            contact_id: Some("c-1".into()),
-            email: None,
-        };
-        let body = batch("client", 1_763_830_000_000, &contact, &[envelope]);
-        let parsed = parse_batch(&body).unwrap();
-        assert_eq!(parsed.client_id, "client");
-        assert_eq!(parsed.contact, contact);
-        assert_eq!(parsed.events[0].id, "e-1");
-        assert_eq!(parsed.events[0].contact_event, e.to_value());
-    }
-
-    #[test]
-    fn a_bad_batch_is_refused_by_name() {
-        let ok_event = ContactEvent::new(ExternalEventType::Visit, 1_763_829_999_000).to_value();
-        let body = |events: Vec<Value>| {
-            Value::object([
-                ("v", Value::Number(1.0)),
-                ("clientId", Value::from("c")),
-                ("sentAt", Value::Number(1.0)),
-                ("events", Value::Array(events)),
-            ])
-        };
-        let event = |id: &str, ce: Value| {
-            Value::object([
-                ("id", Value::from(id)),
-                ("source", Value::from("x")),
-                ("contactEvent", ce),
-            ])
-        };
-        assert_eq!(
-            parse_batch(&Value::Null).unwrap_err(),
-            "the body must be a JSON object"
-        );
-        assert!(parse_batch(&body(vec![]))
-            .unwrap_err()
-            .contains("1 to 1000 events"));
-        assert_eq!(
-            parse_batch(&body(vec![event("", ok_event.clone())])).unwrap_err(),
-            "events[0].id must be text of 1 to 255 characters"
-        );
-        let Value::Object(mut f) = ok_event.clone() else {
-            unreachable!()
-        };
-        f[1].1 = Value::from("visit");
-        assert_eq!(
-            parse_batch(&body(vec![
-                event("a", ok_event),
-                event("b", Value::Object(f))
-            ]))
-            .unwrap_err(),
-            "events[1].contactEvent.contactExtEventType \"visit\" must be in capitals: VISIT"
         );
     }
 

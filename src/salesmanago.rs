@@ -1,8 +1,9 @@
 //! SALESmanago's side: external event types, the `contactEvent` object with its API v2 field
-//! names, and the field limits (`spec/salesmanago.md`).
+//! names, and the field limits (docs/salesmanago.md).
 //!
 //! Limits are enforced when a field is set, so a [`ContactEvent`] that exists is one SALESmanago
-//! accepts. This module knows nothing of Salla; `mapping` decides what goes in each field.
+//! accepts. This module knows nothing of Salla; `mapping` decides what goes in each field. The
+//! receiver checks an event it did not build against the same limits in `received`.
 
 use crate::number;
 use crate::value::Value;
@@ -298,75 +299,6 @@ impl ContactEvent {
     }
 }
 
-/// Earliest plausible `date`: below it, a timestamp is in seconds, not milliseconds.
-const EARLIEST_MS: f64 = 978_307_200_000.0; // 2001-01-01
-
-/// Checks a received `contactEvent` against SALESmanago's rules (what a receiver must refuse
-/// before it stores anything): a known type in capitals, a millisecond `date`, a numeric `value`
-/// of ≤ 19 integer digits and 2 decimals, only SALESmanago's fields, each text within its limit.
-/// The error names the field and what is wrong, for a 4xx a sender can act on.
-pub fn check_contact_event(event: &Value) -> Result<(), String> {
-    let Value::Object(fields) = event else {
-        return Err(format!("must be an object, got {}", event.kind()));
-    };
-    let text_limit = |key: &str| match key {
-        "description" => Some(limits::DESCRIPTION),
-        "products" => Some(limits::PRODUCTS),
-        "location" => Some(limits::LOCATION),
-        "externalId" | "shopDomain" => Some(limits::EXTERNAL_ID),
-        _ => DETAIL_NAMES.contains(&key).then_some(limits::DETAIL),
-    };
-    match event.get("contactExtEventType") {
-        Some(Value::String(t)) if ExternalEventType::ALL.iter().any(|k| k.as_str() == t) => {}
-        Some(Value::String(t)) => {
-            return Err(match ExternalEventType::parse(t) {
-                Some(k) => format!(
-                    "contactExtEventType \"{t}\" must be in capitals: {}",
-                    k.as_str()
-                ),
-                None => format!("contactExtEventType \"{t}\" is not a SALESmanago type"),
-            })
-        }
-        _ => return Err("contactExtEventType is missing".to_owned()),
-    }
-    match event.get("date") {
-        Some(Value::Number(d)) if d.is_finite() && d.fract() == 0.0 && *d >= EARLIEST_MS => {}
-        _ => return Err("date must be milliseconds since the epoch".to_owned()),
-    }
-    for (key, value) in fields {
-        match key.as_str() {
-            "contactExtEventType" | "date" => {}
-            "value" => match value {
-                Value::Number(v) if v.is_finite() && v.abs() < 1e19 => {
-                    let cents = v * 100.0;
-                    if (cents.round() - cents).abs() > 1e-6 * v.abs().max(1.0) {
-                        return Err("value must have at most 2 decimals".to_owned());
-                    }
-                }
-                _ => return Err(format!("value must be a number, got {}", value.kind())),
-            },
-            key => {
-                let Some(limit) = text_limit(key) else {
-                    return Err(format!("{key} is not a SALESmanago contactEvent field"));
-                };
-                let Value::String(text) = value else {
-                    return Err(format!("{key} must be text, got {}", value.kind()));
-                };
-                let len = text.encode_utf16().count();
-                if len == 0 || len > limit {
-                    return Err(format!(
-                        "{key} is {len} characters; it must be 1 to {limit}"
-                    ));
-                }
-                if key == "products" && text.split(',').any(|id| id.is_empty() || id.trim() != id) {
-                    return Err("products must be ids separated by single commas".to_owned());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,67 +399,6 @@ mod tests {
         );
         assert_eq!(v.get("date"), Some(&Value::Number(1_763_829_999_000.0)));
         assert_eq!(v.get("contactExtEventType"), Some(&Value::from("VISIT")));
-    }
-
-    #[test]
-    fn every_event_the_tracker_builds_passes_the_receiver_check() {
-        let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
-        e.set_products(["1", "2"]);
-        e.set_value(Some(12.345));
-        e.set_description(&"ع".repeat(5000));
-        e.set_details([Some("x".repeat(300))]);
-        assert_eq!(check_contact_event(&e.to_value()), Ok(()));
-    }
-
-    #[test]
-    fn the_receiver_check_names_what_is_wrong() {
-        let base = || ContactEvent::new(ExternalEventType::Visit, 1_763_829_999_000).to_value();
-        let with = |k: &str, v: Value| {
-            let Value::Object(mut f) = base() else {
-                unreachable!()
-            };
-            f.retain(|(key, _)| key != k);
-            f.push((k.to_owned(), v));
-            Value::Object(f)
-        };
-        let cases = [
-            (
-                with("contactExtEventType", Value::from("cart")),
-                "must be in capitals: CART",
-            ),
-            (
-                with("contactExtEventType", Value::from("NOPE")),
-                "is not a SALESmanago type",
-            ),
-            (
-                with("date", Value::Number(1_763_829_999.0)),
-                "date must be milliseconds",
-            ),
-            (with("value", Value::from("12")), "value must be a number"),
-            (with("value", Value::Number(1.234)), "at most 2 decimals"),
-            (with("value", Value::Number(1e20)), "value must be a number"),
-            (
-                with("detail21", Value::from("x")),
-                "detail21 is not a SALESmanago contactEvent field",
-            ),
-            (
-                with("detail1", Value::from("x".repeat(256))),
-                "detail1 is 256 characters",
-            ),
-            (
-                with("location", Value::from("")),
-                "location is 0 characters",
-            ),
-            (
-                with("products", Value::from("1, 2")),
-                "products must be ids separated by single commas",
-            ),
-            (Value::Null, "must be an object"),
-        ];
-        for (event, message) in cases {
-            let err = check_contact_event(&event).unwrap_err();
-            assert!(err.contains(message), "{err} ∌ {message}");
-        }
     }
 
     #[test]

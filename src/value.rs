@@ -165,30 +165,35 @@ impl From<bool> for Value {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testing {
-    //! Building values from JSON text in tests.
-    use super::Value;
-
-    /// Converts `serde_json`'s value, keeping key order (serde_json's `preserve_order` is off, so
-    /// tests that care about order build objects by hand).
-    pub fn from_serde(v: serde_json::Value) -> Value {
+/// serde_json's values, for tests that write payloads as `json!` (the workspace's one such
+/// conversion; the `serde_json` feature, or the crate's own tests). Keys come in serde_json's
+/// order, which is sorted (its `preserve_order` is off): tests that care about order build
+/// objects by hand.
+#[cfg(any(test, feature = "serde_json"))]
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        use serde_json::Value as Json;
         match v {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-            serde_json::Value::String(s) => Value::String(s),
-            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(from_serde).collect()),
-            serde_json::Value::Object(o) => {
-                Value::Object(o.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Json::String(s) => Value::String(s),
+            Json::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
+            Json::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
             }
         }
     }
+}
 
-    /// `json!(...)` as a core [`Value`].
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Building values from JSON text in tests.
+
+    /// `json!(...)` as a core [`Value`](super::Value).
     macro_rules! val {
         ($($json:tt)+) => {
-            $crate::value::testing::from_serde(serde_json::json!($($json)+))
+            $crate::value::Value::from(serde_json::json!($($json)+))
         };
     }
     pub(crate) use val;

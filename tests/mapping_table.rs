@@ -20,14 +20,7 @@ fn env() -> Env<'static> {
 }
 
 fn value(j: Json) -> Value {
-    match j {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(b),
-        Json::Number(n) => Value::Number(n.as_f64().unwrap()),
-        Json::String(s) => Value::String(s),
-        Json::Array(a) => Value::Array(a.into_iter().map(value).collect()),
-        Json::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, value(v))).collect()),
-    }
+    Value::from(j)
 }
 
 fn config(extra: Json) -> Config {

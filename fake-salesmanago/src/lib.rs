@@ -30,6 +30,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use salla_salesmanago::received::ReceivedContactEvent;
 use serde_json::{json, Value as Json};
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet};
@@ -436,13 +437,15 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
     if !named("contactId") && !named("email") {
         return refuse("a contact is required (contactId or email)");
     }
-    let mut event = body["contactEvent"].clone();
-    let event_id = match event.as_object_mut().and_then(|o| o.remove("eventId")) {
+    let Json::Object(mut event) = body["contactEvent"].clone() else {
+        return refuse("contactEvent must be an object");
+    };
+    let event_id = match event.remove("eventId") {
         None => None,
         Some(Json::String(id)) => Some(id),
         Some(_) => return refuse("contactEvent.eventId must be text"),
     };
-    if let Err(e) = salla_salesmanago::salesmanago::check_contact_event(&to_core(&event)) {
+    if let Err(e) = ReceivedContactEvent::from_object(event) {
         return Err((StatusCode::OK, format!("contactEvent.{e}")));
     }
     match (update, event_id) {
@@ -457,18 +460,6 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
         }
         (true, Some(id)) if l.known.contains(&id) => Ok(id),
         (true, _) => refuse("updateContactExtEvent needs a known contactEvent.eventId"),
-    }
-}
-
-fn to_core(v: &Json) -> salla_salesmanago::value::Value {
-    use salla_salesmanago::value::Value;
-    match v {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Value::String(s.clone()),
-        Json::Array(a) => Value::Array(a.iter().map(to_core).collect()),
-        Json::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), to_core(v))).collect()),
     }
 }
 

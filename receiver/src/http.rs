@@ -9,8 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use salla_salesmanago::protocol::parse_batch;
-use salla_salesmanago::value::Value;
+use salla_salesmanago::received::ReceivedBatch;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -140,19 +139,6 @@ fn browser_key(ip: &str, headers: &HeaderMap) -> String {
     crate::salesmanago::sha(ip, ua, origin)
 }
 
-fn from_serde(v: serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(s) => Value::String(s),
-        serde_json::Value::Array(a) => Value::Array(a.into_iter().map(from_serde).collect()),
-        serde_json::Value::Object(o) => {
-            Value::Object(o.into_iter().map(|(k, v)| (k, from_serde(v))).collect())
-        }
-    }
-}
-
 async fn collect(
     State((shared, limiter, writer)): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -203,18 +189,9 @@ async fn collect(
             )
         }
     };
-    let json: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(j) => j,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-            )
-        }
-    };
-    let batch = match parse_batch(&from_serde(json)) {
+    let batch = match ReceivedBatch::parse(&body) {
         Ok(b) => b,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
     // A tracker set up with another account's client id would file its shoppers under ours.
     if batch.client_id != cfg.account.client_id {

@@ -9,8 +9,8 @@
 //! FULL`), so a crash after a 2xx loses nothing.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use salla_salesmanago::protocol::ReceivedBatch;
-use salla_salesmanago::value::Value;
+use salla_salesmanago::received::ReceivedBatch;
+use salla_salesmanago::salesmanago::ExternalEventType;
 use std::path::Path;
 
 /// What a batch did to the store.
@@ -185,8 +185,8 @@ fn accept_one(
     let named = batch.contact.contact_id.is_some() || batch.contact.email.is_some();
     let state = if named { "queued" } else { "waiting" };
     for e in &batch.events {
-        let event_type = text_field(&e.contact_event, "contactExtEventType").unwrap_or_default();
-        let external_id = text_field(&e.contact_event, "externalId");
+        let event_type = e.contact_event.event_type.as_str();
+        let external_id = e.contact_event.external_id.as_deref();
         let inserted = tx.prepare_cached(
             "INSERT OR IGNORE INTO events
                (id, received_at, browser, source, event_type, external_id, contact_event, contact_id, email, state)
@@ -202,7 +202,7 @@ fn accept_one(
         accepted.new += 1;
         // The latest cart wins: an older CART of the same cart still waiting would overwrite
         // a newer one in SALESmanago if it went later.
-        if event_type == "CART" {
+        if e.contact_event.event_type == ExternalEventType::Cart {
             tx.prepare_cached(
                 "UPDATE events SET state = 'superseded'
                  WHERE event_type = 'CART' AND external_id IS ?1 AND browser = ?2 AND id != ?3
@@ -227,10 +227,6 @@ fn accept_one(
         )?;
     }
     Ok(accepted)
-}
-
-fn text_field(event: &Value, key: &str) -> Option<String> {
-    event.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 impl Store for SqliteStore {

@@ -6,7 +6,7 @@
 
 use crate::store::{Accepted, Arriving, StoreError};
 use crate::Shared;
-use salla_salesmanago::protocol::ReceivedBatch;
+use salla_salesmanago::received::ReceivedBatch;
 use std::sync::mpsc;
 use std::sync::Arc;
 use tokio::sync::oneshot;
