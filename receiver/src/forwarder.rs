@@ -6,14 +6,14 @@
 //! arrival order, one call at a time; up to [`PARALLEL_LANES`] lanes run at once, because each
 //! call waits on SALESmanago's network latency, not on us.
 //!
-//! A network error, 5xx, 408 or 429 pauses the whole queue with exponential backoff (SALESmanago
-//! being down is not one event's problem); the event is due again first when the pause ends. An
-//! event SALESmanago refuses as invalid is logged with its id and not retried.
+//! A network error, 5xx, 408 or 429 pauses the whole queue (SALESmanago being down is not one
+//! event's problem) for as long as [`retry`](crate::retry) says; the event is due again first
+//! when the pause ends. An event SALESmanago refuses as invalid is logged with its id and not
+//! retried.
 
 use crate::salesmanago::{Answer, Client};
 use crate::store::Outbound;
 use crate::{now_ms, Shared};
-use salla_salesmanago::outbox::backoff_ms;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -51,16 +51,16 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         match deliver_due(&shared, &client, &stopped).await {
             Round::Done => failures = 0,
             Round::Failed => {
-                let wait = backoff_ms(failures, jitter());
+                let wait = crate::retry::pause(failures, jitter());
                 failures = failures.saturating_add(1);
                 tracing::warn!(
-                    retry_in_ms = wait,
+                    retry_in_ms = wait.as_millis() as u64,
                     "SALESmanago unavailable; delivery paused"
                 );
                 // New batches must not wake a paused forwarder early.
                 tokio::select! {
                     _ = stopped.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             }

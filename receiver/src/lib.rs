@@ -3,11 +3,13 @@
 //! never see.
 //!
 //! Layers, in the order data flows: [`http`] (accept, validate with the tracker's own core,
-//! CORS, limits) → [`store`] (durable, deduplicating) → [`forwarder`] → [`salesmanago`] (API v2).
+//! CORS, limits) → [`store`] (durable, deduplicating) → [`forwarder`] (paced by [`retry`]) →
+//! [`salesmanago`] (API v2).
 
 pub mod config;
 pub mod forwarder;
 pub mod http;
+pub mod retry;
 pub mod salesmanago;
 pub mod store;
 pub mod writer;
