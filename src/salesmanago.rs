@@ -117,20 +117,32 @@ pub fn truncate(text: &str, max: usize) -> &str {
 /// cart line. Only the first item may be cut, when it alone is longer than `max`; the items that
 /// do not fit after it are left out.
 pub fn join_list<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) -> String {
+    join(&mut items.into_iter(), max, false)
+}
+
+/// [`join_list`], leaving out items that are empty once cleaned when `skip_empty`. Behind `dyn`:
+/// one copy in the wasm whatever the callers iterate.
+fn join(items: &mut dyn Iterator<Item = &str>, max: usize, skip_empty: bool) -> String {
     let mut out = String::new();
     let mut used = 0;
-    for (i, item) in items.into_iter().enumerate() {
+    let mut first = true;
+    for item in items {
         let item = item.trim();
         let cleaned;
         let item = if item.contains(',') {
             cleaned = item.replace(',', " ");
-            cleaned.as_str()
+            // What was a comma at an end is a space at an end: ",x" would go out as " x".
+            cleaned.trim()
         } else {
             item
         };
+        if skip_empty && item.is_empty() {
+            continue;
+        }
         let len: usize = item.encode_utf16().count();
-        if i == 0 {
-            let kept = truncate(item, max);
+        if first {
+            first = false;
+            let kept = truncate(item, max).trim();
             used = kept.encode_utf16().count();
             out.push_str(kept);
         } else if used + 1 + len <= max {
@@ -215,10 +227,9 @@ impl ContactEvent {
 
     /// Sets `products` from product ids: whole ids only, the overflow left out (≤ 512).
     pub fn set_products<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
-        let list = join_list(
-            ids.into_iter().filter(|id| !id.trim().is_empty()),
-            limits::PRODUCTS,
-        );
+        // An empty id (or one of only commas and spaces) is left out: the receiver refuses
+        // "1,,2", and SALESmanago would file an empty product.
+        let list = join(&mut ids.into_iter(), limits::PRODUCTS, true);
         self.products = (!list.is_empty()).then_some(list);
     }
 
@@ -352,6 +363,21 @@ mod tests {
             "a lone item longer than the limit is cut"
         );
         assert_eq!(join_list(std::iter::empty::<&str>(), 10), "");
+        assert_eq!(
+            join_list([",x", "y, "], 10),
+            "x,y",
+            "no space where a comma was"
+        );
+        assert_eq!(join_list(["ab cd"], 3), "ab", "a cut item ends in no space");
+    }
+
+    #[test]
+    fn products_leave_out_ids_of_only_commas() {
+        let mut e = ContactEvent::new(ExternalEventType::Cart, 1);
+        e.set_products([",", " , ", "1", ",2"]);
+        assert_eq!(e.to_value().get("products"), Some(&Value::from("1,2")));
+        e.set_products([","]);
+        assert_eq!(e.to_value().get("products"), None);
     }
 
     #[test]
