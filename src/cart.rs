@@ -1,4 +1,4 @@
-//! The held cart (`spec/mapping.md` §3).
+//! The held cart (`docs/mapping.md` §3).
 //!
 //! SALESmanago keeps one CART event per cart, updated in place, so every CART event must describe
 //! the **whole** cart, while Salla's Product Added and Product Removed describe one line. The

@@ -1,4 +1,4 @@
-//! Salla event → SALESmanago external event: the table of `spec/mapping.md` §2.
+//! Salla event → SALESmanago external event: the table of `docs/mapping.md` §2.
 //!
 //! [`map`] is pure: the event, the held cart (already updated by this event), the configuration
 //! and the environment (time, shop) go in; a [`ContactEvent`] to send, or the reason for sending
@@ -61,56 +61,29 @@ impl fmt::Display for Skip {
     }
 }
 
-/// The type the table gives an event; `None` where the event is off by default.
-pub fn default_type(event: &SallaEvent, config: &Config) -> Option<T> {
-    use SallaEvent as E;
-    match event {
-        E::ProductViewed(_) => Some(T::Visit),
-        E::ProductAdded(_)
-        | E::ProductRemoved(_)
-        | E::WishlistProductAddedToCart(_)
-        | E::CartViewed(_)
-        | E::CartUpdated(_)
-        | E::CheckoutStarted(_) => Some(T::Cart),
-        E::OrderCompleted(_) => Some(T::Purchase),
-        E::SignedIn(_) | E::SignedUp(_) => Some(T::Login),
-        E::PromotionViewed(_) | E::PromotionClicked(_) => Some(T::Offer),
-        E::CouponApplied(_)
-        | E::CouponRemoved(_)
-        | E::CouponDenied(_)
-        | E::ProductAddedToWishlist(_)
-        | E::ProductRemovedFromWishlist(_)
-        | E::ProductsSearched(_)
-        | E::ProductShared(_)
-        | E::ProductReviewed(_) => Some(T::Other),
-        E::Custom(_) => config.custom_events.then_some(T::Other),
-        E::SignedOut | E::Quiet(_) | E::Page(_) => None,
-    }
-}
-
-/// The type an off-by-default event gets when switched on with `true`.
-fn type_when_on(event: &SallaEvent) -> T {
-    match event {
-        SallaEvent::Page(_) => T::Visit,
-        _ => T::Other,
-    }
+/// What a row of the table does with its event unless the configuration says otherwise.
+#[derive(Debug, Clone, Copy)]
+enum ByDefault {
+    /// Sent as this type.
+    Sent(T),
+    /// Not sent, for this reason; sent as this type when switched on with `true`.
+    Skipped(Skip, T),
 }
 
 /// Maps one event. `cart` is the held cart after this event was applied to it.
 pub fn map(event: &SallaEvent, cart: &Cart, config: &Config, env: &Env<'_>) -> Decision {
-    let event_type = match config.override_for(event.kind(), event.name()) {
-        Some(Override::Off) => return Decision::Skip(Skip::SwitchedOff),
-        Some(Override::As(t)) => t,
-        Some(Override::On) => default_type(event, config).unwrap_or_else(|| type_when_on(event)),
-        None => match default_type(event, config) {
-            Some(t) => t,
-            None if matches!(event, SallaEvent::Custom(_)) => {
-                return Decision::Skip(Skip::CustomEventsOff)
-            }
-            None => return Decision::Skip(Skip::OffByDefault),
-        },
+    // The row fills the event before the configuration has its say: the type is the only thing
+    // an override changes, and a skipped event costs a few strings, not a second table.
+    let mut out = ContactEvent::new(T::Other, env.now_ms);
+    let by_default = row(event, cart, config, &mut out);
+    let event_type = match (config.override_for(event.kind(), event.name()), by_default) {
+        (Some(Override::Off), _) => return Decision::Skip(Skip::SwitchedOff),
+        (Some(Override::As(t)), _) => t,
+        (Some(Override::On), ByDefault::Sent(t) | ByDefault::Skipped(_, t)) => t,
+        (None, ByDefault::Sent(t)) => t,
+        (None, ByDefault::Skipped(reason, _)) => return Decision::Skip(reason),
     };
-    let mut out = ContactEvent::new(event_type, env.now_ms);
+    out.set_event_type(event_type);
     out.set_description(event.name());
     if let Some(location) = config.location.as_deref().or(env.store_id) {
         out.set_location(location);
@@ -118,8 +91,147 @@ pub fn map(event: &SallaEvent, cart: &Cart, config: &Config, env: &Env<'_>) -> D
     if let Some(domain) = env.shop_domain {
         out.set_shop_domain(domain);
     }
-    fill(&mut out, event, cart);
     Decision::Send(out)
+}
+
+/// The table of `docs/mapping.md` §2, one arm per row: how the event's own fields fill, and the
+/// type it is sent as unless the configuration says otherwise.
+fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent) -> ByDefault {
+    use ByDefault::{Sent, Skipped};
+    use SallaEvent as E;
+    let name = || Some(event.name().to_owned());
+    match event {
+        E::ProductViewed(p) => {
+            out.set_products([p.product_id.as_str()]);
+            out.set_value(p.price);
+            out.set_details([
+                p.name.clone(),
+                p.category.clone(),
+                p.brand.clone(),
+                p.url.clone(),
+                p.sku.clone(),
+                p.currency.clone(),
+            ]);
+            Sent(T::Visit)
+        }
+        E::ProductAdded(_)
+        | E::ProductRemoved(_)
+        | E::WishlistProductAddedToCart(_)
+        | E::CartViewed(_)
+        | E::CartUpdated(_)
+        | E::CheckoutStarted(_) => {
+            set_lines(out, &cart.lines);
+            out.set_value(Some(cart.value()));
+            if let Some(id) = &cart.id {
+                out.set_external_id(id);
+            }
+            let [names, quantities, prices] = line_lists(&cart.lines);
+            out.set_details([
+                names,
+                quantities,
+                prices,
+                cart.currency.clone(),
+                cart.coupon.clone(),
+            ]);
+            Sent(T::Cart)
+        }
+        E::OrderCompleted(order) => {
+            // An order that lists no products is the cart that was just checked out.
+            let lines = if order.lines.is_empty() {
+                &cart.lines
+            } else {
+                &order.lines
+            };
+            set_lines(out, lines);
+            let line_sum = || {
+                let priced: Vec<f64> = lines
+                    .iter()
+                    .filter_map(|l| l.price.map(|p| p * l.quantity))
+                    .collect();
+                (!priced.is_empty()).then(|| priced.iter().sum())
+            };
+            out.set_value(order.total.or_else(line_sum));
+            if let Some(id) = &order.order_id {
+                out.set_external_id(id);
+            }
+            let [names, quantities, prices] = line_lists(lines);
+            out.set_details([
+                names,
+                quantities,
+                prices,
+                order.currency.clone().or_else(|| cart.currency.clone()),
+                order.coupon.clone().or_else(|| cart.coupon.clone()),
+                amount(order.shipping),
+                amount(order.tax),
+                amount(order.discount),
+            ]);
+            Sent(T::Purchase)
+        }
+        E::SignedIn(_) | E::SignedUp(_) => {
+            out.set_details([name()]);
+            Sent(T::Login)
+        }
+        // Signed Out makes the pipeline forget the email; it is sent only when switched on.
+        E::SignedOut | E::Quiet(_) => {
+            out.set_details([name()]);
+            Skipped(Skip::OffByDefault, T::Other)
+        }
+        E::PromotionViewed(p) | E::PromotionClicked(p) => {
+            out.set_external_id(&p.promotion_id);
+            out.set_details([
+                p.name.clone(),
+                p.creative.clone(),
+                p.position.clone(),
+                name(),
+            ]);
+            Sent(T::Offer)
+        }
+        E::CouponApplied(c) | E::CouponRemoved(c) | E::CouponDenied(c) => {
+            out.set_value(c.discount);
+            if let Some(id) = c.cart_id.as_ref().or(cart.id.as_ref()) {
+                out.set_external_id(id);
+            }
+            out.set_details([name(), c.coupon_name.clone(), c.reason.clone()]);
+            Sent(T::Other)
+        }
+        E::ProductAddedToWishlist(w) | E::ProductRemovedFromWishlist(w) => {
+            out.set_products([w.product_id.as_str()]);
+            out.set_value(w.price);
+            out.set_details([name(), w.name.clone(), w.wishlist_id.clone()]);
+            Sent(T::Other)
+        }
+        E::ProductsSearched(s) => {
+            out.set_details([name(), Some(s.query.clone()), amount(s.total_results)]);
+            Sent(T::Other)
+        }
+        E::ProductShared(s) => {
+            out.set_products([s.product_id.as_str()]);
+            out.set_details([name(), s.share_via.clone()]);
+            Sent(T::Other)
+        }
+        E::ProductReviewed(r) => {
+            out.set_products([r.product_id.as_str()]);
+            out.set_details([name(), r.rating.clone(), r.review_body.clone()]);
+            Sent(T::Other)
+        }
+        // SALESmanago's own script records visits; Salla's are for a merchant who asks.
+        E::Page(p) => {
+            out.set_details([p.name.clone(), p.referrer.clone()]);
+            Skipped(Skip::OffByDefault, T::Visit)
+        }
+        E::Custom(c) => {
+            let properties = c
+                .properties
+                .iter()
+                .map(|(k, v)| Some([k.as_str(), v].join("=")));
+            out.set_details(std::iter::once(name()).chain(properties));
+            if config.custom_events {
+                Sent(T::Other)
+            } else {
+                Skipped(Skip::CustomEventsOff, T::Other)
+            }
+        }
+    }
 }
 
 /// A detail that is a number: amounts with at most two decimals.
@@ -157,114 +269,4 @@ fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
 
 fn set_lines(out: &mut ContactEvent, lines: &[Line]) {
     out.set_products(lines.iter().map(|l| l.product_id.as_str()));
-}
-
-fn fill(out: &mut ContactEvent, event: &SallaEvent, cart: &Cart) {
-    use SallaEvent as E;
-    let name = Some(event.name().to_owned());
-    match event {
-        E::ProductViewed(p) => {
-            out.set_products([p.product_id.as_str()]);
-            out.set_value(p.price);
-            out.set_details([
-                p.name.clone(),
-                p.category.clone(),
-                p.brand.clone(),
-                p.url.clone(),
-                p.sku.clone(),
-                p.currency.clone(),
-            ]);
-        }
-        E::ProductAdded(_)
-        | E::ProductRemoved(_)
-        | E::WishlistProductAddedToCart(_)
-        | E::CartViewed(_)
-        | E::CartUpdated(_)
-        | E::CheckoutStarted(_) => {
-            set_lines(out, &cart.lines);
-            out.set_value(Some(cart.value()));
-            if let Some(id) = &cart.id {
-                out.set_external_id(id);
-            }
-            let [names, quantities, prices] = line_lists(&cart.lines);
-            out.set_details([
-                names,
-                quantities,
-                prices,
-                cart.currency.clone(),
-                cart.coupon.clone(),
-            ]);
-        }
-        E::OrderCompleted(order) => {
-            // An order that lists no products is the cart that was just checked out.
-            let lines = if order.lines.is_empty() {
-                &cart.lines
-            } else {
-                &order.lines
-            };
-            set_lines(out, lines);
-            let line_sum = || {
-                let priced: Vec<f64> = lines
-                    .iter()
-                    .filter_map(|l| l.price.map(|p| p * l.quantity))
-                    .collect();
-                (!priced.is_empty()).then(|| priced.iter().sum())
-            };
-            out.set_value(order.total.or_else(line_sum));
-            if let Some(id) = &order.order_id {
-                out.set_external_id(id);
-            }
-            let [names, quantities, prices] = line_lists(lines);
-            out.set_details([
-                names,
-                quantities,
-                prices,
-                order.currency.clone().or_else(|| cart.currency.clone()),
-                order.coupon.clone().or_else(|| cart.coupon.clone()),
-                amount(order.shipping),
-                amount(order.tax),
-                amount(order.discount),
-            ]);
-        }
-        E::SignedIn(_) | E::SignedUp(_) | E::SignedOut | E::Quiet(_) => {
-            out.set_details([name]);
-        }
-        E::PromotionViewed(p) | E::PromotionClicked(p) => {
-            out.set_external_id(&p.promotion_id);
-            out.set_details([p.name.clone(), p.creative.clone(), p.position.clone(), name]);
-        }
-        E::CouponApplied(c) | E::CouponRemoved(c) | E::CouponDenied(c) => {
-            out.set_value(c.discount);
-            if let Some(id) = c.cart_id.as_ref().or(cart.id.as_ref()) {
-                out.set_external_id(id);
-            }
-            out.set_details([name, c.coupon_name.clone(), c.reason.clone()]);
-        }
-        E::ProductAddedToWishlist(w) | E::ProductRemovedFromWishlist(w) => {
-            out.set_products([w.product_id.as_str()]);
-            out.set_value(w.price);
-            out.set_details([name, w.name.clone(), w.wishlist_id.clone()]);
-        }
-        E::ProductsSearched(s) => {
-            out.set_details([name, Some(s.query.clone()), amount(s.total_results)]);
-        }
-        E::ProductShared(s) => {
-            out.set_products([s.product_id.as_str()]);
-            out.set_details([name, s.share_via.clone()]);
-        }
-        E::ProductReviewed(r) => {
-            out.set_products([r.product_id.as_str()]);
-            out.set_details([name, r.rating.clone(), r.review_body.clone()]);
-        }
-        E::Page(p) => {
-            out.set_details([p.name.clone(), p.referrer.clone()]);
-        }
-        E::Custom(c) => {
-            let properties = c
-                .properties
-                .iter()
-                .map(|(k, v)| Some([k.as_str(), v].join("=")));
-            out.set_details(std::iter::once(name).chain(properties));
-        }
-    }
 }

@@ -1,4 +1,5 @@
-//! One shopper's stream of events through the core: parse → cart → identity → map.
+//! One shopper's stream of events through the core: parse → cart → identity → map
+//! (`docs/mapping.md`: §1 for duplicates, §3 for the cart, §4 for the contact).
 //!
 //! [`Pipeline`] holds the state the mapping needs between events (the cart, the email learnt at
 //! sign-in, the event ids already seen) and nothing of the browser: the time, fresh ids, the

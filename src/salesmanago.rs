@@ -215,6 +215,11 @@ impl ContactEvent {
         self.event_type
     }
 
+    /// Sets the type: the mapping fills the fields first, then the configuration has its say.
+    pub fn set_event_type(&mut self, event_type: ExternalEventType) {
+        self.event_type = event_type;
+    }
+
     /// `externalId`, if set.
     pub fn external_id(&self) -> Option<&str> {
         self.external_id.as_deref()

@@ -1,5 +1,5 @@
-//! The mapping contract (`spec/mapping.md` §2–§4), one row per catalog event: a realistic Salla
-//! payload (shapes from `spec/salla-events.md` §2) and the exact `contactEvent` expected.
+//! The mapping contract (`docs/mapping.md` §2–§4), one row per catalog event: a realistic Salla
+//! payload (the shapes Salla's storefront sends) and the exact `contactEvent` expected.
 #![cfg(not(target_arch = "wasm32"))]
 
 use salla_salesmanago::config::Config;

@@ -1,0 +1,237 @@
+//! The catalog: every Salla event the tracker knows, in one table (`docs/mapping.md` §2).
+//!
+//! A row names the event's variant, the payload type it is read into, and every name it may
+//! arrive under (the first is canonical). From the table, [`catalog!`] writes [`Kind`] (the
+//! names), [`SallaEvent`] (the typed events), [`Quiet`] and the dispatch from a name to its
+//! payload reader, so that no list of events is written twice. How a payload is read lives with
+//! its type in `payload`; what an event becomes in SALESmanago lives in `mapping`.
+
+use super::error::Problem;
+use super::payload::{
+    Account, CartItem, CartSnapshot, Coupon, Custom, Order, Page, Payload, Product, Promotion,
+    Review, Search, Shared, WishlistItem,
+};
+use super::reader::Reader;
+
+/// Writes the catalog's types from its table.
+///
+/// Rows of `events` become variants of [`SallaEvent`], with their payload when they name one.
+/// Rows of `quiet` are the quiet events: they carry nothing, share one variant
+/// ([`SallaEvent::Quiet`]) and so share one mapping row (off unless configured on).
+macro_rules! catalog {
+    (
+        events {
+            $( $variant:ident $( ($payload:ty) )? => $name:literal $(| $alias:literal)*, )+
+        }
+        quiet {
+            $( $quiet:ident => $quiet_name:literal $(| $quiet_alias:literal)*, )+
+        }
+    ) => {
+        /// Every event name of the catalog, plus `page` (Salla's `page()` call).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $( #[doc = $name] $variant, )+
+            $( #[doc = $quiet_name] $quiet, )+
+        }
+
+        impl Kind {
+            /// Every catalog event.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant,)+ $(Kind::$quiet,)+];
+
+            /// Every name a catalog event may arrive under, both wishlist spellings included.
+            pub const NAMES: &'static [&'static str] = &[
+                $($name, $($alias,)*)+
+                $($quiet_name, $($quiet_alias,)*)+
+            ];
+
+            /// The canonical name (for the wishlist events, the spelling Salla's storefront emits).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)+
+                    $(Kind::$quiet => $quiet_name,)+
+                }
+            }
+
+            /// The catalog event called `name`, in any of its spellings, ignoring ASCII case
+            /// and surrounding white space.
+            pub fn from_name(name: &str) -> Option<Kind> {
+                /// The kind each of [`Kind::NAMES`] names, at the same index.
+                const KIND_OF_NAME: &[Kind] = &[
+                    $(Kind::$variant, $(alias!($alias, Kind::$variant),)*)+
+                    $(Kind::$quiet, $(alias!($quiet_alias, Kind::$quiet),)*)+
+                ];
+                let name = name.trim();
+                let at = Kind::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name))?;
+                Some(KIND_OF_NAME[at])
+            }
+        }
+
+        /// Catalog events SALESmanago gets nothing useful from; off unless configured on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Quiet {
+            $( #[doc = $quiet_name] $quiet, )+
+        }
+
+        /// A Salla event, typed.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum SallaEvent {
+            $( #[doc = $name] $variant $( ($payload) )?, )+
+            /// A quiet event: the catalog knows it, SALESmanago does not want it by default.
+            Quiet(Quiet),
+            /// Any name outside the catalog.
+            Custom(Custom),
+        }
+
+        impl SallaEvent {
+            /// The catalog kind; `None` for a custom event.
+            pub fn kind(&self) -> Option<Kind> {
+                Some(match self {
+                    $( SallaEvent::$variant $( (any!($payload)) )? => Kind::$variant, )+
+                    $( SallaEvent::Quiet(Quiet::$quiet) => Kind::$quiet, )+
+                    SallaEvent::Custom(_) => return None,
+                })
+            }
+        }
+
+        /// Reads the payload of the catalog event `kind`.
+        pub(super) fn read(kind: Kind, r: &mut Reader<'_>) -> Result<SallaEvent, Problem> {
+            match kind {
+                $( Kind::$variant => arm!(r, $variant $(, $payload)?), )+
+                $( Kind::$quiet => Ok(SallaEvent::Quiet(Quiet::$quiet)), )+
+            }
+        }
+    };
+}
+
+/// One arm of `read`: the variant with its payload read, or without one.
+macro_rules! arm {
+    ($r:ident, $variant:ident) => {
+        Ok(SallaEvent::$variant)
+    };
+    ($r:ident, $variant:ident, $payload:ty) => {
+        read_as::<$payload>($r, SallaEvent::$variant)
+    };
+}
+
+/// Reads a `T` and makes it the event `wrap` names. (Not `SallaEvent::X(T::read(r)?)` in each
+/// arm of `read`: moving the payload into the event, written out arm by arm, cost every shopper
+/// ~200 B gzip; here it is one function per payload type, and one tiny `wrap` per variant.)
+fn read_as<T: Payload>(
+    r: &mut Reader<'_>,
+    wrap: fn(T) -> SallaEvent,
+) -> Result<SallaEvent, Problem> {
+    T::read(r).map(wrap)
+}
+
+/// `kind`, once for each alias of it.
+macro_rules! alias {
+    ($alias:literal, $kind:expr) => {
+        $kind
+    };
+}
+
+/// The pattern `_` for a variant's payload, whatever its type.
+macro_rules! any {
+    ($payload:ty) => {
+        _
+    };
+}
+
+// To add an event: one row here, and one row in `mapping::row` (see the README, "Adding an
+// event"). A row that names an existing payload type needs nothing else; a new shape needs its
+// type and `Payload` impl in `payload`.
+catalog! {
+    events {
+        ProductViewed(Product) => "Product Viewed",
+        ProductAdded(CartItem) => "Product Added",
+        ProductRemoved(CartItem) => "Product Removed",
+        WishlistProductAddedToCart(CartItem) => "Wishlist Product Added to Cart",
+        CartViewed(CartSnapshot) => "Cart Viewed",
+        CartUpdated(CartSnapshot) => "Cart Updated",
+        CheckoutStarted(CartSnapshot) => "Checkout Started",
+        OrderCompleted(Order) => "Order Completed",
+        SignedIn(Account) => "Signed In",
+        SignedUp(Account) => "Signed Up",
+        SignedOut => "Signed Out",
+        PromotionViewed(Promotion) => "Promotion Viewed",
+        PromotionClicked(Promotion) => "Promotion Clicked",
+        CouponApplied(Coupon) => "Coupon Applied",
+        CouponRemoved(Coupon) => "Coupon Removed",
+        CouponDenied(Coupon) => "Coupon Denied",
+        ProductAddedToWishlist(WishlistItem) => "Product Added to Wishlist" | "Wishlist Product Added",
+        ProductRemovedFromWishlist(WishlistItem) => "Product Removed from Wishlist" | "Wishlist Product Removed",
+        ProductsSearched(Search) => "Products Searched",
+        ProductShared(Shared) => "Product Shared",
+        ProductReviewed(Review) => "Product Reviewed",
+        Page(Page) => "page",
+    }
+    quiet {
+        ProductListViewed => "Product List Viewed",
+        ProductListFiltered => "Product List Filtered",
+        ProductClicked => "Product Clicked",
+        RecommendationListViewed => "Recommendation List Viewed",
+        ProductReordered => "Product Reordered",
+        UserProfileUpdated => "User Profile Updated",
+        MarketSelected => "Market Selected",
+    }
+}
+
+impl SallaEvent {
+    /// The event's name: the canonical catalog name, or a custom event's own.
+    pub fn name(&self) -> &str {
+        match self {
+            SallaEvent::Custom(c) => &c.name,
+            other => other.kind().map_or("", Kind::name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::testing::val;
+    use crate::value::Value;
+
+    #[test]
+    fn names_match_either_wishlist_spelling_and_any_case() {
+        assert_eq!(
+            Kind::from_name("Wishlist Product Added"),
+            Some(Kind::ProductAddedToWishlist)
+        );
+        assert_eq!(
+            Kind::from_name("Product Added to Wishlist"),
+            Some(Kind::ProductAddedToWishlist)
+        );
+        assert_eq!(
+            Kind::from_name("wishlist product removed"),
+            Some(Kind::ProductRemovedFromWishlist)
+        );
+        assert_eq!(
+            Kind::from_name(" product viewed "),
+            Some(Kind::ProductViewed)
+        );
+        assert_eq!(Kind::from_name("Product Viewedx"), None);
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_name(k.name()), Some(*k));
+        }
+    }
+
+    #[test]
+    fn every_name_reads_as_the_event_of_its_row() {
+        // Every field some payload cannot be sent without.
+        let required = val!({"product_id": "1", "promotion_id": "p", "query": "q"});
+        let Value::Object(fields) = &required else {
+            unreachable!()
+        };
+        let mut seen = Vec::new();
+        for name in Kind::NAMES {
+            let kind = Kind::from_name(name).expect(name);
+            let event = read(kind, &mut Reader::new(name, fields)).expect(name);
+            assert_eq!(event.kind(), Some(kind), "{name}");
+            seen.push(kind);
+        }
+        for k in Kind::ALL {
+            assert!(seen.contains(k), "{k:?} has no name");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Why an event is not sent: [`ParseError`], the [`Problem`] it names, and the merchant's message.
+//!
+//! Only what an event cannot be sent without is an error (`docs/mapping.md` §2, "Reading
+//! payloads"); an unusable optional field is a [`Warning`](super::Warning), not an error.
+
+use std::fmt;
+
+/// Why an event could not be parsed into something worth sending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// The event's name as received.
+    pub event: String,
+    /// What was wrong.
+    pub problem: Problem,
+}
+
+/// What was wrong with a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// The event had no name.
+    NoName,
+    /// The payload was not an object.
+    NotAnObject {
+        /// What it was.
+        got: &'static str,
+    },
+    /// A field the event cannot be sent without was missing or empty.
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field the event cannot be sent without had an unusable value.
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+        /// What it was.
+        got: String,
+    },
+}
+
+impl ParseError {
+    /// The message for the merchant.
+    pub fn message(&self) -> String {
+        let event = if self.event.is_empty() {
+            "an event"
+        } else {
+            &self.event
+        };
+        match &self.problem {
+            Problem::NoName => "an event without a name was not sent".to_owned(),
+            Problem::NotAnObject { got } => [
+                event,
+                " was not sent: its payload must be an object, got ",
+                got,
+            ]
+            .concat(),
+            Problem::MissingField { field } => {
+                [event, " was not sent: `", field, "` is missing"].concat()
+            }
+            Problem::WrongType {
+                field,
+                expected,
+                got,
+            } => [
+                event,
+                " was not sent: `",
+                field,
+                "` must be ",
+                expected,
+                ", got ",
+                got,
+            ]
+            .concat(),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ParseError {}
