@@ -629,24 +629,23 @@ impl Shared {
         };
         self.save_cart(&mut st);
         let now = now_ms();
-        while let Some(batch) = st.outbox.take_ignoring_backoff(MAX_BODY_BYTES) {
+        while let Some(batch) = st.outbox.take_for_exit(now, MAX_BODY_BYTES) {
             let contact = self.contact(&st);
             let config = st.pipeline.config();
             let body = protocol::body(&config.client_id, now, &contact, &batch.events);
-            if transport::beacon(&config.endpoint, &body) {
-                self.log(
-                    &[
-                        "page hidden: ",
-                        &number::uint(batch.ids.len() as u64),
-                        " event(s) handed to sendBeacon",
-                    ]
-                    .concat(),
-                );
-                st.outbox.ack(&batch.ids);
-            } else {
-                st.outbox.retry(&batch.ids, now, 0.0, Some(0));
+            let taken = transport::beacon(&config.endpoint, &body);
+            crate::delivery::beaconed(&mut st.outbox, &batch.ids, taken, now);
+            if !taken {
                 break;
             }
+            self.log(
+                &[
+                    "page hidden: ",
+                    &number::uint(batch.ids.len() as u64),
+                    " event(s) handed to sendBeacon",
+                ]
+                .concat(),
+            );
         }
     }
 
