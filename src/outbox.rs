@@ -145,19 +145,6 @@ impl Default for Limits {
     }
 }
 
-/// What the policy dropped, by reason, since the page started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counters {
-    /// Dropped because the queue was full.
-    pub dropped_full: u32,
-    /// Dropped because too old.
-    pub dropped_old: u32,
-    /// Refused by the receiver (4xx other than 408, 425, 429).
-    pub refused: u32,
-    /// CART events replaced by a newer CART of the same cart before they went out.
-    pub coalesced: u32,
-}
-
 /// The events of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -179,7 +166,6 @@ pub struct Outbox {
     /// The last queue time handed out (see [`Outbox::queue_time`]).
     last_queued_ms: u64,
     limits: Limits,
-    counters: Counters,
 }
 
 impl Outbox {
@@ -189,11 +175,6 @@ impl Outbox {
             limits,
             ..Outbox::default()
         }
-    }
-
-    /// What was dropped so far.
-    pub fn counters(&self) -> Counters {
-        self.counters
     }
 
     /// The events held, oldest first.
@@ -217,7 +198,6 @@ impl Outbox {
         let mut removed = Vec::new();
         if let (Class::Cart(cart), true) = (&entry.class, self.failures > 0) {
             // Only what is not on the wire can be replaced: an in-flight CART may arrive.
-            let before = self.entries.len();
             self.entries.retain(|e| {
                 let superseded = !e.in_flight && e.class == Class::Cart(cart.clone());
                 if superseded {
@@ -225,7 +205,6 @@ impl Outbox {
                 }
                 !superseded
             });
-            self.counters.coalesced += (before - self.entries.len()) as u32;
         }
         self.entries.push(entry);
         removed.extend(self.enforce_caps());
@@ -250,7 +229,6 @@ impl Outbox {
                 return removed;
             };
             removed.push(self.entries.remove(at).id);
-            self.counters.dropped_full += 1;
         }
     }
 
@@ -265,7 +243,6 @@ impl Outbox {
             }
             !old
         });
-        self.counters.dropped_old += removed.len() as u32;
         removed
     }
 
@@ -351,7 +328,7 @@ impl Outbox {
     /// The receiver took these: they leave the outbox, and the backoff resets (a `Retry-After`
     /// still in force stays: another request's 2xx does not lift it).
     pub fn ack(&mut self, ids: &[String]) {
-        self.entries.retain(|e| !ids.contains(&e.id));
+        self.forget(ids);
         self.failures = 0;
         self.not_before_ms = self.hold_until_ms;
     }
@@ -359,9 +336,7 @@ impl Outbox {
     /// These were not taken: they stay, and the next attempt waits. `random` in `[0, 1)` gives
     /// the full jitter; `retry_after_ms` (a 429's `Retry-After`) is honoured, capped.
     pub fn retry(&mut self, ids: &[String], now_ms: u64, random: f64, retry_after_ms: Option<u64>) {
-        for e in self.entries.iter_mut().filter(|e| ids.contains(&e.id)) {
-            e.in_flight = false;
-        }
+        self.release(ids);
         let wait = match retry_after_ms {
             Some(ms) => {
                 let ms = ms.min(MAX_BACKOFF_MS);
@@ -397,9 +372,7 @@ impl Outbox {
 
     /// Drops these for good: the receiver refused them as invalid.
     pub fn refuse(&mut self, ids: &[String]) {
-        let before = self.entries.len();
-        self.entries.retain(|e| !ids.contains(&e.id));
-        self.counters.refused += (before - self.entries.len()) as u32;
+        self.forget(ids);
     }
 }
 
@@ -493,7 +466,6 @@ mod tests {
         );
         o.push(of("other-cart", 5, Class::Cart(Some("10".into()))));
         assert_eq!(ids(&o), ["first", "c1", "v", "c3", "other-cart"]);
-        assert_eq!(o.counters().coalesced, 1);
     }
 
     #[test]
@@ -513,7 +485,6 @@ mod tests {
             "purchases only when nothing else is left"
         );
         assert_eq!(ids(&o), ["p2", "p3", "p4"]);
-        assert_eq!(o.counters().dropped_full, 3);
     }
 
     #[test]
@@ -535,7 +506,6 @@ mod tests {
         o.push(of("new", week, Class::Other));
         assert_eq!(o.expire(week + 1), ["old"]);
         assert_eq!(ids(&o), ["new"]);
-        assert_eq!(o.counters().dropped_old, 1);
     }
 
     #[test]
