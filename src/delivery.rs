@@ -56,12 +56,12 @@ pub struct Request {
 }
 
 /// The receiver's answer: status and `Retry-After` (readable when the receiver exposes it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// The `Retry-After` header, if readable.
-    pub retry_after: Option<String>,
+    /// The `Retry-After` header, if readable and in seconds, as ms ([`outbox::retry_after_ms`]).
+    pub retry_after_ms: Option<u64>,
 }
 
 /// What to do once a request is over.
@@ -117,7 +117,7 @@ pub fn answered(
             Next::Refused(status.unwrap_or(0))
         }
         Verdict::Retry => {
-            let retry_after = answer.and_then(|a| outbox::retry_after_ms(a.retry_after.as_deref()));
+            let retry_after = answer.and_then(|a| a.retry_after_ms);
             outbox.retry(ids, now_ms, random, retry_after);
             Next::Retry {
                 status,
@@ -168,7 +168,7 @@ mod tests {
     fn answer(status: u16, retry_after: Option<&str>) -> Result<Answer, ()> {
         Ok(Answer {
             status,
-            retry_after: retry_after.map(str::to_owned),
+            retry_after_ms: outbox::retry_after_ms(retry_after),
         })
     }
 
