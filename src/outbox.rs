@@ -14,13 +14,14 @@
 //!   is the tracker's own guess and gives way (the connection is back, a 2xx, a page leaving);
 //!   a receiver's `Retry-After` does not: nothing is sent to it before that time, not even by
 //!   `sendBeacon`;
-//! - **drop** on any other 4xx (the receiver will never take it), counted;
+//! - **drop** on any other 4xx (the receiver will never take it);
 //! - **coalesce** CART events while the receiver is failing: a newer CART for the same cart
 //!   replaces one still waiting, so a receiver that was away gets the latest cart once, not every
 //!   change (while it answers, each change goes out, as the mapping promises);
 //! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
 //!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
-//!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop is counted.
+//!   left; events older than [`Limits::max_age_ms`] are dropped. The shell removes every dropped
+//!   event from storage and names the drop in the debug log.
 
 use crate::salesmanago::{ContactEvent, ExternalEventType};
 use crate::value::Value;
