@@ -1,24 +1,29 @@
-//! The queue of events waiting for the receiver's 2xx, and the policy for sending them.
+//! The queue of events waiting for the receiver's 2xx, and its retry and drop policy
+//! (`docs/protocol.md` §2–3).
 //!
 //! Pure: the browser shell decides nothing about batching or retries; it asks [`Outbox::take`]
-//! for the next batch, sends it, and reports the answer with [`Outbox::ack`] or
-//! [`Outbox::retry`]. Time and randomness come in as arguments.
+//! for the next batch, sends it, and reports the answer through [`crate::delivery`], which calls
+//! [`Outbox::ack`] or [`Outbox::retry`]. Time and randomness come in as arguments.
 //!
 //! An event leaves the outbox only on a 2xx for the batch that carried it. Each keeps its `id`
 //! across retries, so a receiver that saw a batch whose answer was lost deduplicates it.
 //!
 //! The rules, in one place:
 //! - **retry** on no answer, 408, 425, 429 (after `Retry-After`, capped) and 5xx, with exponential
-//!   backoff and full jitter, [`BASE_BACKOFF_MS`] doubling up to [`MAX_BACKOFF_MS`];
+//!   backoff and full jitter, [`BASE_BACKOFF_MS`] doubling up to [`MAX_BACKOFF_MS`]. The backoff
+//!   is the tracker's own guess and gives way (the connection is back, a 2xx, a page leaving);
+//!   a receiver's `Retry-After` does not: nothing is sent to it before that time, not even by
+//!   `sendBeacon`;
 //! - **drop** on any other 4xx (the receiver will never take it);
 //! - **coalesce** CART events while the receiver is failing: a newer CART for the same cart
 //!   replaces one still waiting, so a receiver that was away gets the latest cart once, not every
 //!   change (while it answers, each change goes out, as the mapping promises);
 //! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
 //!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
-//!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop returns the ids, for
-//!   the shell to remove from storage and name in the debug log.
+//!   left; events older than [`Limits::max_age_ms`] are dropped. The shell removes every dropped
+//!   event from storage and names the drop in the debug log.
 
+use crate::salesmanago::{ContactEvent, ExternalEventType};
 use crate::value::Value;
 
 /// Largest request body. Browsers refuse a `keepalive` fetch or a beacon once the bodies in
@@ -40,6 +45,17 @@ pub enum Class {
     Cart(Option<String>),
     /// Anything else.
     Other,
+}
+
+impl Class {
+    /// The class of a SALESmanago event.
+    pub fn of(event: &ContactEvent) -> Class {
+        match event.event_type() {
+            ExternalEventType::Purchase => Class::Purchase,
+            ExternalEventType::Cart => Class::Cart(event.external_id().map(str::to_owned)),
+            _ => Class::Other,
+        }
+    }
 }
 
 /// One event waiting to be sent.
@@ -144,7 +160,12 @@ pub struct Batch {
 pub struct Outbox {
     entries: Vec<Entry>,
     failures: u32,
+    /// No attempt before this: the backoff, or the receiver's `Retry-After`.
     not_before_ms: u64,
+    /// No attempt before this either, whatever else happens: the receiver's `Retry-After`.
+    hold_until_ms: u64,
+    /// The last queue time handed out (see [`Outbox::queue_time`]).
+    last_queued_ms: u64,
     limits: Limits,
 }
 
@@ -160,6 +181,13 @@ impl Outbox {
     /// The events held, oldest first.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The queue time of an event queued at `now_ms`: strictly increasing within a tab, so that
+    /// a burst in one millisecond keeps its order when read back from storage.
+    pub fn queue_time(&mut self, now_ms: u64) -> u64 {
+        self.last_queued_ms = now_ms.max(self.last_queued_ms + 1);
+        self.last_queued_ms
     }
 
     /// Queues an event. Returns the ids that left the queue to make room or because this event
@@ -286,33 +314,40 @@ impl Outbox {
         (!batch.ids.is_empty()).then_some(batch)
     }
 
-    /// The next batch regardless of backoff: for a page that is leaving, where waiting is not
-    /// an option.
-    pub fn take_ignoring_backoff(&mut self, max_bytes: usize) -> Option<Batch> {
+    /// The next batch for a page that is leaving, where waiting out the backoff is not an
+    /// option; but not before a receiver's `Retry-After` (it would refuse the batch again).
+    pub fn take_for_exit(&mut self, now_ms: u64, max_bytes: usize) -> Option<Batch> {
+        if now_ms < self.hold_until_ms {
+            return None;
+        }
         let not_before = std::mem::take(&mut self.not_before_ms);
         let batch = self.take(0, max_bytes);
         self.not_before_ms = not_before;
         batch
     }
 
-    /// The receiver took these: they leave the outbox, and the backoff resets.
+    /// The receiver took these: they leave the outbox, and the backoff resets (a `Retry-After`
+    /// still in force stays: another request's 2xx does not lift it).
     pub fn ack(&mut self, ids: &[String]) {
-        self.entries.retain(|e| !ids.contains(&e.id));
+        self.forget(ids);
         self.failures = 0;
-        self.not_before_ms = 0;
+        self.not_before_ms = self.hold_until_ms;
     }
 
     /// These were not taken: they stay, and the next attempt waits. `random` in `[0, 1)` gives
     /// the full jitter; `retry_after_ms` (a 429's `Retry-After`) is honoured, capped.
     pub fn retry(&mut self, ids: &[String], now_ms: u64, random: f64, retry_after_ms: Option<u64>) {
-        for e in self.entries.iter_mut().filter(|e| ids.contains(&e.id)) {
-            e.in_flight = false;
-        }
-        let wait = retry_after_ms
-            .map(|ms| ms.min(MAX_BACKOFF_MS))
-            .unwrap_or_else(|| backoff_ms(self.failures, random));
+        self.release(ids);
+        let wait = match retry_after_ms {
+            Some(ms) => {
+                let ms = ms.min(MAX_BACKOFF_MS);
+                self.hold_until_ms = self.hold_until_ms.max(now_ms + ms);
+                ms
+            }
+            None => backoff_ms(self.failures, random),
+        };
         self.failures = self.failures.saturating_add(1);
-        self.not_before_ms = now_ms + wait;
+        self.not_before_ms = self.hold_until_ms.max(now_ms + wait);
     }
 
     /// The request never reached the receiver for a reason of the page's own (the browser
@@ -323,28 +358,22 @@ impl Outbox {
         }
     }
 
-    /// Takes these off this page's queue without a verdict (handed to `sendBeacon` as the page
-    /// leaves). Storage keeps them until a 2xx is seen.
+    /// Takes these off this page's queue without a verdict: handed to `sendBeacon` as the page
+    /// leaves. Storage keeps them until a 2xx is seen. A beacon's answer is never read, so the
+    /// backoff stays as it was.
     pub fn forget(&mut self, ids: &[String]) {
         self.entries.retain(|e| !ids.contains(&e.id));
     }
 
-    /// The connection is back: the next attempt may start now.
+    /// The connection is back: the next attempt may start now, or when the receiver's
+    /// `Retry-After` ends.
     pub fn resume(&mut self) {
-        self.not_before_ms = 0;
+        self.not_before_ms = self.hold_until_ms;
     }
 
     /// Drops these for good: the receiver refused them as invalid.
     pub fn refuse(&mut self, ids: &[String]) {
-        self.entries.retain(|e| !ids.contains(&e.id));
-    }
-
-    /// Forgets what was in flight: for a page that is leaving, whose requests' answers will
-    /// never be read. The events stay queued.
-    pub fn release_in_flight(&mut self) {
-        for e in &mut self.entries {
-            e.in_flight = false;
-        }
+        self.forget(ids);
     }
 }
 
@@ -597,7 +626,47 @@ mod tests {
         let b = o.take(303_000, MAX_BODY_BYTES).unwrap();
         o.ack(&b.ids);
         assert!(o.is_empty());
-        assert_eq!(o.not_before_ms(), 0);
+        o.push(entry("b", 1));
+        assert!(
+            o.take(303_000, MAX_BODY_BYTES).is_some(),
+            "after a 2xx the next goes at once"
+        );
+        let b = o.take(303_000, MAX_BODY_BYTES);
+        assert!(b.is_none());
+    }
+
+    #[test]
+    fn the_connection_coming_back_ends_the_backoff() {
+        let mut o = Outbox::default();
+        o.push(entry("a", 1));
+        let b = o.take(0, MAX_BODY_BYTES).unwrap();
+        o.retry(&b.ids, 0, 0.9, None);
+        assert_eq!(o.not_before_ms(), 900);
+        o.resume();
+        assert_eq!(o.take(1, MAX_BODY_BYTES).unwrap().ids, ["a"], "online");
+    }
+
+    #[test]
+    fn queue_times_are_strictly_increasing() {
+        let mut o = Outbox::default();
+        assert_eq!(o.queue_time(1_000), 1_000);
+        assert_eq!(o.queue_time(1_000), 1_001, "same millisecond");
+        assert_eq!(o.queue_time(999), 1_002, "the clock stepped back");
+        assert_eq!(o.queue_time(5_000), 5_000);
+    }
+
+    #[test]
+    fn the_class_follows_the_salesmanago_type() {
+        use crate::salesmanago::{ContactEvent, ExternalEventType as T};
+        let mut cart = ContactEvent::new(T::Cart, 1);
+        assert_eq!(Class::of(&cart), Class::Cart(None));
+        cart.set_external_id("9");
+        assert_eq!(Class::of(&cart), Class::Cart(Some("9".into())));
+        assert_eq!(
+            Class::of(&ContactEvent::new(T::Purchase, 1)),
+            Class::Purchase
+        );
+        assert_eq!(Class::of(&ContactEvent::new(T::Visit, 1)), Class::Other);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use salla_salesmanago::mapping::Env;
 use salla_salesmanago::pipeline::{Outcome, Pipeline};
 use salla_salesmanago::value::Value;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -112,4 +113,114 @@ fn nan_from_javascript_is_never_sent() {
     };
     assert_eq!(envelope.event.to_value().get("value"), None);
     assert_eq!(processed.warnings.len(), 1);
+}
+
+/// Resolves with what `promise` settles to (fulfilled or rejected).
+fn settled(promise: js_sys::Promise) -> impl std::future::Future<Output = JsValue> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+    let slot: Rc<RefCell<(Option<JsValue>, Option<Waker>)>> = Rc::default();
+    let done = {
+        let slot = slot.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |v| {
+            let mut s = slot.borrow_mut();
+            s.0 = Some(v);
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        })
+    };
+    let _ = promise.then2(&done, &done);
+    std::future::poll_fn(move |cx| {
+        let _alive = &done;
+        let mut s = slot.borrow_mut();
+        match s.0.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+}
+
+/// Runs JavaScript in the test page (the page's side of a scenario).
+fn page(code: &str) -> JsValue {
+    js_sys::Function::new_no_args(code)
+        .call0(&JsValue::NULL)
+        .unwrap()
+}
+
+fn start_tracker(config: &str) {
+    let guard = js_sys::Function::new_with_args("f", "return f");
+    let tracker =
+        salla_salesmanago::browser::start(js(config), guard).expect("a valid configuration");
+    let window: JsValue = web_sys::window().unwrap().into();
+    Reflect::set(&window, &"__tracker".into(), &tracker.into()).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn calls_the_page_makes_while_the_tracker_is_busy_are_applied_not_skipped() {
+    // Reading Salla's store id runs the page's own code while the tracker maps an event; that
+    // code names the shopper and gives consent. Both calls must take effect (they were once
+    // dropped because the tracker's state was in use, identify answering "not an email").
+    page(
+        r#"
+        localStorage.clear();
+        window.__sent = [];
+        const fetch = (window.__fetch = window.fetch);
+        window.fetch = function (url, init) { window.__sent.push(init.body); return fetch.call(this, url, init); };
+        window.Salla = {
+          config: { get() {
+            if (!window.__reentered) {
+              window.__reentered = true;
+              window.__identified = window.__tracker.identify('noura@example.sa');
+              window.__tracker.setConsent(true);
+            }
+            return '77';
+          } },
+          storage: { get: () => 'rejected' },
+        };
+        "#,
+    );
+    start_tracker(r#"{"clientId":"c","endpoint":"/no-receiver-here","sendEmail":true}"#);
+    let flushed = page(
+        "window.__tracker.track('Product Viewed', { product_id: '1' }); return window.__tracker.flush();",
+    );
+    settled(flushed.into()).await;
+    assert_eq!(page("return window.__identified"), JsValue::TRUE);
+    let sent = page("return window.__sent");
+    let sent: &js_sys::Array = sent.unchecked_ref();
+    assert_eq!(sent.length(), 1);
+    let body = JSON::parse(&sent.get(0).as_string().unwrap()).unwrap();
+    assert_eq!(get(&get(&body, "contact"), "email"), "noura@example.sa");
+    let event = get(&get(&body, "events"), "0");
+    assert_eq!(get(&get(&event, "contactEvent"), "location"), "77");
+    page("window.__tracker.shutdown(); delete window.Salla; window.fetch = window.__fetch;");
+}
+
+#[wasm_bindgen_test]
+async fn after_shutdown_nothing_is_taken_and_nothing_is_sent() {
+    page("localStorage.clear(); window.__sent = [];");
+    start_tracker(r#"{"clientId":"c","endpoint":"/no-receiver-here"}"#);
+    page("window.__tracker.shutdown();");
+    page(
+        r#"
+        const fetch = (window.__fetch = window.fetch);
+        window.fetch = function (url, init) { window.__sent.push(init.body); return fetch.call(this, url, init); };
+        window.__tracker.track('Product Viewed', { product_id: '1' });
+        window.dispatchEvent(new CustomEvent('Product Viewed', { detail: { product_id: '2' } }));
+        "#,
+    );
+    let flushed = settled(page("return window.__tracker.flush()").into()).await;
+    assert_eq!(flushed, JsValue::TRUE, "nothing is left waiting");
+    // Past the batch window and a slice or two.
+    settled(page("return new Promise((r) => setTimeout(r, 100))").into()).await;
+    assert_eq!(page("return window.__sent.length"), JsValue::from(0));
+    assert_eq!(
+        page("return Object.keys(localStorage).filter((k) => k.startsWith('sm:o:')).length"),
+        JsValue::from(0)
+    );
+    page("window.fetch = window.__fetch;");
 }

@@ -79,6 +79,7 @@ extern "C" {
 }
 
 /// One callback listening for one or more event types on a target, removed when dropped.
+#[must_use = "the listener is removed when dropped"]
 pub struct Listener {
     target: EventTarget,
     /// The types, comma-separated.
@@ -88,37 +89,37 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Listens for `kind` events on `target`. `None` if the browser refused the listener.
+    /// Listens for `kind` events on `target`.
     pub fn new(
         target: &EventTarget,
         kind: &'static str,
         guard: &Function,
         callback: impl FnMut(JsValue) + 'static,
-    ) -> Option<Listener> {
+    ) -> Listener {
         Listener::for_each(target, &[kind], guard, callback)
     }
 
     /// Listens for every type in `kinds` with one callback (it can tell them apart by the
     /// event's `type`): one closure instead of one per type keeps start-up short when the
-    /// tracker listens for the whole event catalog. `None` if the browser refused any of them.
+    /// tracker listens for the whole event catalog. Should the browser refuse a type (it does
+    /// not, on `window` and `document`), the others still listen, and dropping the listener
+    /// removes what was added (removing one never added is harmless).
     pub fn for_each(
         target: &EventTarget,
         kinds: &[&'static str],
         guard: &Function,
         callback: impl FnMut(JsValue) + 'static,
-    ) -> Option<Listener> {
+    ) -> Listener {
         let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
         let function = guarded(guard, closure.as_ref());
-        // Built first so that, if the browser refuses a type half-way, dropping it removes the
-        // ones already added (removing one never added is harmless).
-        let listener = Listener {
+        let kinds = kinds.join(",");
+        let _ = listen(target, &kinds, &function, true);
+        Listener {
             target: target.clone(),
-            kinds: kinds.join(","),
+            kinds,
             function,
             _closure: closure,
-        };
-        listen(&listener.target, &listener.kinds, &listener.function, true).ok()?;
-        Some(listener)
+        }
     }
 }
 
@@ -129,6 +130,7 @@ impl Drop for Listener {
 }
 
 /// A pending `setTimeout`, cleared when dropped.
+#[must_use = "the timer is cleared when dropped"]
 pub struct Timeout {
     id: i32,
     _closure: Closure<dyn FnMut()>,
@@ -139,7 +141,7 @@ impl Timeout {
     pub fn new(ms: u32, guard: &Function, callback: impl FnOnce() + 'static) -> Option<Timeout> {
         let closure = Closure::once(callback);
         let function = guarded(guard, closure.as_ref());
-        let id = super::window()?
+        let id = super::page::window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(
                 &function,
                 i32::try_from(ms).unwrap_or(i32::MAX),
@@ -154,7 +156,7 @@ impl Timeout {
 
 impl Drop for Timeout {
     fn drop(&mut self) {
-        if let Some(w) = super::window() {
+        if let Some(w) = super::page::window() {
             w.clear_timeout_with_handle(self.id);
         }
     }

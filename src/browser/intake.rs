@@ -1,10 +1,12 @@
-//! Where events come from (`spec/mapping.md` §1): Salla's tracker hook, DOM `CustomEvent`s on
-//! `window` named after catalog events, and the manual API (in `mod.rs`). Each source only turns
-//! what it receives into `(name, payload)` and hands it to [`Shared::receive`]; deduplication by
+//! Where events come from (`docs/mapping.md` §1): Salla's tracker hook, DOM `CustomEvent`s on
+//! `window` named after catalog events, and the manual API (in `api`). Each source only turns
+//! what it receives into `(name, payload)` and hands it to the inbox; deduplication by
 //! `event_id` happens once, in the core.
 
 use super::handle::{guarded, Listener, Timeout};
-use super::Shared;
+use super::inbox::Command;
+use super::value::Snapshot;
+use super::{Shared, Timer};
 use crate::salla::Kind;
 use js_sys::{Function, Object, Reflect};
 use std::rc::{Rc, Weak};
@@ -29,8 +31,17 @@ fn function(target: &JsValue, key: &str) -> Option<Function> {
     get(target, key)?.dyn_into::<Function>().ok()
 }
 
+/// Hands an event to the inbox: the payload is copied out of the page at once (the page may
+/// reuse its object); it is read and mapped in a later slice.
+fn receive(shared: &Weak<Shared>, name: String, payload: &JsValue) {
+    if let Some(s) = shared.upgrade() {
+        s.post_later(Command::Track(name, Snapshot::take(payload)));
+    }
+}
+
 /// Our registration with Salla's analytics engine. Salla has no way to unregister, so the
 /// closures live as long as the tracker; after `shutdown` they ignore what they receive.
+#[must_use = "Salla calls these closures for as long as the page lives"]
 pub struct SallaHook {
     _track: Closure<dyn FnMut(JsValue, JsValue)>,
     _page: Closure<dyn FnMut(JsValue)>,
@@ -40,22 +51,18 @@ pub struct SallaHook {
 /// Registers with `window.Salla.analytics` if it is there (inside `Salla.onReady` when Salla
 /// has it). Salla replays its history to a new tracker, so nothing before this is lost.
 pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
-    let window: JsValue = super::window()?.into();
+    let window: JsValue = super::page::window()?.into();
     let salla = get(&window, "Salla")?;
     let analytics = get(&salla, "analytics")?;
     let register = function(&analytics, "registerTracker")?;
 
     let weak = Rc::downgrade(shared);
     let track = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, payload| {
-        if let Some(s) = weak.upgrade() {
-            s.receive(name.as_string().unwrap_or_default(), &payload);
-        }
+        receive(&weak, name.as_string().unwrap_or_default(), &payload)
     });
     let weak = Rc::downgrade(shared);
     let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
-        if let Some(s) = weak.upgrade() {
-            s.receive(Kind::Page.name().to_owned(), &payload);
-        }
+        receive(&weak, Kind::Page.name().to_owned(), &payload)
     });
     let tracker = Object::new();
     let set = |k: &str, v: &JsValue| Reflect::set(&tracker, &JsValue::from_str(k), v).is_ok();
@@ -89,49 +96,61 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     })
 }
 
-/// Watches for a Salla SDK that arrives after the tracker: Twilight's own window events, and a
-/// few spaced looks. Returns the handles; dropping them stops the watch.
-pub fn watch_for_salla(shared: &Rc<Shared>) -> (Vec<Listener>, Option<Timeout>) {
-    let Some(window) = super::window() else {
-        return (Vec::new(), None);
+/// Looks for Salla and registers; `true` once registered (now or before), or once the tracker
+/// stopped. Registering replays Salla's history into the inbox.
+pub fn connect_salla(shared: &Rc<Shared>) -> bool {
+    if shared.salla.get().is_some() || shared.stopped() {
+        return true;
+    }
+    let Some(hook) = register_with_salla(shared) else {
+        return false;
     };
-    let weak = Rc::downgrade(shared);
-    let listeners = Listener::for_each(&window, &SALLA_WINDOW_EVENTS, &shared.guard, move |_| {
-        if let Some(s) = weak.upgrade() {
-            s.connect_salla();
-        }
-    })
-    .into_iter()
-    .collect();
-    (listeners, look_later(Rc::downgrade(shared), 0))
+    let _ = shared.salla.set(hook);
+    shared.handles(|h| h.salla_watch = None);
+    shared.set_timer(Timer::SallaLook, None);
+    true
 }
 
-/// Schedules look number `n` for Salla.
-pub fn look_later(weak: Weak<Shared>, n: usize) -> Option<Timeout> {
-    let ms = *SALLA_LOOKS_MS.get(n)?;
-    let guard = weak.upgrade()?.guard.clone();
-    Timeout::new(ms, &guard, move || {
+/// Watches for a Salla SDK that arrives after the tracker: Twilight's own window events, and a
+/// few spaced looks.
+pub fn watch_for_salla(shared: &Rc<Shared>) {
+    let Some(window) = super::page::window() else {
+        return;
+    };
+    let weak = Rc::downgrade(shared);
+    let watch = Listener::for_each(&window, &SALLA_WINDOW_EVENTS, &shared.guard, move |_| {
         if let Some(s) = weak.upgrade() {
-            if !s.connect_salla() {
-                s.set_salla_look(look_later(weak, n + 1));
+            connect_salla(&s);
+        }
+    });
+    shared.handles(|h| h.salla_watch = Some(watch));
+    look_later(Rc::downgrade(shared), 0);
+}
+
+/// Schedules look number `n` for Salla (none after the last).
+fn look_later(weak: Weak<Shared>, n: usize) {
+    let (Some(&ms), Some(shared)) = (SALLA_LOOKS_MS.get(n), weak.upgrade()) else {
+        return;
+    };
+    let look = Timeout::new(ms, &shared.guard, move || {
+        if let Some(s) = weak.upgrade() {
+            if !connect_salla(&s) {
+                look_later(weak, n + 1);
             }
         }
-    })
+    });
+    shared.set_timer(Timer::SallaLook, look);
 }
 
 /// One listener for every catalog event name (both wishlist spellings): `window.dispatchEvent(new
 /// CustomEvent("Product Viewed", { detail: payload }))`.
-pub fn listen_to_dom_events(shared: &Rc<Shared>) -> Option<Listener> {
-    let window = super::window()?;
+pub fn listen_to_dom_events(shared: &Rc<Shared>, window: &web_sys::Window) -> Listener {
     let weak = Rc::downgrade(shared);
-    Listener::for_each(&window, Kind::NAMES, &shared.guard, move |event| {
-        let Some(s) = weak.upgrade() else {
-            return;
-        };
+    Listener::for_each(window, Kind::NAMES, &shared.guard, move |event| {
         let name = get(&event, "type").and_then(|t| t.as_string());
         let detail = Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
         if let Some(name) = name {
-            s.receive(name, &detail);
+            receive(&weak, name, &detail);
         }
     })
 }

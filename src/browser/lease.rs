@@ -6,7 +6,7 @@
 //! where Web Locks are missing, a record in storage that expires.
 
 use super::handle::{guarded, promise, settle, Then};
-use super::storage;
+use super::persist as storage;
 use crate::value::Value;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -56,7 +56,7 @@ pub fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job, then: 
 }
 
 fn web_locks() -> Option<(JsValue, Function)> {
-    let navigator: JsValue = super::window()?.navigator().into();
+    let navigator: JsValue = super::page::window()?.navigator().into();
     let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
     let request = Reflect::get(&locks, &"request".into()).ok()?;
     Some((locks, request.dyn_into().ok()?))

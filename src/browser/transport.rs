@@ -2,20 +2,14 @@
 //! `navigator.sendBeacon` when it is leaving. A string body makes the request
 //! `text/plain;charset=UTF-8`, a CORS simple request: no preflight.
 //!
-//! What an answer means (retry, drop, done) is decided in `outbox`, not here.
+//! What an answer means (retry, drop, done) is decided in [`crate::delivery`], not here.
 
 use super::handle::settle;
+use crate::delivery::Answer;
+use crate::outbox;
 use js_sys::Function;
 use wasm_bindgen::JsCast;
 use web_sys::{RequestCredentials, RequestInit, RequestMode, Response};
-
-/// The receiver's answer: status and `Retry-After` (readable when the receiver exposes it).
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// The `Retry-After` header, if readable.
-    pub retry_after: Option<String>,
-}
 
 /// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure
 /// (offline, refused, CORS, blocked).
@@ -26,7 +20,7 @@ pub fn post(
     guard: &Function,
     then: impl FnOnce(Result<Answer, ()>) + 'static,
 ) {
-    let Some(window) = super::window() else {
+    let Some(window) = super::page::window() else {
         return then(Err(()));
     };
     let init = RequestInit::new();
@@ -46,14 +40,21 @@ pub fn post(
         };
         then(Ok(Answer {
             status: response.status(),
-            retry_after: response.headers().get("Retry-After").ok().flatten(),
+            retry_after_ms: outbox::retry_after_ms(
+                response
+                    .headers()
+                    .get("Retry-After")
+                    .ok()
+                    .flatten()
+                    .as_deref(),
+            ),
         }))
     });
 }
 
 /// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.
 pub fn beacon(url: &str, body: &str) -> bool {
-    super::window()
+    super::page::window()
         .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
         .unwrap_or(false)
 }

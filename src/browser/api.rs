@@ -1,0 +1,141 @@
+//! What the npm module and the loader see: [`start`] and the running [`Tracker`]. Each method
+//! hands the page's call to the inbox, where it is applied in order; none throws.
+
+use super::handle::promise;
+use super::inbox::Command;
+use super::persist::Local;
+use super::value::{from_js, Snapshot};
+use super::{intake, lifecycle, page, Handles, Shared, State};
+use crate::config::{self, Config};
+use crate::contact;
+use crate::delivery::Keepalive;
+use crate::outbox::Outbox;
+use crate::pipeline::Pipeline;
+use crate::value::Value;
+use js_sys::{Function, Promise};
+use std::cell::{OnceCell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// A running tracker, as the npm module and the loader see it. Every method is safe to call
+/// at any time; none throws.
+#[wasm_bindgen]
+pub struct Tracker {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// Tracks an event by name with its payload, as Salla's hook would.
+    pub fn track(&self, name: JsValue, payload: JsValue) {
+        self.shared.post_later(Command::Track(
+            name.as_string().unwrap_or_default(),
+            Snapshot::take(&payload),
+        ));
+    }
+
+    /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
+    pub fn flush(&self) -> Promise {
+        promise(|resolve| {
+            self.shared.post_now(Command::Flush(Box::new(move |empty| {
+                resolve(JsValue::from_bool(empty))
+            })))
+        })
+    }
+
+    /// Records the shopper's consent to sending their email (overrides Salla's cookie bar).
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(&self, granted: bool) {
+        self.shared.post_now(Command::SetConsent(granted));
+    }
+
+    /// Names the shopper by email (sent only where `sendEmail` and consent allow).
+    /// `false` for something that is not an email address.
+    pub fn identify(&self, email: JsValue) -> bool {
+        let email = email.as_string().unwrap_or_default();
+        let ok = contact::looks_like_email(email.trim());
+        if ok {
+            self.shared.post_now(Command::Identify(email));
+        } else {
+            self.shared.log("identify: not an email address; ignored");
+        }
+        ok
+    }
+
+    /// Stops tracking: sends what is pending with `sendBeacon`, removes every listener and timer.
+    pub fn shutdown(&self) {
+        self.shared.post_now(Command::Shutdown);
+    }
+}
+
+fn install_panic_hook() {
+    // The default hook formats the panic message; ours says one actionable thing. The trap that
+    // follows reaches the page-side guard, which turns the tracker quiet.
+    std::panic::set_hook(Box::new(|_| {
+        page::console(
+            true,
+            "internal error; the tracker has stopped (the shop is not affected)",
+        );
+    }));
+}
+
+/// Starts the tracker. `sources` is a configuration object or an array of them, most important
+/// first (`init()`, global object, `data-*`, query string). `guard` wraps every callback the
+/// browser will call, so that nothing thrown escapes into the page.
+///
+/// Returns nothing, after saying why in the console, when the configuration is unusable.
+#[wasm_bindgen]
+pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
+    install_panic_hook();
+    let sources = match from_js(&sources) {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    let (config, warnings) = match Config::from_sources(&sources) {
+        Ok(ok) => ok,
+        Err(errors) => {
+            for e in errors {
+                page::console(true, &e.message());
+            }
+            return None;
+        }
+    };
+    let window = page::window()?;
+    let location = window.location();
+    let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
+    let shared = Rc::new(Shared {
+        guard,
+        debug,
+        inbox: RefCell::new(VecDeque::new()),
+        callbacks: RefCell::new(VecDeque::new()),
+        handles: RefCell::new(Some(Handles::default())),
+        salla: OnceCell::new(),
+        state: RefCell::new(State {
+            pipeline: Pipeline::new(config),
+            outbox: Outbox::default(),
+            persist: Box::new(Local),
+            keepalive: Keepalive::default(),
+            tab: page::random_id(),
+            // Storage is read in the first slice, before any event (see `track::restore`).
+            restored: false,
+            offline: !window.navigator().on_line(),
+            shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
+            store_id: None,
+            consent: None,
+            cart_dirty: false,
+        }),
+    });
+    for w in warnings {
+        shared.log(&w.message());
+    }
+    let mut listeners = vec![intake::listen_to_dom_events(&shared, &window)];
+    lifecycle::listen(&shared, &window, &mut listeners);
+    shared.handles(|h| h.listeners = listeners);
+    shared.schedule_slice();
+    if !intake::connect_salla(&shared) {
+        intake::watch_for_salla(&shared);
+    }
+    shared.log("ready");
+    Some(Tracker { shared })
+}

@@ -1,0 +1,59 @@
+//! The page's life as it concerns sending: hidden or left (what is waiting goes to
+//! `sendBeacon`), and the connection lost or back (sending pauses and resumes).
+
+use super::handle::Listener;
+use super::inbox::Command;
+use super::{sender, Shared, State};
+use std::rc::Rc;
+use web_sys::{VisibilityState, Window};
+
+/// Listens for the page being hidden or left, and for the connection.
+pub fn listen(shared: &Rc<Shared>, window: &Window, listeners: &mut Vec<Listener>) {
+    let exit = {
+        let weak = Rc::downgrade(shared);
+        move |_| {
+            if let Some(s) = weak.upgrade() {
+                s.post_now(Command::Exit);
+            }
+        }
+    };
+    listeners.push(Listener::new(
+        window,
+        "pagehide",
+        &shared.guard,
+        exit.clone(),
+    ));
+    if let Some(document) = window.document() {
+        let page = document.clone();
+        listeners.push(Listener::new(
+            &document,
+            "visibilitychange",
+            &shared.guard,
+            move |e| {
+                if page.visibility_state() == VisibilityState::Hidden {
+                    exit(e);
+                }
+            },
+        ));
+    }
+    for (kind, online) in [("offline", false), ("online", true)] {
+        let weak = Rc::downgrade(shared);
+        listeners.push(Listener::new(window, kind, &shared.guard, move |_| {
+            if let Some(s) = weak.upgrade() {
+                s.callback(Command::Online(online));
+            }
+        }));
+    }
+}
+
+/// The connection is back (`true`: what waited for it goes now) or lost.
+pub fn online(shared: &Rc<Shared>, st: &mut State, online: bool) {
+    st.offline = !online;
+    if online {
+        st.outbox.resume();
+        shared.log("online: sending resumes");
+        sender::send_soon(shared, st);
+    } else {
+        shared.log("offline: sending paused");
+    }
+}

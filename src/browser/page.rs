@@ -1,0 +1,96 @@
+//! What the page tells the tracker: its window, the clock, random ids, the console, and the
+//! facts events are sent with (Salla's store id, Salla's cookie bar, SALESmanago's `smclient`
+//! cookie). Every reader returns `None` rather than throw.
+
+use super::value::from_js;
+use crate::contact;
+use crate::protocol;
+use crate::value::Value;
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+const PREFIX: &str = "[salesmanago]";
+
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `window` (`None` outside a page).
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<web_sys::Window>;
+}
+
+/// The page's window. Read from the `window` global directly: `web_sys::window()` looks for the
+/// global object four ways and checks it with `instanceof`, seven imports for one value.
+pub fn window() -> Option<web_sys::Window> {
+    WINDOW.with(Clone::clone)
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A number in `[0, 1)`, for the backoff's jitter.
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+/// A fresh random event id (the browser's `crypto`, else `Math.random`).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        for b in &mut bytes {
+            *b = (random() * 256.0) as u8;
+        }
+    }
+    protocol::event_id(bytes)
+}
+
+/// Writes to the console, prefixed; `warn` for what a merchant must act on.
+pub fn console(warn: bool, message: &str) {
+    let (p, m) = (JsValue::from_str(PREFIX), JsValue::from_str(message));
+    if warn {
+        web_sys::console::warn_2(&p, &m);
+    } else {
+        web_sys::console::log_2(&p, &m);
+    }
+}
+
+/// `object.<name>.<method>(arg)` on Salla's SDK: `window.Salla.<name>.<method>`.
+fn call_salla(name: &str, method: &str, arg: &str) -> Option<JsValue> {
+    let window: JsValue = window()?.into();
+    let object = Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &name.into()).ok()?;
+    let f: Function = Reflect::get(&object, &method.into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    f.call1(&object, &arg.into()).ok()
+}
+
+/// Salla's store id (`Salla.config.get('store.id')`), the default `location`.
+pub fn salla_store_id() -> Option<String> {
+    match from_js(&call_salla("config", "get", "store.id")?) {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) if n.is_finite() => Some(protocol::millis_text(n as u64)),
+        _ => None,
+    }
+}
+
+/// Salla's record of the cookie bar (`Salla.storage.get('cookies-consent')`).
+pub fn salla_consent() -> Option<String> {
+    call_salla("storage", "get", "cookies-consent")?.as_string()
+}
+
+/// SALESmanago's `smclient` cookie: who the shopper is to SALESmanago.
+pub fn smclient_cookie() -> Option<String> {
+    let document = window()?.document()?;
+    // A page's document is an HTMLDocument, which is where `cookie` is.
+    let cookies = document
+        .unchecked_into::<web_sys::HtmlDocument>()
+        .cookie()
+        .ok()?;
+    contact::cookie_value(&cookies, "smclient").map(str::to_owned)
+}

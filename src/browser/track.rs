@@ -1,0 +1,115 @@
+//! One event through the core into the outbox: the pipeline maps it against the held cart, the
+//! outbox queues what it returns, and both are kept (see [`super::persist`]) for the pages
+//! after this one.
+
+use super::persist::{self, Memory};
+use super::{page, sender, Shared, State};
+use crate::cart::Cart;
+use crate::mapping::Env;
+use crate::number;
+use crate::outbox::{Class, Entry};
+use crate::pipeline::Outcome;
+use crate::value::Value;
+use std::rc::Rc;
+
+/// Reads back what earlier pages left: the held cart (before any event of this page is mapped
+/// against it) and the stored outbox, which then goes out. Done before the first command is
+/// applied, in the first slice rather than in `start()`: the first localStorage access of a page
+/// is a synchronous trip to the browser process (1–5 ms measured), which need not delay
+/// "ready", since events tracked meanwhile wait in the inbox behind it.
+pub fn restore(shared: &Rc<Shared>, st: &mut State) {
+    if let Some(stored) = persist::cart() {
+        st.pipeline.restore_cart(Cart::from_value(&stored));
+    }
+    // Events an earlier page (or a closed tab) left behind go out now.
+    sender::sync(shared, st);
+    if !st.outbox.is_empty() {
+        sender::send_soon(shared, st);
+    }
+}
+
+/// One event through the core; what it becomes is queued, and the batch window opens.
+pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
+    if st.store_id.is_none() {
+        st.store_id = page::salla_store_id();
+    }
+    let now = page::now_ms();
+    let env = Env {
+        now_ms: now,
+        shop_domain: st.shop_domain.as_deref(),
+        store_id: st.store_id.as_deref(),
+    };
+    let processed = st.pipeline.process(name, payload, &env, page::random_id);
+    for w in &processed.warnings {
+        shared.log(&w.message());
+    }
+    // Kept once per batch window (and when the page leaves), not per change: a burst of cart
+    // changes would otherwise write the whole cart to storage every time.
+    st.cart_dirty |= processed.cart_changed;
+    let name = &processed.name;
+    let queued = matches!(processed.outcome, Outcome::Send(_));
+    match processed.outcome {
+        Outcome::Send(envelope) => {
+            let json = envelope.to_value().to_json();
+            let event = &envelope.event;
+            shared.log(
+                &[
+                    name,
+                    " → ",
+                    event.event_type().as_str(),
+                    " (id ",
+                    &envelope.id,
+                    ")",
+                ]
+                .concat(),
+            );
+            let entry = Entry::new(
+                envelope.id,
+                json,
+                st.outbox.queue_time(now),
+                Class::of(event),
+            );
+            // Kept before any attempt to send it. The first refusal (quota, storage disabled)
+            // moves the rest of this page to memory, with one debug message.
+            if !st.persist.put(&entry) {
+                st.persist = Box::new(Memory);
+                shared.log(
+                    "the page's storage refused an event; this page's events are kept in memory",
+                );
+            }
+            let removed = st.outbox.push(entry);
+            if !removed.is_empty() {
+                shared.log(
+                    &[
+                        &number::uint(removed.len() as u64),
+                        " older event(s) left the queue (a newer cart replaced them, or the \
+                         queue was full)",
+                    ]
+                    .concat(),
+                );
+            }
+            st.persist.remove(&removed);
+        }
+        Outcome::Skipped(reason) => {
+            shared.log(&[name, ": not sent, ", reason.reason()].concat());
+        }
+        Outcome::Duplicate(id) => {
+            shared.log(&[name, ": already seen (event_id ", &id, ")"].concat());
+        }
+        Outcome::Rejected(error) => shared.log(&error.message()),
+    }
+    if queued || st.cart_dirty {
+        sender::open_window(shared);
+    }
+}
+
+/// Keeps the held cart if it changed since it was last kept.
+pub fn save_cart(shared: &Shared, st: &mut State) {
+    if !st.cart_dirty {
+        return;
+    }
+    st.cart_dirty = false;
+    if !persist::save_cart(&st.pipeline.cart().to_value()) {
+        shared.log("the page's storage refused the cart; it is kept for this page only");
+    }
+}
