@@ -1,4 +1,4 @@
-//! The tracker's configuration, typed and validated (`spec/mapping.md` §6).
+//! The tracker's configuration, typed and validated (`docs/configuration.md`).
 //!
 //! The same keys arrive from four places: an `init()` object (`clientId`), a global config object,
 //! the script tag's `data-*` attributes (`data-client-id`, or `clientId` through `dataset`), and

@@ -1,4 +1,4 @@
-//! Who the events are about (`spec/mapping.md` §4): SALESmanago's contact id from the
+//! Who the events are about (`docs/mapping.md` §4): SALESmanago's contact id from the
 //! `smclient` cookie, and the rules for when an email may be sent.
 
 /// The value of cookie `name` in a `document.cookie` string, if set and not empty.
