@@ -1,12 +1,13 @@
 // The demo's live panel: each Salla event (as Salla's analytics engine hands it to trackers)
-// beside the SALESmanago event the local receiver accepted for it, matched by event id.
+// beside the SALESmanago event the tracker sent for it and sm-receiver took (matched by event id),
+// and the API call the receiver then made to the fake SALESmanago.
 (function () {
   const rows = document.getElementById('rows');
   const counts = document.getElementById('counts');
   const seen = []; // { id, name, at (ms) }
-  const received = new Map(); // id → record (when the demo server is the receiver)
-  let calls = []; // SALESmanago API calls the receiver made (fake API)
-  let viaReceiver = false;
+  const received = new Map(); // id → what the tracker sent, for events sm-receiver took
+  let calls = []; // SALESmanago API calls the receiver made: { method, eventId, contactEvent }
+  let fakeApi = true; // false when the receiver delivers to a real account (receiver.env)
   let since = 0;
 
   const products = document.getElementById('products');
@@ -47,7 +48,7 @@
     const td = document.createElement('td');
     if (!call) {
       td.className = 'none';
-      td.textContent = !viaReceiver ? '— (no receiver in this mode)' : sent ? '— not delivered (yet)' : '—';
+      td.textContent = !fakeApi ? '— sent to your SALESmanago account (target/demo/receiver.log)' : sent ? '— not delivered (yet)' : '—';
     } else {
       td.innerHTML = '<b class="type"></b> <span class="main"></span>';
       td.querySelector('.type').textContent = call.method === 'updateContactExtEvent' ? 'update' : 'add';
@@ -85,9 +86,9 @@
       return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call, sent)}</tr>`;
     });
     rows.innerHTML = lines.reverse().join('');
-    counts.textContent = viaReceiver
-      ? `(${seen.length} from Salla, ${used.size} delivered to SALESmanago)`
-      : `(${seen.length} from Salla, ${received.size} received)`;
+    counts.textContent = fakeApi
+      ? `(${seen.length} from Salla, ${received.size} taken by the receiver, ${used.size} delivered to SALESmanago)`
+      : `(${seen.length} from Salla, ${received.size} taken by the receiver)`;
   }
 
   async function poll() {
@@ -97,8 +98,10 @@
         received.set(e.id, e);
         since = Math.max(since, e.seq);
       }
-      calls = r.salesmanago.filter((c) => !c.refused);
-      viaReceiver = !!r.receiver;
+      fakeApi = r.salesmanago !== null;
+      calls = (r.salesmanago || [])
+        .filter((c) => !c.refused)
+        .map((c) => ({ method: c.method, eventId: c.eventId, contactEvent: c.body.contactEvent }));
     } catch {}
     render();
     setTimeout(poll, 400);

@@ -2,13 +2,13 @@
 // is `node bench/faults.mjs`.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, closePages } from './harness.mjs';
+import { launch, serveSites, closePages } from './harness.mjs';
 import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
 
 let browser;
-let sites; // { pages, server }: the shop's origin, and the receiver on its own
+let sites; // { pages, server }: the shop's origin, and the receiver's (relay → sm-receiver) on its own
 before(async () => {
-  sites = { pages: await serve(), server: await serve() };
+  sites = await serveSites();
   browser = await launch();
 });
 after(async () => {
