@@ -31,5 +31,7 @@ bash scripts/build.sh
 node scripts/sizes.mjs --check
 cargo build -q -p salla-salesmanago-receiver
 
-stage "end-to-end tests (Chromium, local receiver, Salla SDK)"
+stage "end-to-end tests (Chromium, Salla SDK, the relay → sm-receiver → sm-fake)"
+# The suite starts these two binaries itself (www/stack.mjs).
+cargo build -q -p salla-salesmanago-receiver -p fake-salesmanago
 node --test --test-concurrency=1 --test-timeout=120000 tests/e2e/*.test.mjs

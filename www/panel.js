@@ -39,16 +39,27 @@
     }),
   );
 
-  // A SALESmanago call carries no tracker id: match it by event name and the date the tracker
-  // stamped, which the same page clock gave a few milliseconds from the panel's own.
-  const callFor = (s, used) =>
-    calls.find((c) => !used.has(c) && c.contactEvent && c.contactEvent.description === s.name && Math.abs(c.contactEvent.date - s.at) < 1000);
+  // A SALESmanago call carries no tracker id, but the receiver passes the contactEvent through
+  // as the tracker wrote it: match the call by its type, description and date.
+  const callFor = (sent, used) =>
+    sent &&
+    calls.find((c) => {
+      const e = c.contactEvent;
+      const t = sent.contactEvent;
+      return !used.has(c) && e && e.contactExtEventType === t.contactExtEventType && e.description === t.description && e.date === t.date;
+    });
 
   const apiCell = (call, sent) => {
     const td = document.createElement('td');
     if (!call) {
       td.className = 'none';
-      td.textContent = !fakeApi ? '— sent to your SALESmanago account (target/demo/receiver.log)' : sent ? '— not delivered (yet)' : '—';
+      td.textContent = !fakeApi
+        ? '— sent to your SALESmanago account (target/demo/receiver.log)'
+        : !sent
+          ? '—'
+          : sent.contactEvent.contactExtEventType === 'CART'
+            ? '— not delivered (yet, or replaced by a newer CART of its cart)'
+            : '— not delivered (yet)';
     } else {
       td.innerHTML = '<b class="type"></b> <span class="main"></span>';
       td.querySelector('.type').textContent = call.method === 'updateContactExtEvent' ? 'update' : 'add';
@@ -78,11 +89,11 @@
     if (!seen.length) return;
     const used = new Set();
     const lines = seen.map((s) => {
-      const call = callFor(s, used);
+      const sent = received.get(s.id);
+      const call = callFor(sent, used);
       if (call) used.add(call);
       const name = document.createElement('td');
       name.textContent = `${new Date(s.at).toLocaleTimeString()}  ${s.name}`;
-      const sent = received.get(s.id) || (call && { contactEvent: call.contactEvent });
       return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call, sent)}</tr>`;
     });
     rows.innerHTML = lines.reverse().join('');
