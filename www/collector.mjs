@@ -259,9 +259,11 @@ export class Relay {
     }
   }
 
+  // No header of the relay's own (not even Cache-Control): Chromium keeps a page's keepalive
+  // budget for an answer marked no-store, which sm-receiver's answers are not.
   #answer(res, { status, headers, body }) {
     if (res.destroyed) return;
-    res.writeHead(status, { 'cache-control': 'no-store', ...headers });
+    res.writeHead(status, headers);
     res.end(body);
   }
 }
