@@ -198,6 +198,8 @@ export async function retryAfter(browser, { pages, server }, seconds = 2) {
     waitedMs: second.at - first.at,
     firstStatus: first.status,
     secondStatus: second.status,
+    // A beacon (the page went hidden: it sends what waits, backoff or not) is not a retry.
+    vias: attempts().map((r) => r.via),
     attempts: attempts().length,
     otherRequests: server.relay.log.length - attempts().length,
   };

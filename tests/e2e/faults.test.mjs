@@ -58,6 +58,7 @@ test('429 with Retry-After is honoured', async (t) => {
   t.diagnostic(JSON.stringify(figures));
   assert.equal(figures.firstStatus, 429);
   assert.equal(figures.secondStatus, 200);
+  assert.deepEqual(figures.vias.slice(0, 2), ['fetch', 'fetch'], 'the retry is a fetch, not a beacon of a page gone hidden');
   assert.ok(figures.waitedMs >= 1900, `waited ${figures.waitedMs} ms`);
 });
 
