@@ -11,7 +11,7 @@ cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
-stage "native tests (core, mapping table, properties; the receiver against a fake SALESmanago)"
+stage "native tests (core, mapping table, properties; the receiver against the fake SALESmanago)"
 cargo test -q --workspace
 
 stage "wasm tests in headless Chromium"
@@ -30,6 +30,8 @@ stage "build"
 bash scripts/build.sh
 node scripts/sizes.mjs --check
 cargo build -q -p salla-salesmanago-receiver
+# The fake SALESmanago API (sm-fake) the end-to-end suite and the demo deliver to.
+cargo build -q -p fake-salesmanago
 
 stage "end-to-end tests (Chromium, Salla SDK, the relay → sm-receiver → sm-fake)"
 # The suite starts these two binaries itself (www/stack.mjs).

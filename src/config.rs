@@ -321,12 +321,6 @@ impl Config {
         Config::from_value(&Value::Object(merged))
     }
 
-    /// Adds or replaces the override for `key`.
-    pub fn set_override(&mut self, key: EventKey, value: Override) {
-        self.overrides.retain(|(k, _)| *k != key);
-        self.overrides.push((key, value));
-    }
-
     /// The override configured for a catalog event, or for a custom event's exact name.
     pub fn override_for(&self, kind: Option<Kind>, name: &str) -> Option<Override> {
         self.overrides.iter().find_map(|(k, o)| {

@@ -10,13 +10,14 @@
 //! The rules, in one place:
 //! - **retry** on no answer, 408, 425, 429 (after `Retry-After`, capped) and 5xx, with exponential
 //!   backoff and full jitter, [`BASE_BACKOFF_MS`] doubling up to [`MAX_BACKOFF_MS`];
-//! - **drop** on any other 4xx (the receiver will never take it), counted;
+//! - **drop** on any other 4xx (the receiver will never take it);
 //! - **coalesce** CART events while the receiver is failing: a newer CART for the same cart
 //!   replaces one still waiting, so a receiver that was away gets the latest cart once, not every
 //!   change (while it answers, each change goes out, as the mapping promises);
 //! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
 //!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
-//!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop is counted.
+//!   left; events older than [`Limits::max_age_ms`] are dropped. Every drop returns the ids, for
+//!   the shell to remove from storage and name in the debug log.
 
 use crate::value::Value;
 
@@ -129,19 +130,6 @@ impl Default for Limits {
     }
 }
 
-/// What the policy dropped, by reason, since the page started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counters {
-    /// Dropped because the queue was full.
-    pub dropped_full: u32,
-    /// Dropped because too old.
-    pub dropped_old: u32,
-    /// Refused by the receiver (4xx other than 408, 425, 429).
-    pub refused: u32,
-    /// CART events replaced by a newer CART of the same cart before they went out.
-    pub coalesced: u32,
-}
-
 /// The events of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -158,7 +146,6 @@ pub struct Outbox {
     failures: u32,
     not_before_ms: u64,
     limits: Limits,
-    counters: Counters,
 }
 
 impl Outbox {
@@ -168,11 +155,6 @@ impl Outbox {
             limits,
             ..Outbox::default()
         }
-    }
-
-    /// What was dropped so far.
-    pub fn counters(&self) -> Counters {
-        self.counters
     }
 
     /// The events held, oldest first.
@@ -189,7 +171,6 @@ impl Outbox {
         let mut removed = Vec::new();
         if let (Class::Cart(cart), true) = (&entry.class, self.failures > 0) {
             // Only what is not on the wire can be replaced: an in-flight CART may arrive.
-            let before = self.entries.len();
             self.entries.retain(|e| {
                 let superseded = !e.in_flight && e.class == Class::Cart(cart.clone());
                 if superseded {
@@ -197,7 +178,6 @@ impl Outbox {
                 }
                 !superseded
             });
-            self.counters.coalesced += (before - self.entries.len()) as u32;
         }
         self.entries.push(entry);
         removed.extend(self.enforce_caps());
@@ -222,7 +202,6 @@ impl Outbox {
                 return removed;
             };
             removed.push(self.entries.remove(at).id);
-            self.counters.dropped_full += 1;
         }
     }
 
@@ -237,7 +216,6 @@ impl Outbox {
             }
             !old
         });
-        self.counters.dropped_old += removed.len() as u32;
         removed
     }
 
@@ -358,9 +336,7 @@ impl Outbox {
 
     /// Drops these for good: the receiver refused them as invalid.
     pub fn refuse(&mut self, ids: &[String]) {
-        let before = self.entries.len();
         self.entries.retain(|e| !ids.contains(&e.id));
-        self.counters.refused += (before - self.entries.len()) as u32;
     }
 
     /// Forgets what was in flight: for a page that is leaving, whose requests' answers will
@@ -462,7 +438,6 @@ mod tests {
         );
         o.push(of("other-cart", 5, Class::Cart(Some("10".into()))));
         assert_eq!(ids(&o), ["first", "c1", "v", "c3", "other-cart"]);
-        assert_eq!(o.counters().coalesced, 1);
     }
 
     #[test]
@@ -482,7 +457,6 @@ mod tests {
             "purchases only when nothing else is left"
         );
         assert_eq!(ids(&o), ["p2", "p3", "p4"]);
-        assert_eq!(o.counters().dropped_full, 3);
     }
 
     #[test]
@@ -504,7 +478,6 @@ mod tests {
         o.push(of("new", week, Class::Other));
         assert_eq!(o.expire(week + 1), ["old"]);
         assert_eq!(ids(&o), ["new"]);
-        assert_eq!(o.counters().dropped_old, 1);
     }
 
     #[test]

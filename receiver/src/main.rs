@@ -43,6 +43,11 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("SM_LOG").unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // Listening for SIGTERM before starting: one that arrives while the receiver starts must
+    // stop it gracefully too, not by the default action of exiting on the spot.
+    #[cfg(unix)]
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let running = match salla_salesmanago_receiver::start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -50,10 +55,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let terminate = async {
+    let terminated = async {
         #[cfg(unix)]
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Some(s) = terminate.as_mut() {
             s.recv().await;
             return;
         }
@@ -61,7 +65,7 @@ async fn main() -> ExitCode {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+        _ = terminated => {}
     }
     tracing::info!("stopping: finishing work in flight");
     running.stop().await;
