@@ -34,6 +34,5 @@ cargo build -q -p salla-salesmanago-receiver
 cargo build -q -p fake-salesmanago
 
 stage "end-to-end tests (Chromium, Salla SDK, the relay → sm-receiver → sm-fake)"
-# The suite starts these two binaries itself (www/stack.mjs).
-cargo build -q -p salla-salesmanago-receiver -p fake-salesmanago
+# Each file starts the sm-receiver and sm-fake built above (www/stack.mjs).
 node --test --test-concurrency=1 --test-timeout=120000 tests/e2e/*.test.mjs
