@@ -100,6 +100,8 @@ export class Relay {
   /** `upstream`: the receiver's base URL (`http://127.0.0.1:PORT`); null until one is set. */
   constructor({ upstream = null } = {}) {
     this.upstream = upstream;
+    // origin → the CORS headers the receiver gives it (its allowed origins are fixed at start).
+    this.corsCache = new Map();
     this.setFaults({});
     this.reset();
   }
@@ -127,7 +129,6 @@ export class Relay {
   setFaults(f) {
     this.current = { ...defaultFaults(), ...f };
     this.rand = random(this.current.seed);
-    this.corsCache = new Map();
     return this.current;
   }
 
@@ -226,7 +227,8 @@ export class Relay {
   /** Asks the receiver (a preflight) which CORS headers it gives `origin`. */
   async #corsFor(origin) {
     if (!origin || !this.upstream) return {};
-    if (!this.corsCache.has(origin)) {
+    const key = `${this.upstream} ${origin}`;
+    if (!this.corsCache.has(key)) {
       const r = await forward(this.upstream, {
         method: 'OPTIONS',
         path: '/collect',
@@ -235,9 +237,9 @@ export class Relay {
       }).catch(() => null);
       const cors = {};
       for (const k of CORS_OF_A_POST) if (r?.headers[k]) cors[k] = r.headers[k];
-      this.corsCache.set(origin, cors);
+      this.corsCache.set(key, cors);
     }
-    return this.corsCache.get(origin);
+    return this.corsCache.get(key);
   }
 
   #took(batch, json, row) {

@@ -207,24 +207,39 @@ export async function retryAfter(browser, { pages, server }, seconds = 2) {
   return figures;
 }
 
-/** Ten cart changes while the receiver fails: it then gets one CART, for the latest cart. */
+/**
+ * Ten cart changes while the receiver fails: it then gets one CART, for the latest cart.
+ *
+ * The changes are made once the tracker has heard the first attempt fail (flush() waits for that
+ * answer): until then it has no reason to hold a CART back. The failure is a 429 with
+ * Retry-After: 1, so that no retry is on the wire while the changes are queued (a CART on the wire
+ * cannot be replaced, and a 503's backoff may be as short as 100 ms).
+ */
 export async function cartCoalescing(browser, { pages, server }) {
   server.relay.reset();
-  server.setFaults({ failRate: 1, failStatus: 503 });
+  server.setFaults({ failRate: 1, failStatus: 429, retryAfter: 1 });
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(shopUrl(pages, server));
   await page.evaluate(() => SallaSalesmanago.ready);
   await page.evaluate(() => SallaSalesmanago.track('Product Added', { event_id: 'cart-0', cart_id: 'c', product_id: 'p0', price: 10 }));
   await until(() => server.relay.log.length >= 1, 5_000, 'the first failed attempt');
-  await page.evaluate(() => {
+  const flushedBeforeChanges = await page.evaluate(async () => {
+    const empty = await SallaSalesmanago.flush();
     for (let i = 1; i < 10; i++) SallaSalesmanago.track('Product Added', { event_id: `cart-${i}`, cart_id: 'c', product_id: 'p' + i, price: 10 });
+    return empty;
   });
   server.setFaults({});
   await until(async () => server.relay.events.length >= 1 && (await page.evaluate(() => window.pending())) === 0, 15_000, 'the coalesced cart');
   await sleep(300);
   const carts = server.relay.events.filter((e) => e.contactEvent.contactExtEventType === 'CART');
-  const figures = { changes: 10, cartEventsReceived: carts.length, lastProducts: carts.at(-1)?.contactEvent.products, lastValue: carts.at(-1)?.contactEvent.value };
+  const figures = {
+    changes: 10,
+    flushedBeforeChanges,
+    cartEventsReceived: carts.length,
+    lastProducts: carts.at(-1)?.contactEvent.products,
+    lastValue: carts.at(-1)?.contactEvent.value,
+  };
   await context.close();
   return figures;
 }
