@@ -5,7 +5,7 @@
 //   node bench/compare.mjs [runs=5]            all three, plus an empty page as the baseline
 //   node bench/compare.mjs --ours-only [runs]  our row only, for iterating on size and speed
 //   --only=segment,snowplow                    just these rows (keys: ours segment snowplow empty)
-//   --same-origin-collector                    ours posts to www/server.mjs's /collect instead
+//   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
 //
 // Per tracker: bytes shipped (raw, gzip -9), script start → ready, main-thread cost of a burst of
 // 1,000 events (synchronous, and including the work the tracker defers to microtasks and later
@@ -19,11 +19,12 @@
 //
 // Every tracker posts to one sink on its own port: cross-origin, as a storefront's collector is
 // (collect.example.com, api.segment.io), so each pays the CORS preflights its requests need.
-// Ours goes there too, its tag naming the sink's /collect, rather than www/server.mjs's /collect:
-// that one answers `Cache-Control: no-store`, and Chromium (156) does not give back its share of
-// the 64 KiB keepalive budget for a request answered no-store, so after ~64 KiB of batches every
-// keepalive fetch of the page fails. The sm-receiver a merchant runs sends no such header;
-// --same-origin-collector shows the effect.
+// Ours goes there too, its tag naming the sink's /collect, so that all three pay the same
+// cross-origin costs; --same-origin-collector sends ours to www/server.mjs's /collect instead,
+// relayed to a real sm-receiver (build it first: cargo build -p salla-salesmanago-receiver
+// -p fake-salesmanago). (A collector answering `Cache-Control: no-store` costs a page its
+// keepalive budget in Chromium 156: its share of the 64 KiB is not given back. sm-receiver sends no
+// such header, and the relay adds none.)
 import http from 'node:http';
 import { cp, mkdir, readFile, writeFile, stat } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -32,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
+import { startStack } from '../www/stack.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = path.join(ROOT, 'bench/compare');
@@ -238,7 +240,7 @@ async function measure(browser, tracker, { server, sink }) {
   const collector = local ? `${server.url}/collect` : sink.url;
   let attempts = 0;
   const counter = local
-    ? () => ({ requests: server.store.requests, preflights: 0, events: server.store.events.length, attempts })
+    ? () => ({ requests: server.relay.requests, preflights: 0, events: server.relay.events.length, attempts })
     : () => ({ requests: sink.counts.requests, preflights: sink.counts.preflights, events: sink.counts.events, attempts });
   const context = await browser.newContext();
   try {
@@ -387,11 +389,13 @@ function table(rows) {
 
 const limitMs = 60_000 + runs * TRACKERS.length * 20_000;
 let server;
+let stack;
 let sink;
 let browser;
 async function cleanup() {
   await browser?.close().catch(() => {});
   await server?.close().catch(() => {});
+  await stack?.close().catch(() => {});
   await sink?.close().catch(() => {});
 }
 const watchdog = setTimeout(() => {
@@ -410,6 +414,7 @@ try {
   await preparePages(sink);
   for (const t of TRACKERS) t.bytes = await sizes(t.files);
   server = await startServer({ port: 0, pages: PAGES, headers: () => ISOLATED });
+  if (sameOriginCollector) server.connect((stack = await startStack({ allowedOrigins: [server.url] })));
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     // Precise memory info: otherwise performance.memory is bucketed and updated only now and then.

@@ -4,11 +4,10 @@
 // Prints a table and the JSON.
 //
 //   node bench/faults.mjs
-import { launch } from '../tests/e2e/harness.mjs';
-import { serve } from '../tests/e2e/harness.mjs';
+import { launch, serveSites } from '../tests/e2e/harness.mjs';
 import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter } from '../tests/e2e/faults.mjs';
 
-const sites = { pages: await serve(), server: await serve() };
+const sites = await serveSites();
 const browser = await launch();
 const rows = {};
 try {

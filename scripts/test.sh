@@ -33,5 +33,6 @@ cargo build -q -p salla-salesmanago-receiver
 # The fake SALESmanago API (sm-fake) the end-to-end suite and the demo deliver to.
 cargo build -q -p fake-salesmanago
 
-stage "end-to-end tests (Chromium, local receiver, Salla SDK)"
+stage "end-to-end tests (Chromium, Salla SDK, the relay → sm-receiver → sm-fake)"
+# Each file starts the sm-receiver and sm-fake built above (www/stack.mjs).
 node --test --test-concurrency=1 --test-timeout=120000 tests/e2e/*.test.mjs

@@ -1,12 +1,13 @@
 // The demo's live panel: each Salla event (as Salla's analytics engine hands it to trackers)
-// beside the SALESmanago event the local receiver accepted for it, matched by event id.
+// beside the SALESmanago event the tracker sent for it and sm-receiver took (matched by event id),
+// and the API call the receiver then made to the fake SALESmanago.
 (function () {
   const rows = document.getElementById('rows');
   const counts = document.getElementById('counts');
   const seen = []; // { id, name, at (ms) }
-  const received = new Map(); // id → record (when the demo server is the receiver)
-  let calls = []; // SALESmanago API calls the receiver made (fake API)
-  let viaReceiver = false;
+  const received = new Map(); // id → what the tracker sent, for events sm-receiver took
+  let calls = []; // SALESmanago API calls the receiver made: { method, eventId, contactEvent }
+  let fakeApi = true; // false when the receiver delivers to a real account (receiver.env)
   let since = 0;
 
   const products = document.getElementById('products');
@@ -38,16 +39,27 @@
     }),
   );
 
-  // A SALESmanago call carries no tracker id: match it by event name and the date the tracker
-  // stamped, which the same page clock gave a few milliseconds from the panel's own.
-  const callFor = (s, used) =>
-    calls.find((c) => !used.has(c) && c.contactEvent && c.contactEvent.description === s.name && Math.abs(c.contactEvent.date - s.at) < 1000);
+  // A SALESmanago call carries no tracker id, but the receiver passes the contactEvent through
+  // as the tracker wrote it: match the call by its type, description and date.
+  const callFor = (sent, used) =>
+    sent &&
+    calls.find((c) => {
+      const e = c.contactEvent;
+      const t = sent.contactEvent;
+      return !used.has(c) && e && e.contactExtEventType === t.contactExtEventType && e.description === t.description && e.date === t.date;
+    });
 
   const apiCell = (call, sent) => {
     const td = document.createElement('td');
     if (!call) {
       td.className = 'none';
-      td.textContent = !viaReceiver ? '— (no receiver in this mode)' : sent ? '— not delivered (yet)' : '—';
+      td.textContent = !fakeApi
+        ? '— sent to your SALESmanago account (target/demo/receiver.log)'
+        : !sent
+          ? '—'
+          : sent.contactEvent.contactExtEventType === 'CART'
+            ? '— not delivered (yet, or replaced by a newer CART of its cart)'
+            : '— not delivered (yet)';
     } else {
       td.innerHTML = '<b class="type"></b> <span class="main"></span>';
       td.querySelector('.type').textContent = call.method === 'updateContactExtEvent' ? 'update' : 'add';
@@ -77,17 +89,17 @@
     if (!seen.length) return;
     const used = new Set();
     const lines = seen.map((s) => {
-      const call = callFor(s, used);
+      const sent = received.get(s.id);
+      const call = callFor(sent, used);
       if (call) used.add(call);
       const name = document.createElement('td');
       name.textContent = `${new Date(s.at).toLocaleTimeString()}  ${s.name}`;
-      const sent = received.get(s.id) || (call && { contactEvent: call.contactEvent });
       return `<tr>${name.outerHTML}${cell(sent)}${apiCell(call, sent)}</tr>`;
     });
     rows.innerHTML = lines.reverse().join('');
-    counts.textContent = viaReceiver
-      ? `(${seen.length} from Salla, ${used.size} delivered to SALESmanago)`
-      : `(${seen.length} from Salla, ${received.size} received)`;
+    counts.textContent = fakeApi
+      ? `(${seen.length} from Salla, ${received.size} taken by the receiver, ${used.size} delivered to SALESmanago)`
+      : `(${seen.length} from Salla, ${received.size} taken by the receiver)`;
   }
 
   async function poll() {
@@ -97,8 +109,10 @@
         received.set(e.id, e);
         since = Math.max(since, e.seq);
       }
-      calls = r.salesmanago.filter((c) => !c.refused);
-      viaReceiver = !!r.receiver;
+      fakeApi = r.salesmanago !== null;
+      calls = (r.salesmanago || [])
+        .filter((c) => !c.refused)
+        .map((c) => ({ method: c.method, eventId: c.eventId, contactEvent: c.body.contactEvent }));
     } catch {}
     render();
     setTimeout(poll, 400);

@@ -1,17 +1,19 @@
 // The demo's one local server, on 127.0.0.1: serves the demo storefront (www/), the built tracker
 // (dist/) and Salla's SDK from node_modules, stands in for the Salla store API the SDK calls, and
-// is the receiver that takes the tracker's protocol v1 batches (validated as SALESmanago would).
+// relays the tracker's protocol v1 batches on /collect to the real receiver (www/collector.mjs),
+// which delivers to SALESmanago: the fake API (sm-fake) or a real account. www/stack.mjs starts
+// those two processes.
 //
-//   node www/server.mjs [--port 8080]
+//   node www/server.mjs [--port 8080] [--receiver-port 8787] [--env-file receiver.env]
 //
-// Tests start it in-process with `startServer({ port: 0 })`.
+// Tests start it in-process with `startServer({ port: 0 })` and connect it to a stack.
 import http from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Store, validateBody } from './collector.mjs';
+import { Relay } from './collector.mjs';
 import { sallaApi } from './salla-api.mjs';
-import { fakeSalesmanago } from './salesmanago-fake.mjs';
+import { DEMO_ACCOUNT, startStack } from './stack.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAX_BODY = 1024 * 1024;
@@ -86,143 +88,67 @@ function readBody(req) {
   });
 }
 
-const CORS = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'POST, OPTIONS',
-  'Access-Control-Allow-Headers': 'Content-Type',
-  'Access-Control-Expose-Headers': 'Retry-After',
-  'Access-Control-Max-Age': '600',
-};
-
-/**
- * Switches that make the receiver misbehave, for the fault suite and the demo. All default off.
- * - failRate: fraction of /collect requests answered `failStatus` (500, 503 or 429) without
- *   storing anything; with 429, `retryAfter` seconds are sent in Retry-After.
- * - lostAnswerRate: fraction of requests whose events are stored but answered 503, as when a
- *   response is lost: the tracker must retry, and the receiver must deduplicate.
- * - delayMs: every answer waits this long.
- * - refuseSources: Salla event names answered 400 (a receiver that will never take them).
- * - seed: for the random choices, so a run can be repeated.
- * `down(seconds)` (in-process, or POST /admin/down?seconds=N) closes the port: connections are
- * refused until it listens again.
- */
-export function defaultFaults() {
-  return { failRate: 0, failStatus: 503, retryAfter: 1, lostAnswerRate: 0, delayMs: 0, refuseSources: [], seed: 1 };
-}
-
-function random(seed) {
-  // mulberry32: small, seedable, good enough to pick which requests fail.
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Starts the server. Options: `port` (0 for any free one), `host`, `headers(pathname)` extra
- * headers for static files (tests use it to set a CSP), `pages` a folder served under /test/.
- * Returns `{ url, port, store, faults, setFaults(f), down(seconds), server, close() }`.
+ * headers for static files (tests use it to set a CSP), `pages` a folder served under /test/,
+ * `stack` a running www/stack.mjs stack to relay to (or `connect(stack)` later: the receiver must
+ * know this server's origin before it starts, and the port is known only once listening).
+ * Returns `{ url, port, relay, api, faults, setFaults(f), down(seconds), connect(stack), server, close() }`.
  */
-export async function startServer({
-  port = 8080,
-  host = '127.0.0.1',
-  headers = () => ({}),
-  pages = null,
-  receiver = null,
-  clientId = 'demo-client',
-} = {}) {
+export async function startServer({ port = 8080, host = '127.0.0.1', headers = () => ({}), pages = null, stack = null } = {}) {
   const staticDirs = pages ? [['/test/', path.resolve(pages)], ...STATIC] : STATIC;
-  const store = new Store();
+  const relay = new Relay();
   const api = sallaApi();
-  const salesmanago = fakeSalesmanago();
   const sockets = new Set();
-  let faults = defaultFaults();
-  let rand = random(faults.seed);
-  const setFaults = (f) => {
-    faults = { ...defaultFaults(), ...f };
-    rand = random(faults.seed);
-    return faults;
+  let fake = null;
+  let clientId = DEMO_ACCOUNT.clientId;
+  const connect = (s) => {
+    relay.upstream = s.receiver.url;
+    fake = s.fake;
+    clientId = s.account.clientId;
   };
+  if (stack) connect(stack);
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://local');
     const p = url.pathname;
     try {
-      if (p === '/collect') {
-        if (req.method === 'OPTIONS') return send(res, 204, '', CORS);
-        if (req.method !== 'POST') return send(res, 405, 'POST protocol v1 batches here', CORS);
-        let text;
-        try {
-          text = await readBody(req);
-        } catch {
-          return send(res, 413, { error: `the body is larger than ${MAX_BODY} bytes` }, CORS);
-        }
-        store.requests++;
-        // sendBeacon requests are no-cors; the tracker's fetches are cors.
-        const via = req.headers['sec-fetch-mode'] === 'no-cors' ? 'beacon' : 'fetch';
-        const { batch, error } = validateBody(text);
-        const ids = batch ? batch.events.map((e) => e.id) : [];
-        const answer = async (status, body, headers = {}, stored = false) => {
-          if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
-          store.log.push({ at: Date.now(), ids, status, via, stored });
-          return send(res, status, body, { ...CORS, ...headers });
-        };
-        if (error) {
-          store.refused.push({ error, at: Date.now() });
-          return answer(400, { error });
-        }
-        const refused = batch.events.find((e) => faults.refuseSources.includes(e.source));
-        if (refused) return answer(400, { error: `events: ${refused.source} is refused by this receiver` });
-        if (rand() < faults.failRate) {
-          const headers = faults.failStatus === 429 ? { 'Retry-After': String(faults.retryAfter) } : {};
-          return answer(faults.failStatus, { error: 'injected failure' }, headers);
-        }
-        const result = store.accept(batch, via);
-        if (rand() < faults.lostAnswerRate) return answer(503, { error: 'injected: stored, answer lost' }, {}, true);
-        return answer(200, result, {}, true);
-      }
+      if (p === '/collect') return await relay.handle(req, res);
       if (p === '/admin/faults' && req.method === 'POST') {
-        return send(res, 200, setFaults(JSON.parse((await readBody(req)) || '{}')));
+        return send(res, 200, relay.setFaults(JSON.parse((await readBody(req)) || '{}')));
       }
       if (p === '/admin/down' && req.method === 'POST') {
         down(Number(url.searchParams.get('seconds') ?? 5));
         return send(res, 200, { down: true });
       }
       if (p === '/demo-config.js') {
-        // Where the demo's tracker posts: this server's own collector, or the Rust receiver.
+        // The demo's tracker posts to this server's relay, as the tracker of the receiver's account.
         res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' });
-        return res.end(
-          `window.DEMO_ENDPOINT = ${JSON.stringify(receiver ? receiver + '/collect' : '/collect')};\n` +
-            `window.DEMO_CLIENT_ID = ${JSON.stringify(clientId)};`,
-        );
+        return res.end(`window.DEMO_ENDPOINT = "/collect";\nwindow.DEMO_CLIENT_ID = ${JSON.stringify(clientId)};`);
       }
-      if (await salesmanago.handle(req, res, url, readBody)) return;
       if (p === '/received' && req.method === 'GET') {
         const since = Number(url.searchParams.get('since') ?? 0);
         return send(res, 200, {
-          salesmanago: salesmanago.calls,
-          receiver,
-          events: store.events.filter((e) => e.seq > since),
-          duplicates: store.duplicates,
-          requests: store.requests,
-          refused: store.refused,
+          events: relay.events.filter((e) => e.seq > since),
+          duplicates: relay.duplicates,
+          requests: relay.requests,
+          refused: relay.refused,
+          // The fake SALESmanago's calls; null when the receiver delivers to a real account.
+          salesmanago: fake ? await fake.calls(Number(url.searchParams.get('callsSince') ?? 0)) : null,
           salla: api.log.filter((e) => e.seq > Number(url.searchParams.get('sallaSince') ?? 0)),
         });
       }
       if (p === '/reset' && req.method === 'POST') {
-        store.reset();
+        relay.reset();
         api.reset();
-        salesmanago.reset();
+        await fake?.reset();
         return send(res, 200, { ok: true });
       }
       if (await api.handle(req, res, url, readBody)) return;
       if (req.method === 'GET' || req.method === 'HEAD') return serveStatic(req, res, p, headers, staticDirs);
       return send(res, 404, `not found: ${req.method} ${p}`);
     } catch (e) {
-      return send(res, 500, { error: String(e) });
+      if (!res.headersSent) return send(res, 500, { error: String(e) });
+      res.destroy();
     }
   });
   server.on('connection', (s) => {
@@ -245,14 +171,14 @@ export async function startServer({
   return {
     url: `http://${host}:${actual}`,
     port: actual,
-    store,
+    relay,
     api,
-    salesmanago,
     get faults() {
-      return faults;
+      return relay.faults;
     },
-    setFaults,
+    setFaults: (f) => relay.setFaults(f),
     down,
+    connect,
     server,
     close: () =>
       new Promise((resolve) => {
@@ -270,8 +196,37 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     return i > 0 ? process.argv[i + 1] : undefined;
   };
   const port = Number(arg('--port') ?? process.env.PORT ?? 8080);
-  const receiver = arg('--receiver') ?? null;
-  const { url } = await startServer({ port, receiver, clientId: arg('--client-id') });
-  console.log(`demo storefront: ${url}/`);
-  console.log(receiver ? `the tracker posts to the receiver at ${receiver}; SALESmanago calls are made to ${url}/api/v2 (fake) unless the receiver has a real account` : `the tracker posts to ${url}/collect`);
+  const receiverPort = Number(arg('--receiver-port') ?? process.env.RECEIVER_PORT ?? 8787);
+  const envFile = arg('--env-file') ?? null;
+  const server = await startServer({ port });
+  const demo = path.join(ROOT, 'target/demo');
+  let stack;
+  try {
+    stack = await startStack({
+      allowedOrigins: [server.url],
+      receiverPort,
+      envFile,
+      dir: demo,
+      // A real account's undelivered events must survive a restart; the fake's need not.
+      dataDir: envFile ? path.join(demo, 'receiver-data') : undefined,
+      keep: true,
+    });
+  } catch (e) {
+    console.error(`demo: ${e.message}`);
+    await server.close();
+    process.exit(1);
+  }
+  server.connect(stack);
+  const stop = async () => {
+    await server.close();
+    await stack.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  console.log(`demo storefront: ${server.url}/`);
+  console.log(`the tracker posts to ${server.url}/collect, relayed to sm-receiver at ${stack.receiver.url} (log: ${path.relative(ROOT, stack.receiver.log)})`);
+  console.log(stack.fake
+    ? `sm-receiver delivers to the fake SALESmanago API (sm-fake) at ${stack.fake.url}; ${server.url}/received lists its calls`
+    : `sm-receiver delivers to the SALESmanago account in ${envFile}`);
 }

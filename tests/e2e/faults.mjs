@@ -21,11 +21,11 @@ async function until(predicate, timeout, what) {
  * answer), or its 2xx was sent while its page was already going away (a navigation within 100 ms).
  * Any other duplicate is an event sent twice.
  */
-export function account(store, ids, navigations = []) {
-  const accepted = new Set(store.events.map((e) => e.id));
+export function account(relay, ids, navigations = []) {
+  const accepted = new Set(relay.events.map((e) => e.id));
   const lost = ids.filter((id) => !accepted.has(id));
   const deliveries = new Map(); // id → stored deliveries, in order
-  for (const row of store.log) {
+  for (const row of relay.log) {
     if (!row.stored) continue;
     for (const id of row.ids) (deliveries.get(id) ?? deliveries.set(id, []).get(id)).push(row);
   }
@@ -45,12 +45,12 @@ export function account(store, ids, navigations = []) {
     sent: ids.length,
     accepted: ids.filter((id) => accepted.has(id)).length,
     lost: lost.length,
-    duplicates: store.duplicates,
+    duplicates: relay.duplicates,
     legitimateDuplicates: legitimate,
     doubleSends: doubles.length,
-    requests: store.log.length,
-    failedRequests: store.log.filter((r) => r.status !== 200).length,
-    beacons: store.log.filter((r) => r.via === 'beacon').length,
+    requests: relay.log.length,
+    failedRequests: relay.log.filter((r) => r.status !== 200).length,
+    beacons: relay.log.filter((r) => r.via === 'beacon').length,
   };
 }
 
@@ -64,7 +64,7 @@ export async function navigationsUnderFailure(
   { pages, server },
   { events = 200, navigations = 5, failRate = 0.3, outageSeconds = 2, seed = 7, bursts = 3, dwellMs = 600 } = {},
 ) {
-  server.store.reset();
+  server.relay.reset();
   server.setFaults({ failRate, failStatus: 503, lostAnswerRate: 0.05, seed });
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -100,16 +100,16 @@ export async function navigationsUnderFailure(
   // A fresh page load picks up whatever is left; flush until the shared outbox is empty.
   await until(async () => {
     await page.evaluate(() => SallaSalesmanago.flush());
-    return (await page.evaluate(() => window.pending())) === 0 && account(server.store, ids).lost === 0;
+    return (await page.evaluate(() => window.pending())) === 0 && account(server.relay, ids).lost === 0;
   }, 60_000, 'every event accepted and the outbox empty');
-  const figures = { ...account(server.store, ids, navTimes), outboxLeft: await page.evaluate(() => window.pending()) };
+  const figures = { ...account(server.relay, ids, navTimes), outboxLeft: await page.evaluate(() => window.pending()) };
   await context.close();
   return { figures, problems };
 }
 
 /** Events pending while the receiver fails; the tab closes; a later tab sends them. */
 export async function closedTabReopened(browser, { pages, server }) {
-  server.store.reset();
+  server.relay.reset();
   server.setFaults({ failRate: 1, failStatus: 503 });
   const context = await browser.newContext();
   let page = await context.newPage();
@@ -122,15 +122,15 @@ export async function closedTabReopened(browser, { pages, server }) {
   await sleep(200);
   page = await context.newPage();
   await page.goto(shopUrl(pages, server));
-  await until(async () => account(server.store, ids).lost === 0 && (await page.evaluate(() => window.pending())) === 0, 20_000, 'the closed tab\'s events');
-  const figures = account(server.store, ids);
+  await until(async () => account(server.relay, ids).lost === 0 && (await page.evaluate(() => window.pending())) === 0, 20_000, 'the closed tab\'s events');
+  const figures = account(server.relay, ids);
   await context.close();
   return figures;
 }
 
 /** localStorage full, disabled, or holding garbage: events still arrive in this page's life. */
 export async function brokenStorage(browser, { pages, server }, kind) {
-  server.store.reset();
+  server.relay.reset();
   const setups = {
     full: () => {
       const chunk = 'x'.repeat(512 * 1024);
@@ -154,64 +154,92 @@ export async function brokenStorage(browser, { pages, server }, kind) {
   const { page, seen, context } = await open(browser, shopUrl(pages, server), { beforeLoad: (p) => p.addInitScript(setups[kind]) });
   await page.evaluate(() => SallaSalesmanago.ready);
   const ids = await page.evaluate((k) => window.emit(k, 12), kind);
-  await until(() => account(server.store, ids).lost === 0, 10_000, `events with ${kind} storage`);
+  await until(() => account(server.relay, ids).lost === 0, 10_000, `events with ${kind} storage`);
   const leftovers = kind === 'garbage' ? await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sm:o:'))) : [];
-  const figures = { ...account(server.store, ids), pageErrors: seen.pageErrors.length, leftovers };
+  const figures = { ...account(server.relay, ids), pageErrors: seen.pageErrors.length, leftovers };
   await context.close();
   return figures;
 }
 
 /** Three tabs of one store producing events at once. */
 export async function threeTabs(browser, { pages: site, server }, perTab = 40) {
-  server.store.reset();
+  server.relay.reset();
   const context = await browser.newContext();
   const pages = await Promise.all([0, 1, 2].map(() => context.newPage()));
   await Promise.all(pages.map((p) => p.goto(shopUrl(site, server))));
   await Promise.all(pages.map((p) => p.evaluate(() => SallaSalesmanago.ready)));
   const ids = (await Promise.all(pages.map((p, i) => p.evaluate(([t, n]) => window.emit(t, n), [`tab${i}`, perTab])))).flat();
-  await until(() => account(server.store, ids).lost === 0, 20_000, 'events from three tabs');
+  await until(() => account(server.relay, ids).lost === 0, 20_000, 'events from three tabs');
   await sleep(500);
-  const figures = account(server.store, ids);
+  const figures = account(server.relay, ids);
   await context.close();
   return figures;
 }
 
-/** A 429 with Retry-After: the next attempt waits at least that long. */
+/**
+ * A 429 with Retry-After: the next attempt of the same event waits at least that long. Measured
+ * between the arrivals of the refused request and of the retry carrying the same event (the log
+ * stamps a request when it arrives), so a request of another page cannot stand in for either.
+ */
 export async function retryAfter(browser, { pages, server }, seconds = 2) {
-  server.store.reset();
+  server.relay.reset();
   server.setFaults({ failRate: 1, failStatus: 429, retryAfter: seconds });
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(shopUrl(pages, server));
   await page.evaluate(() => SallaSalesmanago.ready);
   const ids = await page.evaluate(() => window.emit('ra', 1));
-  await until(() => server.store.log.length >= 1, 5_000, 'the first attempt');
+  const attempts = () => server.relay.log.filter((r) => r.ids.includes(ids[0]));
+  await until(() => attempts().length >= 1, 5_000, 'the first attempt');
   server.setFaults({});
-  await until(() => account(server.store, ids).lost === 0, 15_000, 'the retry');
-  const [first, second] = server.store.log;
-  const figures = { waitedMs: second.at - first.at, firstStatus: first.status, secondStatus: second.status };
+  await until(() => account(server.relay, ids).lost === 0, 15_000, 'the retry');
+  const [first, second] = attempts();
+  const figures = {
+    waitedMs: second.at - first.at,
+    firstStatus: first.status,
+    secondStatus: second.status,
+    // A beacon (the page went hidden: it sends what waits, backoff or not) is not a retry.
+    vias: attempts().map((r) => r.via),
+    attempts: attempts().length,
+    otherRequests: server.relay.log.length - attempts().length,
+  };
   await context.close();
   return figures;
 }
 
-/** Ten cart changes while the receiver fails: it then gets one CART, for the latest cart. */
+/**
+ * Ten cart changes while the receiver fails: it then gets one CART, for the latest cart.
+ *
+ * The changes are made once the tracker has heard the first attempt fail (flush() waits for that
+ * answer): until then it has no reason to hold a CART back. The failure is a 429 with
+ * Retry-After: 1, so that no retry is on the wire while the changes are queued (a CART on the wire
+ * cannot be replaced, and a 503's backoff may be as short as 100 ms).
+ */
 export async function cartCoalescing(browser, { pages, server }) {
-  server.store.reset();
-  server.setFaults({ failRate: 1, failStatus: 503 });
+  server.relay.reset();
+  server.setFaults({ failRate: 1, failStatus: 429, retryAfter: 1 });
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(shopUrl(pages, server));
   await page.evaluate(() => SallaSalesmanago.ready);
   await page.evaluate(() => SallaSalesmanago.track('Product Added', { event_id: 'cart-0', cart_id: 'c', product_id: 'p0', price: 10 }));
-  await until(() => server.store.log.length >= 1, 5_000, 'the first failed attempt');
-  await page.evaluate(() => {
+  await until(() => server.relay.log.length >= 1, 5_000, 'the first failed attempt');
+  const flushedBeforeChanges = await page.evaluate(async () => {
+    const empty = await SallaSalesmanago.flush();
     for (let i = 1; i < 10; i++) SallaSalesmanago.track('Product Added', { event_id: `cart-${i}`, cart_id: 'c', product_id: 'p' + i, price: 10 });
+    return empty;
   });
   server.setFaults({});
-  await until(async () => server.store.events.length >= 1 && (await page.evaluate(() => window.pending())) === 0, 15_000, 'the coalesced cart');
+  await until(async () => server.relay.events.length >= 1 && (await page.evaluate(() => window.pending())) === 0, 15_000, 'the coalesced cart');
   await sleep(300);
-  const carts = server.store.events.filter((e) => e.contactEvent.contactExtEventType === 'CART');
-  const figures = { changes: 10, cartEventsReceived: carts.length, lastProducts: carts.at(-1)?.contactEvent.products, lastValue: carts.at(-1)?.contactEvent.value };
+  const carts = server.relay.events.filter((e) => e.contactEvent.contactExtEventType === 'CART');
+  const figures = {
+    changes: 10,
+    flushedBeforeChanges,
+    cartEventsReceived: carts.length,
+    lastProducts: carts.at(-1)?.contactEvent.products,
+    lastValue: carts.at(-1)?.contactEvent.value,
+  };
   await context.close();
   return figures;
 }
@@ -221,18 +249,18 @@ export async function cartCoalescing(browser, { pages, server }) {
  * it must wait its turn and answer for everything, including an event tracked just before.
  */
 export async function flushDuringSend(browser, { pages, server }, delayMs = 600) {
-  server.store.reset();
+  server.relay.reset();
   server.setFaults({ delayMs });
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(shopUrl(pages, server));
   await page.evaluate(() => SallaSalesmanago.ready);
   const first = await page.evaluate(() => window.emit('slow-a', 3));
-  await until(() => server.store.requests >= 1, 5_000, 'the timer-driven send to arrive');
+  await until(() => server.relay.requests >= 1, 5_000, 'the timer-driven send to arrive');
   const second = await page.evaluate(() => window.emit('slow-b', 2));
   const flushed = await page.evaluate(() => SallaSalesmanago.flush());
   // Read at once: what flush() answered for must already be at the receiver.
-  const figures = { flushed, ...account(server.store, [...first, ...second]) };
+  const figures = { flushed, ...account(server.relay, [...first, ...second]) };
   server.setFaults({});
   await context.close();
   return figures;

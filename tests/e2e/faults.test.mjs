@@ -2,13 +2,13 @@
 // is `node bench/faults.mjs`.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, closePages } from './harness.mjs';
+import { launch, serveSites, closePages } from './harness.mjs';
 import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
 
 let browser;
-let sites; // { pages, server }: the shop's origin, and the receiver on its own
+let sites; // { pages, server }: the shop's origin, and the receiver's (relay → sm-receiver) on its own
 before(async () => {
-  sites = { pages: await serve(), server: await serve() };
+  sites = await serveSites();
   browser = await launch();
 });
 after(async () => {
@@ -58,6 +58,7 @@ test('429 with Retry-After is honoured', async (t) => {
   t.diagnostic(JSON.stringify(figures));
   assert.equal(figures.firstStatus, 429);
   assert.equal(figures.secondStatus, 200);
+  assert.deepEqual(figures.vias.slice(0, 2), ['fetch', 'fetch'], 'the retry is a fetch, not a beacon of a page gone hidden');
   assert.ok(figures.waitedMs >= 1900, `waited ${figures.waitedMs} ms`);
 });
 

@@ -1,10 +1,15 @@
-// Shared by the end-to-end tests: the real local server (www/server.mjs) and Debian's Chromium
-// driven by playwright-core. Nothing is mocked: the built dist/ runs in the browser and posts
-// over HTTP to the receiver on 127.0.0.1.
+// Shared by the end-to-end tests: the real local server (www/server.mjs), the real receiver
+// behind its relay with the fake SALESmanago API behind that (www/stack.mjs), and Debian's
+// Chromium driven by playwright-core. Nothing is mocked: the built dist/ runs in the browser and
+// posts over HTTP to sm-receiver on 127.0.0.1, which decides what it takes.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../www/server.mjs';
+import { DEMO_ACCOUNT, startStack } from '../../www/stack.mjs';
+
+/** The SALESmanago account of the test stack: every test page's tracker names its client id. */
+export const ACCOUNT = DEMO_ACCOUNT;
 
 export const PAGES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pages');
 
@@ -18,8 +23,45 @@ export function launch() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
-export function serve(options = {}) {
-  return startServer({ port: 0, pages: PAGES, ...options });
+/**
+ * The storefront's server (test pages under /test/) relaying /collect to a stack of its own:
+ * sm-receiver, which allows this origin and those in `allow`, delivering to sm-fake. `server.relay`
+ * is what the tracker sent and was answered; `server.stack.fake` what reached SALESmanago.
+ * `close()` stops all three.
+ */
+export async function serve({ allow = [], ...options } = {}) {
+  const server = await startServer({ port: 0, pages: PAGES, ...options });
+  let stack;
+  try {
+    stack = await startStack({ allowedOrigins: [server.url, ...allow] });
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  server.connect(stack);
+  const closeServer = server.close;
+  return Object.assign(server, {
+    stack,
+    close: async () => {
+      await closeServer();
+      await stack.close();
+    },
+  });
+}
+
+/**
+ * Two origins, as on a storefront: `pages` serves the shop, and `server` is the receiver's own
+ * (its relay to sm-receiver), so that it can go down while the shop stays up and the tracker
+ * posts cross-origin.
+ */
+export async function serveSites() {
+  const pages = await startServer({ port: 0, pages: PAGES });
+  try {
+    return { pages, server: await serve({ allow: [pages.url] }) };
+  } catch (e) {
+    await pages.close();
+    throw e;
+  }
 }
 
 /**
@@ -47,13 +89,16 @@ export async function open(browser, url, { beforeLoad } = {}) {
   return { page, context, seen };
 }
 
-/** Waits until `predicate(events)` holds for what the receiver accepted, or fails. */
-export async function waitForEvents(store, predicate, { timeout = 5000, what = 'events' } = {}) {
+/** Waits until `predicate(events)` holds for the events sm-receiver took (`relay.events`), or fails. */
+export async function waitForEvents(relay, predicate, { timeout = 5000, what = 'events' } = {}) {
   const end = Date.now() + timeout;
   for (;;) {
-    if (predicate(store.events)) return store.events;
+    if (predicate(relay.events)) return relay.events;
     if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}; received: ${JSON.stringify(store.events.map((e) => [e.source, e.contactEvent.contactExtEventType]))}`);
+      throw new Error(
+        `timed out waiting for ${what}; taken: ${JSON.stringify(relay.events.map((e) => [e.source, e.contactEvent.contactExtEventType]))}` +
+          `; refused by sm-receiver: ${JSON.stringify(relay.refused)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 25));
   }

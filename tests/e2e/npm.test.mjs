@@ -6,7 +6,7 @@ import { build } from 'esbuild';
 import { mkdtemp, mkdir, copyFile, symlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launch, serve, open, waitForEvents, pageProblems, PAGES, closePages } from './harness.mjs';
+import { ACCOUNT, launch, serve, open, waitForEvents, pageProblems, PAGES, closePages } from './harness.mjs';
 
 const ROOT = path.resolve(PAGES, '../../..');
 let browser;
@@ -40,14 +40,14 @@ after(async () => {
   await server?.close();
 });
 afterEach(() => closePages(browser));
-beforeEach(() => server.store.reset());
+beforeEach(() => server.relay.reset());
 
 test('the bundled npm module tracks, flushes, and names the contact as configured', async () => {
   const { page, seen } = await open(browser, `${server.url}/test/npm.html`);
   await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
   const result = await page.evaluate(() => window.result);
   assert.deepEqual(result, { active: true, emptyAfterFlush: true, identified: false });
-  const events = await waitForEvents(server.store, (ev) => ev.length >= 2);
+  const events = await waitForEvents(server.relay, (ev) => ev.length >= 2);
   assert.deepEqual(events.map((e) => [e.id, e.contactEvent.contactExtEventType]), [
     ['npm-login', 'LOGIN'],
     ['npm-add', 'CART'],
@@ -62,8 +62,8 @@ test('a plain <script type="module"> imports dist/index.js; init() twice gives o
   const { page, seen } = await open(browser, `${server.url}/test/module.html`);
   await page.waitForFunction(() => window.result, null, { timeout: 10_000 });
   assert.deepEqual(await page.evaluate(() => window.result), { same: true, empty: true });
-  const [order] = await waitForEvents(server.store, (ev) => ev.length >= 1);
-  assert.equal(order.clientId, 'client-mod');
+  const [order] = await waitForEvents(server.relay, (ev) => ev.length >= 1);
+  assert.equal(order.clientId, ACCOUNT.clientId, "the first init()'s");
   assert.deepEqual(order.contactEvent, {
     ...order.contactEvent,
     contactExtEventType: 'PURCHASE',

@@ -1,51 +1,19 @@
-// The whole path: the demo storefront (real Salla SDK) → the tracker → the Rust receiver
-// (target/debug/sm-receiver) → SALESmanago's API (the demo server's fake, which checks the sha,
+// The whole path: the demo storefront (real Salla SDK) → the tracker → the page server's relay →
+// the Rust receiver (target/debug/sm-receiver) → SALESmanago's API (sm-fake, which checks the sha,
 // the contact and every contactEvent, and answers eventIds).
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
-import { launch, serve, open, pageProblems, PAGES, closePages } from './harness.mjs';
-import { DEMO_ACCOUNT } from '../../www/salesmanago-fake.mjs';
+import { launch, serve, open, pageProblems, closePages } from './harness.mjs';
 
-const ROOT = path.resolve(PAGES, '../../..');
 let browser;
 let server;
-let receiver;
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 before(async () => {
-  const port = await freePort();
-  const receiverUrl = `http://127.0.0.1:${port}`;
-  server = await serve({ receiver: receiverUrl });
-  receiver = spawn(path.join(ROOT, 'target/debug/sm-receiver'), [], {
-    env: {
-      ...process.env,
-      SM_API_ENDPOINT: server.url, SM_CLIENT_ID: DEMO_ACCOUNT.clientId, SM_API_KEY: DEMO_ACCOUNT.apiKey,
-      SM_API_SECRET: DEMO_ACCOUNT.apiSecret, SM_OWNER: DEMO_ACCOUNT.owner, SM_ALLOWED_ORIGINS: server.url,
-      SM_LISTEN: `127.0.0.1:${port}`, SM_DATA_DIR: path.join(ROOT, `target/e2e-receiver-${process.pid}`),
-    },
-    stdio: 'ignore',
-  });
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${receiverUrl}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (i > 200) throw new Error('the receiver did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await serve();
   browser = await launch();
 });
 after(async () => {
   await browser?.close();
-  receiver?.kill();
   await server?.close();
 });
 afterEach(() => closePages(browser));
@@ -64,26 +32,32 @@ test('storefront → tracker → receiver → SALESmanago: one cart event update
     await page.waitForTimeout(120); // a shopper's pace: each change reaches SALESmanago
   }
   await page.evaluate(() => window.SallaSalesmanago.flush());
-  const calls = server.salesmanago.calls;
+  const typeOf = (c) => c.body.contactEvent?.contactExtEventType;
   const end = Date.now() + 15_000;
-  while (!calls.some((c) => c.contactEvent?.contactExtEventType === 'PURCHASE')) {
-    assert.ok(Date.now() < end, `no PURCHASE reached SALESmanago: ${JSON.stringify(calls.map((c) => c.method + ' ' + (c.contactEvent?.description ?? c.refused)))}`);
+  let calls = await server.stack.fake.calls();
+  while (!calls.some((c) => typeOf(c) === 'PURCHASE')) {
+    assert.ok(Date.now() < end, `no PURCHASE reached SALESmanago: ${JSON.stringify(calls.map((c) => c.method + ' ' + (c.body.contactEvent?.description ?? c.refused)))}`);
     await new Promise((r) => setTimeout(r, 100));
+    calls = await server.stack.fake.calls();
   }
   await new Promise((r) => setTimeout(r, 600));
+  calls = await server.stack.fake.calls();
   assert.deepEqual(calls.filter((c) => c.refused), [], 'SALESmanago refused nothing');
-  const carts = calls.filter((c) => c.contactEvent.contactExtEventType === 'CART');
+  const carts = calls.filter((c) => typeOf(c) === 'CART');
   assert.equal(carts[0].method, 'addContactExtEvent');
   assert.ok(carts.length >= 2);
-  assert.ok(carts.slice(1).every((c) => c.method === 'updateContactExtEvent' && c.eventId === carts[0].eventId), 'later cart changes update the same SALESmanago event');
-  assert.equal(carts.at(-1).contactEvent.products, '1001');
-  assert.equal(carts.at(-1).contactEvent.detail2, '3');
-  const purchases = calls.filter((c) => c.contactEvent.contactExtEventType === 'PURCHASE');
+  assert.ok(
+    carts.slice(1).every((c) => c.method === 'updateContactExtEvent' && c.body.contactEvent.eventId === carts[0].eventId && c.eventId === carts[0].eventId),
+    'later cart changes update the same SALESmanago event',
+  );
+  assert.equal(carts.at(-1).body.contactEvent.products, '1001');
+  assert.equal(carts.at(-1).body.contactEvent.detail2, '3');
+  const purchases = calls.filter((c) => typeOf(c) === 'PURCHASE');
   assert.equal(purchases.length, 1);
   assert.equal(purchases[0].method, 'addContactExtEvent');
-  const others = calls.filter((c) => !['CART', 'PURCHASE'].includes(c.contactEvent.contactExtEventType)).map((c) => c.contactEvent.description);
+  const others = calls.filter((c) => !['CART', 'PURCHASE'].includes(typeOf(c))).map((c) => c.body.contactEvent.description);
   assert.deepEqual(others, ['Product Viewed', 'Coupon Applied', 'Signed In', 'Product Added to Wishlist', 'Promotion Viewed', 'Products Searched', 'Product Shared']);
-  assert.ok(calls.every((c) => /^demo-contact-\d+$/.test(c.contactId)), 'the smclient cookie names the contact');
+  assert.ok(calls.every((c) => /^demo-contact-\d+$/.test(c.body.contactId)), 'the smclient cookie names the contact');
   assert.deepEqual(await pageProblems(page, seen), []);
 
   // The panel shows the whole path.

@@ -1,9 +1,9 @@
 // The real Salla storefront SDK (@salla.sa/twilight from npm) runs the demo page; its analytics
-// engine calls our tracker, which posts to the local receiver. Every storefront event must arrive
-// mapped as spec/mapping.md says, whichever loads first, and whichever way it enters the tracker.
+// engine calls our tracker, which posts to sm-receiver. Every storefront event must arrive mapped
+// as docs/mapping.md says, whichever loads first, and whichever way it enters the tracker.
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
+import { ACCOUNT, launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
 
 let browser;
 let server;
@@ -24,7 +24,7 @@ after(async () => {
   await server?.close();
 });
 afterEach(() => closePages(browser));
-beforeEach(() => server.store.reset());
+beforeEach(() => server.relay.reset());
 
 const SHOPPER = [
   ['viewProduct', 1001], ['addToCart', 1001], ['addToCart', 1002, 2], ['removeFromCart', 1002],
@@ -52,7 +52,7 @@ test('the demo storefront: every event Salla emits arrives mapped as the contrac
   await shop(page);
   assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
   const history = await sallaHistory(page);
-  const events = server.store.events;
+  const events = server.relay.events;
   const byId = new Map(events.map((e) => [e.id, e]));
 
   // One received event per Salla event, but Signed Out (no event by the table).
@@ -109,7 +109,7 @@ test('a tracker loaded after Salla gets what happened before it (Salla replays i
   await page.waitForFunction(() => window.SallaSalesmanago && window.SallaSalesmanago.loaded);
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await shop(page, [['viewCart'], ['completeOrder']]);
-  const events = await waitForEvents(server.store, (ev) => ev.length >= 5, { what: 'replayed and live events' });
+  const events = await waitForEvents(server.relay, (ev) => ev.length >= 5, { what: 'replayed and live events' });
   assert.deepEqual(events.map((e) => e.source), ['Product Viewed', 'Product Added', 'Products Searched', 'Cart Viewed', 'Order Completed']);
   assert.equal(events.at(-1).contactEvent.products, '1003');
   assert.deepEqual(await pageProblems(page, seen), []);
@@ -123,11 +123,11 @@ test('the same Salla payloads through DOM CustomEvents and the npm module map id
   await shop(ref.page);
   await ref.page.evaluate(() => window.SallaSalesmanago.flush());
   const history = (await sallaHistory(ref.page)).filter((h) => h.name !== 'Signed Out');
-  const expected = server.store.events.map((e) => [e.source, stripVolatile(e.contactEvent)]);
+  const expected = server.relay.events.map((e) => [e.source, stripVolatile(e.contactEvent)]);
   await ref.context.close();
 
   for (const via of ['dom', 'npm']) {
-    server.store.reset();
+    server.relay.reset();
     const { page, seen, context } = await open(browser, `${server.url}/test/replay.html`);
     await page.evaluate(() => Promise.all([window.SallaSalesmanago.ready, window.npmTracker]));
     await page.evaluate(
@@ -142,9 +142,9 @@ test('the same Salla payloads through DOM CustomEvents and the npm module map id
       },
       [history, via],
     );
-    const got = await waitForEvents(server.store, (ev) => ev.length >= expected.length, { what: `${via} events` });
+    const got = await waitForEvents(server.relay, (ev) => ev.length >= expected.length, { what: `${via} events` });
     await page.waitForTimeout(200);
-    assert.equal(server.store.events.length, expected.length, `${via}: nothing extra`);
+    assert.equal(server.relay.events.length, expected.length, `${via}: nothing extra`);
     // shopDomain differs only if the page's host did; both are 127.0.0.1.
     assert.deepEqual(got.map((e) => [e.source, stripVolatile(e.contactEvent)]), expected, via);
     assert.deepEqual(await pageProblems(page, seen), []);
@@ -158,8 +158,8 @@ test('Salla arriving after the tracker is noticed, and its history replayed', as
   await page.waitForTimeout(300); // the tracker is idle, waiting for Salla without polling hard
   await page.evaluate(() => window.loadSalla());
   await page.evaluate(() => window.storefront.actions.viewProduct(1002));
-  const events = await waitForEvents(server.store, (ev) => ev.some((e) => e.source === 'Product Viewed'), { what: 'Product Viewed after Salla arrived' });
-  assert.equal(events[0].clientId, 'early-client');
+  const events = await waitForEvents(server.relay, (ev) => ev.some((e) => e.source === 'Product Viewed'), { what: 'Product Viewed after Salla arrived' });
+  assert.equal(events[0].clientId, ACCOUNT.clientId);
   assert.equal(events[0].contactEvent.products, '1002');
   assert.equal(events[0].contactEvent.location, '1305', 'the Salla store id is the default location');
   assert.deepEqual(await pageProblems(page, seen), []);
