@@ -1,4 +1,4 @@
-//! The receiver's configuration, from the environment and/or an env file (`KEY=VALUE` lines).
+//! The receiver's configuration, from the environment and/or a dotenv file (`KEY=VALUE` lines).
 //! A missing or bad value stops start-up with a message that names it. The API secret is never
 //! printed: [`Secret`]'s `Debug` hides it.
 
@@ -197,22 +197,27 @@ impl Config {
         })
     }
 
-    /// Reads an env file: `KEY=VALUE` lines, `#` comments, optional quotes.
-    pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                let v = v.trim();
-                let v = v
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v);
-                (
-                    k.trim().trim_start_matches("export ").to_owned(),
-                    v.to_owned(),
-                )
+    /// Reads an env file with `dotenvy`, the dotenv format every tool documents: `KEY=VALUE`
+    /// lines, `# comments` (also after a value, past a space), `export`, quotes (single quotes
+    /// keep a `$` in a secret as written). A line it cannot read is named, with its number.
+    pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
+        dotenvy::from_read_iter(text.as_bytes())
+            .map(|item| {
+                item.map_err(|e| match e {
+                    // dotenvy 0.15 joins the lines after an unclosed quote, and can take a quote in a
+                    // comment (`x  # the account's host`) for one: name the line where it started,
+                    // not all the lines it joined.
+                    dotenvy::Error::LineParse(text, at) => {
+                        let line = text.lines().next().unwrap_or("");
+                        let more = if text.lines().nth(1).is_some() {
+                            " (a quote on it is never closed: use no ' or \" in a comment)"
+                        } else {
+                            ""
+                        };
+                        format!("cannot read the line \"{line}\" at character {at}{more}")
+                    }
+                    other => other.to_string(),
+                })
             })
             .collect()
     }
@@ -296,14 +301,25 @@ mod tests {
     #[test]
     fn env_files() {
         let pairs = Config::parse_env_file(
-            "# comment\nSM_CLIENT_ID=abc\nexport SM_OWNER=\"o@x.sa\"\n\nbad line\n",
-        );
+            "# comment\nSM_CLIENT_ID=abc   # trailing comment\nexport SM_OWNER=\"o@x.sa\"\n\nSM_API_SECRET='a$b#c'\nSM_LISTEN=1.2.3.4:80#not-a-comment\n",
+        )
+        .unwrap();
         assert_eq!(
             pairs,
             [
                 ("SM_CLIENT_ID".into(), "abc".into()),
-                ("SM_OWNER".into(), "o@x.sa".into())
+                ("SM_OWNER".into(), "o@x.sa".into()),
+                ("SM_API_SECRET".into(), "a$b#c".into()),
+                ("SM_LISTEN".into(), "1.2.3.4:80#not-a-comment".into()),
             ]
+        );
+        let error = Config::parse_env_file("SM_CLIENT_ID=abc\nbad line\n").unwrap_err();
+        assert_eq!(error, "cannot read the line \"bad line\" at character 4");
+        let error = Config::parse_env_file("A=x  # the shop's host\nC=z\n").unwrap_err();
+        assert!(
+            error.starts_with("cannot read the line \"A=x  # the shop's host\"")
+                && error.ends_with("use no ' or \" in a comment)"),
+            "{error}"
         );
     }
 }
