@@ -2,7 +2,7 @@
 //! and the demo deliver to instead of a real account.
 //!
 //! It checks what SALESmanago checks (docs/salesmanago.md): the account (`clientId`, `apiKey` and
-//! `sha`), `owner` and `requestTime`, a contact (`contactId` or `email`), and the `contactEvent`
+//! `sha`), `owner` and `requestTime`, a contact (`contactId` or a valid `email`), and the `contactEvent`
 //! against SALESmanago's rules, using the tracker core's own check so that those rules are written
 //! once. It answers as SALESmanago does, `200 {"success":true,"eventId":…}` or
 //! `200 {"success":false,"message":[…]}`, and records every call it answered so that a test (or
@@ -30,7 +30,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use salla_salesmanago::received::ReceivedContactEvent;
+use salla_salesmanago::received::{is_email, ReceivedContactEvent};
 use serde_json::{json, Value as Json};
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet};
@@ -436,6 +436,9 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
     let named = |k: &str| body[k].as_str().is_some_and(|s| !s.is_empty());
     if !named("contactId") && !named("email") {
         return refuse("a contact is required (contactId or email)");
+    }
+    if named("email") && !body["email"].as_str().is_some_and(is_email) {
+        return refuse("email is not a valid email address");
     }
     let Json::Object(mut event) = body["contactEvent"].clone() else {
         return refuse("contactEvent must be an object");

@@ -116,6 +116,10 @@ async fn refuses_what_salesmanago_refuses_and_names_it() {
         ),
         (no_contact, "a contact is required (contactId or email)"),
         (
+            with("email", json!("shopper@localhost")),
+            "email is not a valid email address",
+        ),
+        (
             with("contactEvent", lower_case),
             "contactEvent.contactExtEventType \"cart\" must be in capitals: CART",
         ),

@@ -203,6 +203,16 @@ async fn collect(
             ),
         );
     }
+    let email_dropped = batch.email_dropped;
+    if email_dropped {
+        // The address itself stays out of the log: it is personal data, and the count says enough.
+        shared.metrics.emails_dropped.fetch_add(1, Relaxed);
+        tracing::warn!(
+            %origin,
+            events = batch.events.len(),
+            "contact.email is not an email address: dropped, the events kept"
+        );
+    }
     let browser = browser_key(&ip, &headers);
     match writer.accept(batch, browser).await {
         Ok(accepted) => {
@@ -210,9 +220,12 @@ async fn collect(
             m.accepted.fetch_add(accepted.new as u64, Relaxed);
             m.duplicates.fetch_add(accepted.duplicates as u64, Relaxed);
             shared.wake.notify_one();
-            let body =
-                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates })
-                    .to_string();
+            let mut body =
+                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates });
+            if email_dropped {
+                body["emailDropped"] = serde_json::json!(true);
+            }
+            let body = body.to_string();
             let mut r = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -253,7 +266,7 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .await
         .unwrap_or_default();
     let m = &shared.metrics;
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let rows: [(&str, &str, &str, u64); 11] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -277,6 +290,12 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             "counter",
             "requests refused by a rate limit since start",
             m.rate_limited.load(Relaxed),
+        ),
+        (
+            "sm_receiver_emails_dropped_total",
+            "counter",
+            "batches whose contact.email was not an email address (dropped, events kept), since start",
+            m.emails_dropped.load(Relaxed),
         ),
         (
             "sm_receiver_events_forwarded_total",

@@ -33,6 +33,8 @@ pub struct Metrics {
     pub refused_requests: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
+    /// Batches whose `contact.email` was not an email address: the email dropped, events kept.
+    pub emails_dropped: AtomicU64,
     /// Events SALESmanago took.
     pub forwarded: AtomicU64,
     /// Events SALESmanago refused (not retried).

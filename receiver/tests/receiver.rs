@@ -183,6 +183,57 @@ async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
 }
 
 #[tokio::test]
+async fn an_email_that_is_not_an_address_is_dropped_before_it_is_stored() {
+    let (sm, r, url) = running("bad-email").await;
+    let (status, body) = post(
+        &url,
+        &batch(
+            vec![event("with-id", "VISIT", None, "1")],
+            json!({ "contactId": "c-1", "email": "shopper@localhost" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "accepted": 1, "duplicates": 0, "emailDropped": true })
+        )
+    );
+    let taken = sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(taken[0].contact_id(), Some("c-1"));
+    assert_eq!(
+        taken[0].email(),
+        None,
+        "the bad email never reaches SALESmanago"
+    );
+    // Named by nothing else, the events wait for a contact like any anonymous ones.
+    let (status, _) = post(
+        &url,
+        &batch(
+            vec![event("email-only", "VISIT", None, "1")],
+            json!({ "email": "Shopper <shopper@store.example>" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stored = r.shared.store().counts().unwrap();
+    assert_eq!(stored.waiting, 1, "the dropped email named no contact");
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sm_receiver_emails_dropped_total 2"),
+        "{metrics}"
+    );
+    assert!(sm.refused().is_empty(), "{:?}", sm.refused());
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     let (sm, r, url) = running("bad").await;
     let good = batch(
