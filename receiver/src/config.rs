@@ -65,6 +65,9 @@ pub struct Config {
     /// Behind a reverse proxy every request comes from the proxy's address: take the shopper's
     /// from the last `X-Forwarded-For` hop instead (the one the proxy wrote).
     pub trust_proxy: bool,
+    /// Take `/collect` requests that carry no `Origin` header. Browsers send one with every POST,
+    /// so a request without it comes from a script or a server, which no origin check covers.
+    pub allow_no_origin: bool,
     /// How long events naming no contact wait for a later batch that names one.
     pub contact_wait: Duration,
     /// Most events waiting for a contact, per browser.
@@ -93,6 +96,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_TRUST_PROXY",
         "true behind a reverse proxy: the shopper's address is the last X-Forwarded-For hop (default false)",
+    ),
+    (
+        "SM_ALLOW_NO_ORIGIN",
+        "true to take /collect requests without an Origin header, which no browser sends (default false)",
     ),
     (
         "SM_RATE_PER_IP",
@@ -166,14 +173,16 @@ impl Config {
         };
         let rate_per_ip = number("SM_RATE_PER_IP", 600);
         let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
-        let trust_proxy = match get("SM_TRUST_PROXY").as_deref().map(str::trim) {
+        let mut flag = |name: &str| match get(name).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
             Some(v) => {
-                errors.push(format!("SM_TRUST_PROXY must be true or false, got \"{v}\""));
+                errors.push(format!("{name} must be true or false, got \"{v}\""));
                 false
             }
         };
+        let trust_proxy = flag("SM_TRUST_PROXY");
+        let allow_no_origin = flag("SM_ALLOW_NO_ORIGIN");
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -192,6 +201,7 @@ impl Config {
             rate_per_ip,
             rate_per_origin,
             trust_proxy,
+            allow_no_origin,
             contact_wait: Duration::from_secs(24 * 3600),
             contact_wait_max: 1000,
         })
@@ -264,6 +274,7 @@ mod tests {
             ["https://store.example", "http://127.0.0.1:8080"]
         );
         assert!(!format!("{c:?}").contains("very-secret"));
+        assert!(!c.allow_no_origin, "off unless asked for");
     }
 
     #[test]
@@ -278,6 +289,7 @@ mod tests {
             ("SM_LISTEN", "everywhere"),
             ("SM_RATE_PER_IP", "lots"),
             ("SM_TRUST_PROXY", "maybe"),
+            ("SM_ALLOW_NO_ORIGIN", "sometimes"),
         ]))
         .unwrap_err();
         let all = errors.join("\n");
@@ -293,6 +305,7 @@ mod tests {
             "SM_LISTEN must be an address",
             "SM_RATE_PER_IP must be a whole number above 0, got \"lots\"",
             "SM_TRUST_PROXY must be true or false, got \"maybe\"",
+            "SM_ALLOW_NO_ORIGIN must be true or false, got \"sometimes\"",
         ] {
             assert!(all.contains(needle), "{all}\n∌ {needle}");
         }

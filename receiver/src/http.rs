@@ -60,7 +60,7 @@ fn json_error(
 }
 
 /// CORS headers for an allowed origin; `Err` with a 403 for a disallowed one. A request with no
-/// Origin (not from a browser) gets no CORS headers and is not refused for it.
+/// Origin (not from a browser) gets no CORS headers; `/collect` refuses it unless configured.
 fn cors(
     shared: &Shared,
     headers: &HeaderMap,
@@ -153,6 +153,14 @@ async fn collect(
         shared.metrics.refused_requests.fetch_add(1, Relaxed);
         json_error(status, message, &cors_headers)
     };
+    // Every browser POST carries Origin (sendBeacon's too), so only a script or a server leaves
+    // it out, and it would skip the origin check: refused unless the operator wants such senders.
+    if !headers.contains_key(header::ORIGIN) && !shared.config.allow_no_origin {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere".into(),
+        );
+    }
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())

@@ -246,6 +246,12 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
         body["error"],
         "origin https://evil.example is not allowed (SM_ALLOWED_ORIGINS)"
     );
+    let (status, body) = post_raw(&url, good.to_string(), None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"],
+        "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere"
+    );
     let huge = batch(
         vec![event(
             &"x".repeat(200),
@@ -286,6 +292,32 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_origin_only_when_configured() {
+    let sm = Fake::start().await;
+    let mut cfg = config(&sm.url, &data_dir("no-origin"));
+    cfg.allow_no_origin = true;
+    let r = salla_salesmanago_receiver::start(cfg).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let b = batch(
+        vec![event("server-side", "VISIT", None, "1")],
+        json!({ "contactId": "c" }),
+    );
+    let (status, body) = post_raw(&url, b.to_string(), None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "accepted": 1, "duplicates": 0 }))
+    );
+    // The setting lets requests without an Origin in, not other origins.
+    let (status, _) = post_raw(&url, b.to_string(), Some("https://evil.example")).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        descriptions(&sm.wait_for_taken(1, secs(10)).await),
+        ["server-side"]
+    );
     r.stop().await;
 }
 
