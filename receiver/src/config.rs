@@ -72,6 +72,9 @@ pub struct Config {
     pub contact_wait: Duration,
     /// Most events waiting for a contact, per browser.
     pub contact_wait_max: usize,
+    /// While SALESmanago refuses the account, how often one event is tried again to see whether
+    /// the account works again.
+    pub account_probe: Duration,
 }
 
 /// The variables, with what each is for.
@@ -204,6 +207,7 @@ impl Config {
             allow_no_origin,
             contact_wait: Duration::from_secs(24 * 3600),
             contact_wait_max: 1000,
+            account_probe: Duration::from_secs(60),
         })
     }
 

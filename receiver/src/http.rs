@@ -261,10 +261,19 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
         .with_store(|s| s.counts().is_ok())
         .await
         .unwrap_or(false);
-    if ok {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+    if !ok {
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
+    }
+    // Batches are still taken and kept, but nothing reaches SALESmanago: not healthy, and why.
+    match shared.account_problem() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "delivery paused: SALESmanago refused the account ({reason}); check SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT\n"
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -274,7 +283,7 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .await
         .unwrap_or_default();
     let m = &shared.metrics;
-    let rows: [(&str, &str, &str, u64); 11] = [
+    let rows: [(&str, &str, &str, u64); 13] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -322,6 +331,18 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             "counter",
             "SALESmanago calls to be tried again (network, 5xx, 429), since start",
             m.retried.load(Relaxed),
+        ),
+        (
+            "sm_receiver_account_refusals_total",
+            "counter",
+            "SALESmanago calls refused for the account (credentials, owner), probes included, since start",
+            m.account_refusals.load(Relaxed),
+        ),
+        (
+            "sm_receiver_delivery_paused",
+            "gauge",
+            "1 while delivery is paused because SALESmanago refuses the account (see /health)",
+            u64::from(shared.account_problem().is_some()),
         ),
         (
             "sm_receiver_queue_depth",

@@ -158,6 +158,115 @@ async fn salesmanago_down_for_a_while_then_everything_arrives() {
     r.stop().await;
 }
 
+async fn get_text(url: String) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits until `/health` answers `status`, and returns its text.
+async fn health_becomes(url: &str, status: u16) -> String {
+    let end = std::time::Instant::now() + secs(10);
+    loop {
+        let (got, text) = get_text(format!("{url}/health")).await;
+        if got == status {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "/health stayed {got}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the_fix() {
+    let sm = Fake::start().await;
+    let dir = data_dir("wrong-secret");
+    let mut wrong = config(&sm.url, &dir);
+    wrong.account.api_secret = salla_salesmanago_receiver::config::Secret::from("a typo");
+    let r = salla_salesmanago_receiver::start(wrong).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("w{i}"), "OTHER", None, "1"))
+        .collect();
+    let contact = json!({ "contactId": "c-1" });
+    assert_eq!(post(&url, &batch(events, contact.clone())).await.0, 200);
+    let health = health_becomes(&url, 503).await;
+    assert!(
+        health.starts_with("delivery paused: SALESmanago refused the account (addContactExtEvent: authentication failed (clientId, apiKey, sha)); check SM_API_SECRET"),
+        "{health}"
+    );
+    // Still taking batches while paused: they are kept too.
+    let late = batch(vec![event("w3", "OTHER", None, "1")], contact);
+    assert_eq!(post(&url, &late).await.0, 200);
+    // Probes go on (every 300 ms here) and are refused; nothing is dropped meanwhile.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_delivery_paused 1",
+        "sm_receiver_events_failed_total 0",
+        "sm_receiver_events_forwarded_total 0",
+        "sm_receiver_queue_depth 4",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    let refusals = sm.refused().len();
+    assert!(
+        (2..=12).contains(&refusals),
+        "one first call and a few probes, not a storm: {refusals}"
+    );
+    assert!(sm.taken().is_empty());
+    assert_eq!(r.shared.store().counts().unwrap().failed, 0);
+    r.stop().await;
+
+    // The fix: the right secret, on the same database.
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let calls = sm.wait_for_taken(4, secs(10)).await;
+    assert_eq!(descriptions(&calls), ["w0", "w1", "w2", "w3"]);
+    assert_eq!(health_becomes(&url, 200).await, "ok\n");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_secret_rotated_in_salesmanago_pauses_then_resumes_by_itself() {
+    let (sm, r, url) = running("rotated").await;
+    sm.set_credentials_ok(false);
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("r{i}"), "OTHER", None, "1"))
+        .collect();
+    assert_eq!(
+        post(&url, &batch(events, json!({ "contactId": "c-2" })))
+            .await
+            .0,
+        200
+    );
+    health_becomes(&url, 503).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    assert!(
+        metrics.contains("sm_receiver_delivery_paused 1"),
+        "{metrics}"
+    );
+    // Set right again in SALESmanago (or the receiver's settings): the next probe goes through.
+    sm.set_credentials_ok(true);
+    let calls = sm.wait_for_taken(3, secs(10)).await;
+    assert_eq!(descriptions(&calls), ["r0", "r1", "r2"]);
+    health_becomes(&url, 200).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_delivery_paused 0",
+        "sm_receiver_events_failed_total 0",
+        "sm_receiver_events_forwarded_total 3",
+        "sm_receiver_queue_depth 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
     let (sm, r, url) = running("waiting").await;

@@ -34,6 +34,7 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         allow_no_origin: false,
         contact_wait: Duration::from_secs(3600),
         contact_wait_max: 100,
+        account_probe: Duration::from_millis(300),
     }
 }
 
