@@ -232,6 +232,56 @@ async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the
 }
 
 #[tokio::test]
+async fn an_event_refused_on_its_own_merits_is_dropped_and_counted_and_nothing_pauses() {
+    // A cart added to one account's SALESmanago, then the receiver pointed at another that never
+    // saw that cart's eventId: the update is refused for itself, not for the account.
+    let first = Fake::start().await;
+    let dir = data_dir("refused-event");
+    let r = salla_salesmanago_receiver::start(config(&first.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let contact = json!({ "contactId": "c-3" });
+    let cart = batch(
+        vec![event("cart-1", "CART", Some("7"), "1")],
+        contact.clone(),
+    );
+    post(&url, &cart).await;
+    first.wait_for_taken(1, secs(10)).await;
+    r.stop().await;
+
+    let sm = Fake::start().await;
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let update = batch(
+        vec![event("cart-2", "CART", Some("7"), "1,2")],
+        contact.clone(),
+    );
+    post(&url, &update).await;
+    let visit = batch(vec![event("visit", "VISIT", None, "1")], contact);
+    post(&url, &visit).await;
+    let taken = sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(descriptions(&taken), ["visit"]);
+    assert_eq!(
+        sm.refused(),
+        ["updateContactExtEvent needs a known contactEvent.eventId"]
+    );
+    assert_eq!(r.shared.store().counts().unwrap().failed, 1);
+    assert_eq!(health_becomes(&url, 200).await, "ok\n");
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_events_failed_total 1",
+        "sm_receiver_delivery_paused 0",
+        "sm_receiver_account_refusals_total 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_secret_rotated_in_salesmanago_pauses_then_resumes_by_itself() {
     let (sm, r, url) = running("rotated").await;
     sm.set_credentials_ok(false);
