@@ -26,6 +26,10 @@ pub struct ReceivedBatch {
     pub sent_at: u64,
     /// Who the events are about.
     pub contact: Contact,
+    /// The batch named a `contact.email` that is not an email address, and it was dropped (its
+    /// events are kept): SALESmanago would refuse every event sent with it, and refusing the batch
+    /// would make the tracker drop the events, which are good. See docs/protocol.md §1.
+    pub email_dropped: bool,
     /// The events, 1 to [`limits::BATCH`].
     pub events: Vec<ReceivedEvent>,
 }
@@ -335,6 +339,17 @@ impl ReceivedBatch {
     }
 }
 
+/// Whether `email` is an address SALESmanago can file a contact under: an RFC 5322 address
+/// (`email_address`), bare (no display name), under a domain name with a top-level domain (no
+/// `[IP]` literal, no single-label host such as `localhost`).
+pub fn is_email(email: &str) -> bool {
+    let strict = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    email_address::EmailAddress::parse_with_options(email, strict).is_ok()
+}
+
 /// serde's message for a data error, with the path and without serde_json's position (the path
 /// says where).
 fn shape_message(path: &str, e: &serde_json::Error) -> String {
@@ -396,6 +411,11 @@ impl BatchWire {
                 }
             }
         };
+        let email_dropped = contact.email.as_deref().is_some_and(|e| !is_email(e));
+        let contact = Contact {
+            email: contact.email.filter(|_| !email_dropped),
+            ..contact
+        };
         let wires = self
             .events
             .ok_or_else(|| field("events", Problem::Missing))?;
@@ -427,6 +447,7 @@ impl BatchWire {
             client_id,
             sent_at,
             contact,
+            email_dropped,
             events,
         })
     }
@@ -634,6 +655,46 @@ mod tests {
         let mut b = with_event(visit());
         b.as_object_mut().unwrap().remove("contact");
         assert_eq!(parse(&b).unwrap().contact, Contact::default());
+    }
+
+    #[test]
+    fn an_email_that_is_not_an_address_is_dropped_and_the_events_kept() {
+        for good in [
+            "shopper@store.example",
+            "first.last+tag@mail.store.sa",
+            "o'brien@x.co",
+        ] {
+            let mut b = with_event(visit());
+            b["contact"] = json!({ "email": good });
+            let got = parse(&b).unwrap();
+            assert_eq!(got.contact.email.as_deref(), Some(good));
+            assert!(!got.email_dropped);
+        }
+        for bad in [
+            "shopper",
+            "shopper@",
+            "@store.example",
+            "shopper@localhost",
+            "shopper@[10.0.0.1]",
+            "Shopper <shopper@store.example>",
+            "two@@store.example",
+            "with space@store.example",
+            "shopper@store..example",
+        ] {
+            let mut b = with_event(visit());
+            b["contact"] = json!({ "contactId": "c-1", "email": bad });
+            let got = parse(&b).unwrap();
+            assert!(got.email_dropped, "{bad}");
+            assert_eq!(
+                got.contact,
+                Contact {
+                    contact_id: Some("c-1".into()),
+                    email: None
+                },
+                "{bad}"
+            );
+            assert_eq!(got.events.len(), 1);
+        }
     }
 
     #[test]

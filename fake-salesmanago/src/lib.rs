@@ -2,7 +2,7 @@
 //! and the demo deliver to instead of a real account.
 //!
 //! It checks what SALESmanago checks (docs/salesmanago.md): the account (`clientId`, `apiKey` and
-//! `sha`), `owner` and `requestTime`, a contact (`contactId` or `email`), and the `contactEvent`
+//! `sha`), `owner` and `requestTime`, a contact (`contactId` or a valid `email`), and the `contactEvent`
 //! against SALESmanago's rules, using the tracker core's own check so that those rules are written
 //! once. It answers as SALESmanago does, `200 {"success":true,"eventId":…}` or
 //! `200 {"success":false,"message":[…]}`, and records every call it answered so that a test (or
@@ -18,6 +18,9 @@
 //!   still know them, and a receiver may update a cart it added before the reset); numbering
 //!   goes on, so a reader polling with `since` misses nothing;
 //! - `POST /down?on=1|0`: while down, API calls are answered `503` and not recorded;
+//! - `POST /credentials?ok=0|1`: while `ok=0`, every API call is refused as SALESmanago refuses a
+//!   wrong or rotated API secret (`200 {"success":false,"message":["authentication failed …"]}`),
+//!   and recorded;
 //! - `POST /delay?ms=N`: each call is taken (and recorded) at once, its answer held back `N` ms,
 //!   which is how a test catches a receiver between SALESmanago taking an event and learning so.
 //!
@@ -30,7 +33,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use salla_salesmanago::received::ReceivedContactEvent;
+use salla_salesmanago::received::{is_email, ReceivedContactEvent};
 use serde_json::{json, Value as Json};
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet};
@@ -223,6 +226,8 @@ struct Ledger {
     /// Every `eventId` given, for updates: outlives a reset, as SALESmanago's memory would.
     known: HashSet<String>,
     down: bool,
+    /// While set, the account's credentials are refused (a rotated secret).
+    credentials_refused: bool,
     delay: Duration,
 }
 
@@ -269,6 +274,7 @@ impl Fake {
             last_event: 0,
             known: HashSet::new(),
             down: false,
+            credentials_refused: false,
             delay: options.answer_delay,
         }));
         let app = Router::new()
@@ -277,6 +283,7 @@ impl Fake {
             .route("/reset", post(reset))
             .route("/down", post(down))
             .route("/delay", post(delay))
+            .route("/credentials", post(credentials))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -323,6 +330,12 @@ impl Fake {
     /// While `down`, API calls are answered 503 and not recorded.
     pub fn set_down(&self, down: bool) {
         ledger(&self.shared).down = down;
+    }
+
+    /// While `ok` is false, every API call is refused for its credentials, as after the account's
+    /// API secret was changed in SALESmanago.
+    pub fn set_credentials_ok(&self, ok: bool) {
+        ledger(&self.shared).credentials_refused = !ok;
     }
 
     /// Holds each answer back `delay` after the call was taken.
@@ -421,7 +434,8 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
     if !body.is_object() {
         return refuse("the body must be a JSON object");
     }
-    if body["clientId"] != l.account.client_id.as_str()
+    if l.credentials_refused
+        || body["clientId"] != l.account.client_id.as_str()
         || body["apiKey"] != l.account.api_key.as_str()
         || body["sha"] != l.sha.as_str()
     {
@@ -436,6 +450,9 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
     let named = |k: &str| body[k].as_str().is_some_and(|s| !s.is_empty());
     if !named("contactId") && !named("email") {
         return refuse("a contact is required (contactId or email)");
+    }
+    if named("email") && !body["email"].as_str().is_some_and(is_email) {
+        return refuse("email is not a valid email address");
     }
     let Json::Object(mut event) = body["contactEvent"].clone() else {
         return refuse("contactEvent must be an object");
@@ -503,6 +520,16 @@ async fn down(State(shared): State<Shared>, Query(q): Params) -> Response {
     };
     ledger(&shared).down = on;
     answer_json(StatusCode::OK, &json!({ "down": on }))
+}
+
+async fn credentials(State(shared): State<Shared>, Query(q): Params) -> Response {
+    let ok = match q.get("ok").map(String::as_str) {
+        Some("1" | "true") => true,
+        Some("0" | "false") => false,
+        _ => return bad_request("ok must be 1 or 0".into()),
+    };
+    ledger(&shared).credentials_refused = !ok;
+    answer_json(StatusCode::OK, &json!({ "credentialsOk": ok }))
 }
 
 async fn delay(State(shared): State<Shared>, Query(q): Params) -> Response {

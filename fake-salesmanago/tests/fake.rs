@@ -116,6 +116,10 @@ async fn refuses_what_salesmanago_refuses_and_names_it() {
         ),
         (no_contact, "a contact is required (contactId or email)"),
         (
+            with("email", json!("shopper@localhost")),
+            "email is not a valid email address",
+        ),
+        (
             with("contactEvent", lower_case),
             "contactEvent.contactExtEventType \"cart\" must be in capitals: CART",
         ),
@@ -147,7 +151,7 @@ async fn refuses_what_salesmanago_refuses_and_names_it() {
 }
 
 #[tokio::test]
-async fn routes_for_tests_down_calls_since_reset_and_delay() {
+async fn routes_for_tests_down_calls_since_reset_delay_and_credentials() {
     let sm = Fake::start().await;
     let body = call_body(cart("1"));
 
@@ -197,6 +201,28 @@ async fn routes_for_tests_down_calls_since_reset_and_delay() {
     assert!(!pending.is_finished(), "taken before it is answered");
     assert_eq!(pending.await.unwrap().1["eventId"], "sm-3");
     assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(post_empty(format!("{}/delay?ms=0", sm.url)).await, 200);
+    // A rotated secret: the right credentials refused, and the call recorded.
+    assert_eq!(
+        post_empty(format!("{}/credentials?ok=0", sm.url)).await,
+        200
+    );
+    assert_eq!(
+        api(&sm.url, "addContactExtEvent", &call_body(cart("1"))).await,
+        (
+            200,
+            json!({ "success": false, "message": ["authentication failed (clientId, apiKey, sha)"] })
+        )
+    );
+    assert_eq!(
+        post_empty(format!("{}/credentials?ok=1", sm.url)).await,
+        200
+    );
+    assert_eq!(
+        post_empty(format!("{}/credentials?ok=x", sm.url)).await,
+        400
+    );
+    assert_eq!(sm.refused().len(), 1);
 }
 
 #[tokio::test]

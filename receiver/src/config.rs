@@ -1,4 +1,4 @@
-//! The receiver's configuration, from the environment and/or an env file (`KEY=VALUE` lines).
+//! The receiver's configuration, from the environment and/or a dotenv file (`KEY=VALUE` lines).
 //! A missing or bad value stops start-up with a message that names it. The API secret is never
 //! printed: [`Secret`]'s `Debug` hides it.
 
@@ -65,10 +65,16 @@ pub struct Config {
     /// Behind a reverse proxy every request comes from the proxy's address: take the shopper's
     /// from the last `X-Forwarded-For` hop instead (the one the proxy wrote).
     pub trust_proxy: bool,
+    /// Take `/collect` requests that carry no `Origin` header. Browsers send one with every POST,
+    /// so a request without it comes from a script or a server, which no origin check covers.
+    pub allow_no_origin: bool,
     /// How long events naming no contact wait for a later batch that names one.
     pub contact_wait: Duration,
     /// Most events waiting for a contact, per browser.
     pub contact_wait_max: usize,
+    /// While SALESmanago refuses the account, how often one event is tried again to see whether
+    /// the account works again.
+    pub account_probe: Duration,
 }
 
 /// The variables, with what each is for.
@@ -93,6 +99,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_TRUST_PROXY",
         "true behind a reverse proxy: the shopper's address is the last X-Forwarded-For hop (default false)",
+    ),
+    (
+        "SM_ALLOW_NO_ORIGIN",
+        "true to take /collect requests without an Origin header, which no browser sends (default false)",
     ),
     (
         "SM_RATE_PER_IP",
@@ -166,14 +176,16 @@ impl Config {
         };
         let rate_per_ip = number("SM_RATE_PER_IP", 600);
         let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
-        let trust_proxy = match get("SM_TRUST_PROXY").as_deref().map(str::trim) {
+        let mut flag = |name: &str| match get(name).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
             Some(v) => {
-                errors.push(format!("SM_TRUST_PROXY must be true or false, got \"{v}\""));
+                errors.push(format!("{name} must be true or false, got \"{v}\""));
                 false
             }
         };
+        let trust_proxy = flag("SM_TRUST_PROXY");
+        let allow_no_origin = flag("SM_ALLOW_NO_ORIGIN");
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -192,27 +204,34 @@ impl Config {
             rate_per_ip,
             rate_per_origin,
             trust_proxy,
+            allow_no_origin,
             contact_wait: Duration::from_secs(24 * 3600),
             contact_wait_max: 1000,
+            account_probe: Duration::from_secs(60),
         })
     }
 
-    /// Reads an env file: `KEY=VALUE` lines, `#` comments, optional quotes.
-    pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                let v = v.trim();
-                let v = v
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v);
-                (
-                    k.trim().trim_start_matches("export ").to_owned(),
-                    v.to_owned(),
-                )
+    /// Reads an env file with `dotenvy`, the dotenv format every tool documents: `KEY=VALUE`
+    /// lines, `# comments` (also after a value, past a space), `export`, quotes (single quotes
+    /// keep a `$` in a secret as written). A line it cannot read is named, with its number.
+    pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
+        dotenvy::from_read_iter(text.as_bytes())
+            .map(|item| {
+                item.map_err(|e| match e {
+                    // dotenvy 0.15 joins the lines after an unclosed quote, and can take a quote in a
+                    // comment (`x  # the account's host`) for one: name the line where it started,
+                    // not all the lines it joined.
+                    dotenvy::Error::LineParse(text, at) => {
+                        let line = text.lines().next().unwrap_or("");
+                        let more = if text.lines().nth(1).is_some() {
+                            " (a quote on it is never closed: use no ' or \" in a comment)"
+                        } else {
+                            ""
+                        };
+                        format!("cannot read the line \"{line}\" at character {at}{more}")
+                    }
+                    other => other.to_string(),
+                })
             })
             .collect()
     }
@@ -259,6 +278,7 @@ mod tests {
             ["https://store.example", "http://127.0.0.1:8080"]
         );
         assert!(!format!("{c:?}").contains("very-secret"));
+        assert!(!c.allow_no_origin, "off unless asked for");
     }
 
     #[test]
@@ -273,6 +293,7 @@ mod tests {
             ("SM_LISTEN", "everywhere"),
             ("SM_RATE_PER_IP", "lots"),
             ("SM_TRUST_PROXY", "maybe"),
+            ("SM_ALLOW_NO_ORIGIN", "sometimes"),
         ]))
         .unwrap_err();
         let all = errors.join("\n");
@@ -288,6 +309,7 @@ mod tests {
             "SM_LISTEN must be an address",
             "SM_RATE_PER_IP must be a whole number above 0, got \"lots\"",
             "SM_TRUST_PROXY must be true or false, got \"maybe\"",
+            "SM_ALLOW_NO_ORIGIN must be true or false, got \"sometimes\"",
         ] {
             assert!(all.contains(needle), "{all}\n∌ {needle}");
         }
@@ -296,14 +318,25 @@ mod tests {
     #[test]
     fn env_files() {
         let pairs = Config::parse_env_file(
-            "# comment\nSM_CLIENT_ID=abc\nexport SM_OWNER=\"o@x.sa\"\n\nbad line\n",
-        );
+            "# comment\nSM_CLIENT_ID=abc   # trailing comment\nexport SM_OWNER=\"o@x.sa\"\n\nSM_API_SECRET='a$b#c'\nSM_LISTEN=1.2.3.4:80#not-a-comment\n",
+        )
+        .unwrap();
         assert_eq!(
             pairs,
             [
                 ("SM_CLIENT_ID".into(), "abc".into()),
-                ("SM_OWNER".into(), "o@x.sa".into())
+                ("SM_OWNER".into(), "o@x.sa".into()),
+                ("SM_API_SECRET".into(), "a$b#c".into()),
+                ("SM_LISTEN".into(), "1.2.3.4:80#not-a-comment".into()),
             ]
+        );
+        let error = Config::parse_env_file("SM_CLIENT_ID=abc\nbad line\n").unwrap_err();
+        assert_eq!(error, "cannot read the line \"bad line\" at character 4");
+        let error = Config::parse_env_file("A=x  # the shop's host\nC=z\n").unwrap_err();
+        assert!(
+            error.starts_with("cannot read the line \"A=x  # the shop's host\"")
+                && error.ends_with("use no ' or \" in a comment)"),
+            "{error}"
         );
     }
 }

@@ -10,6 +10,12 @@
 //! event's problem) for as long as [`retry`](crate::retry) says; the event is due again first
 //! when the pause ends. An event SALESmanago refuses as invalid is logged with its id and not
 //! retried.
+//!
+//! A refusal of the account (credentials, owner: [`Answer::Account`]) is no event's fault either,
+//! and unlike an outage it does not pass by itself: delivery pauses with every event kept, `/health`
+//! and `/metrics` say so, one log line names the settings to fix, and every
+//! [`account_probe`](crate::config::Config::account_probe) one event is tried again. When
+//! SALESmanago takes it, delivery resumes where it stopped.
 
 use crate::salesmanago::{Answer, Client};
 use crate::store::Outbound;
@@ -48,7 +54,22 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             return;
         }
         housekeeping(&shared, &mut last_prune).await;
+        if shared.account_problem().is_some() {
+            if probe(&shared, &client, &stopped).await {
+                resume(&shared);
+            } else {
+                tokio::select! {
+                    _ = stopped.changed() => {}
+                    _ = tokio::time::sleep(shared.config.account_probe) => {}
+                }
+                continue;
+            }
+        }
         match deliver_due(&shared, &client, &stopped).await {
+            Round::Account(reason) => {
+                pause_for_account(&shared, &reason);
+                continue;
+            }
             Round::Done => failures = 0,
             Round::Failed => {
                 let wait = crate::retry::pause(failures, jitter());
@@ -101,6 +122,62 @@ enum Round {
     Done,
     /// SALESmanago could not be reached (or the store failed): pause before the next round.
     Failed,
+    /// SALESmanago refused the account: pause until a probe goes through.
+    Account(String),
+}
+
+/// The settings an account refusal points at, in the order they are most often wrong.
+const ACCOUNT_SETTINGS: &str = "SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT";
+
+fn pause_for_account(shared: &Shared, reason: &str) {
+    let mut problem = shared
+        .account_problem
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if problem.is_none() {
+        // The one line an operator needs; the probes that follow log at debug level only.
+        tracing::error!(
+            %reason,
+            probe_every_s = shared.config.account_probe.as_secs_f64(),
+            "SALESmanago refused the account, not an event: delivery paused, every event kept; \
+             check {ACCOUNT_SETTINGS} (the API secret changes when it is regenerated in \
+             SALESmanago), then restart or wait for the next probe"
+        );
+    }
+    *problem = Some(reason.to_owned());
+}
+
+fn resume(shared: &Shared) {
+    let was = shared
+        .account_problem
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if was.is_some() {
+        tracing::info!("SALESmanago took a call for the account again: delivery resumed");
+    }
+}
+
+/// While paused for the account: tries the first due event alone. True when SALESmanago took it
+/// (or there is nothing to try and the forwarder may as well go on); a refusal of the event on
+/// its own merits also says the account works.
+async fn probe(shared: &Arc<Shared>, client: &Client, stopped: &watch::Receiver<bool>) -> bool {
+    let first = match shared.with_store(|s| s.due(now_ms(), 1)).await {
+        Some(Ok(first)) => first,
+        _ => return false,
+    };
+    if first.is_empty() {
+        return false;
+    }
+    match deliver_lane(shared, client, first, stopped).await {
+        Round::Done => true,
+        Round::Account(reason) => {
+            tracing::debug!(%reason, "account probe refused; delivery stays paused");
+            pause_for_account(shared, &reason);
+            false
+        }
+        Round::Failed => false,
+    }
 }
 
 /// Splits due events (in arrival order) into lanes: two events that share a contact or a cart
@@ -177,8 +254,16 @@ async fn deliver_due(
             });
         }
         let mut failed = false;
+        let mut account = None;
         while let Some(lane) = running.join_next().await {
-            failed |= !matches!(lane, Ok(Round::Done));
+            match lane {
+                Ok(Round::Done) => {}
+                Ok(Round::Account(reason)) => account = Some(reason),
+                _ => failed = true,
+            }
+        }
+        if let Some(reason) = account {
+            return Round::Account(reason);
         }
         if failed {
             return Round::Failed;
@@ -251,6 +336,14 @@ async fn deliver_lane(
                 m.failed.fetch_add(1, Relaxed);
                 tracing::warn!(%id, %reason, "SALESmanago refused the event; not retried");
                 let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
+            }
+            Answer::Account(reason) => {
+                m.account_refusals.fetch_add(1, Relaxed);
+                tracing::debug!(%id, %reason, "SALESmanago refused the account; the event is kept");
+                // Due again as it was: the queue keeps its order for when the account works.
+                let kept = reason.clone();
+                let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
+                return Round::Account(reason);
             }
             Answer::Later(reason) => {
                 m.retried.fetch_add(1, Relaxed);

@@ -60,7 +60,7 @@ fn json_error(
 }
 
 /// CORS headers for an allowed origin; `Err` with a 403 for a disallowed one. A request with no
-/// Origin (not from a browser) gets no CORS headers and is not refused for it.
+/// Origin (not from a browser) gets no CORS headers; `/collect` refuses it unless configured.
 fn cors(
     shared: &Shared,
     headers: &HeaderMap,
@@ -153,6 +153,14 @@ async fn collect(
         shared.metrics.refused_requests.fetch_add(1, Relaxed);
         json_error(status, message, &cors_headers)
     };
+    // Every browser POST carries Origin (sendBeacon's too), so only a script or a server leaves
+    // it out, and it would skip the origin check: refused unless the operator wants such senders.
+    if !headers.contains_key(header::ORIGIN) && !shared.config.allow_no_origin {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere".into(),
+        );
+    }
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -203,6 +211,16 @@ async fn collect(
             ),
         );
     }
+    let email_dropped = batch.email_dropped;
+    if email_dropped {
+        // The address itself stays out of the log: it is personal data, and the count says enough.
+        shared.metrics.emails_dropped.fetch_add(1, Relaxed);
+        tracing::warn!(
+            %origin,
+            events = batch.events.len(),
+            "contact.email is not an email address: dropped, the events kept"
+        );
+    }
     let browser = browser_key(&ip, &headers);
     match writer.accept(batch, browser).await {
         Ok(accepted) => {
@@ -210,9 +228,12 @@ async fn collect(
             m.accepted.fetch_add(accepted.new as u64, Relaxed);
             m.duplicates.fetch_add(accepted.duplicates as u64, Relaxed);
             shared.wake.notify_one();
-            let body =
-                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates })
-                    .to_string();
+            let mut body =
+                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates });
+            if email_dropped {
+                body["emailDropped"] = serde_json::json!(true);
+            }
+            let body = body.to_string();
             let mut r = (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -240,10 +261,19 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
         .with_store(|s| s.counts().is_ok())
         .await
         .unwrap_or(false);
-    if ok {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+    if !ok {
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
+    }
+    // Batches are still taken and kept, but nothing reaches SALESmanago: not healthy, and why.
+    match shared.account_problem() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "delivery paused: SALESmanago refused the account ({reason}); check SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT\n"
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -253,7 +283,7 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .await
         .unwrap_or_default();
     let m = &shared.metrics;
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let rows: [(&str, &str, &str, u64); 13] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -279,6 +309,12 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             m.rate_limited.load(Relaxed),
         ),
         (
+            "sm_receiver_emails_dropped_total",
+            "counter",
+            "batches whose contact.email was not an email address (dropped, events kept), since start",
+            m.emails_dropped.load(Relaxed),
+        ),
+        (
             "sm_receiver_events_forwarded_total",
             "counter",
             "events SALESmanago took, since start",
@@ -295,6 +331,18 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             "counter",
             "SALESmanago calls to be tried again (network, 5xx, 429), since start",
             m.retried.load(Relaxed),
+        ),
+        (
+            "sm_receiver_account_refusals_total",
+            "counter",
+            "SALESmanago calls refused for the account (credentials, owner), probes included, since start",
+            m.account_refusals.load(Relaxed),
+        ),
+        (
+            "sm_receiver_delivery_paused",
+            "gauge",
+            "1 while delivery is paused because SALESmanago refuses the account (see /health)",
+            u64::from(shared.account_problem().is_some()),
         ),
         (
             "sm_receiver_queue_depth",

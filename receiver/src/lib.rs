@@ -33,12 +33,16 @@ pub struct Metrics {
     pub refused_requests: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
+    /// Batches whose `contact.email` was not an email address: the email dropped, events kept.
+    pub emails_dropped: AtomicU64,
     /// Events SALESmanago took.
     pub forwarded: AtomicU64,
     /// Events SALESmanago refused (not retried).
     pub failed: AtomicU64,
     /// Calls that will be tried again (network, 5xx, 429).
     pub retried: AtomicU64,
+    /// Calls SALESmanago refused for the account (credentials, owner), the probes included.
+    pub account_refusals: AtomicU64,
 }
 
 /// What the layers share.
@@ -51,6 +55,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Wakes the forwarder when a batch was stored.
     pub wake: Notify,
+    /// Why delivery is paused for the account (SALESmanago refused its credentials), if it is.
+    pub account_problem: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -58,6 +64,14 @@ impl Shared {
     /// dropped, so what it holds is consistent, and one bad request must not stop the service.
     pub fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Why delivery is paused for the account, if it is.
+    pub fn account_problem(&self) -> Option<String> {
+        self.account_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Runs `f` on the store off the async threads (SQLite waits for the disk), or `None` if it
@@ -113,6 +127,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         store: Mutex::new(Box::new(store)),
         metrics: Metrics::default(),
         wake: Notify::new(),
+        account_problem: Mutex::new(None),
     });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, shared.clone(), stopped.clone()));

@@ -15,7 +15,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => file_vars.extend(Config::parse_env_file(&text)),
+            Ok(text) => match Config::parse_env_file(&text) {
+                Ok(vars) => file_vars.extend(vars),
+                Err(e) => {
+                    eprintln!("{path}: {e}");
+                    return ExitCode::from(2);
+                }
+            },
             Err(e) => {
                 eprintln!("cannot read {path}: {e}");
                 return ExitCode::from(2);

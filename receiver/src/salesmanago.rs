@@ -22,6 +22,9 @@ pub enum Answer {
     Taken(Option<String>),
     /// Refused as invalid: retrying will not help.
     Refused(String),
+    /// Refused because of the account, not the event (a wrong key, secret, client id or owner):
+    /// every event would be refused alike until the settings are right, so none is dropped.
+    Account(String),
     /// Unreachable, 5xx, 429, or a timeout: try again later.
     Later(String),
 }
@@ -90,6 +93,9 @@ impl Client {
             Err(e) => return Answer::Later(format!("{call}: {}", e.without_url())),
         };
         let status = response.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            return Answer::Account(format!("{call}: HTTP {status}"));
+        }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             return Answer::Later(format!("{call}: HTTP {status}"));
         }
@@ -112,13 +118,65 @@ impl Client {
             Json::String(m) => m.clone(),
             _ => format!("HTTP {status}"),
         };
+        if is_account_problem(&message) {
+            return Answer::Account(format!("{call}: {message}"));
+        }
         Answer::Refused(format!("{call}: {message}"))
     }
+}
+
+/// Whether a refusal's message is about the account rather than the event. SALESmanago answers
+/// both with `success: false` (docs/salesmanago.md), so the words decide: authentication, the
+/// API key, the client id, the owner. Quoted text is left out first: it is a value of the event
+/// (`detail1 "owner's pick" …`), which must not make a bad event look like a bad account.
+pub fn is_account_problem(message: &str) -> bool {
+    let unquoted: String = message
+        .split('"')
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    [
+        "authenticat",
+        "unauthori",
+        "not authori",
+        "credential",
+        "apikey",
+        "api key",
+        "api secret",
+        "clientid",
+        "client id",
+        "owner",
+        "access denied",
+    ]
+    .iter()
+    .any(|w| unquoted.contains(w))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_problems_are_told_from_bad_events() {
+        for account in [
+            "authentication failed (clientId, apiKey, sha)",
+            "owner must be a user of this account",
+            "Not authorized",
+            "Invalid API key",
+        ] {
+            assert!(is_account_problem(account), "{account}");
+        }
+        for event in [
+            "contactEvent.contactExtEventType \"owner\" is not a SALESmanago type",
+            "a contact is required (contactId or email)",
+            "email is not a valid email address",
+            "updateContactExtEvent needs a known contactEvent.eventId",
+            "contactEvent.detail1 \"api key holder\" is longer than 255 characters",
+        ] {
+            assert!(!is_account_problem(event), "{event}");
+        }
+    }
 
     #[test]
     fn sha_is_sha1_of_key_client_secret_in_that_order() {

@@ -158,6 +158,165 @@ async fn salesmanago_down_for_a_while_then_everything_arrives() {
     r.stop().await;
 }
 
+async fn get_text(url: String) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits until `/health` answers `status`, and returns its text.
+async fn health_becomes(url: &str, status: u16) -> String {
+    let end = std::time::Instant::now() + secs(10);
+    loop {
+        let (got, text) = get_text(format!("{url}/health")).await;
+        if got == status {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "/health stayed {got}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the_fix() {
+    let sm = Fake::start().await;
+    let dir = data_dir("wrong-secret");
+    let mut wrong = config(&sm.url, &dir);
+    wrong.account.api_secret = salla_salesmanago_receiver::config::Secret::from("a typo");
+    let r = salla_salesmanago_receiver::start(wrong).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("w{i}"), "OTHER", None, "1"))
+        .collect();
+    let contact = json!({ "contactId": "c-1" });
+    assert_eq!(post(&url, &batch(events, contact.clone())).await.0, 200);
+    let health = health_becomes(&url, 503).await;
+    assert!(
+        health.starts_with("delivery paused: SALESmanago refused the account (addContactExtEvent: authentication failed (clientId, apiKey, sha)); check SM_API_SECRET"),
+        "{health}"
+    );
+    // Still taking batches while paused: they are kept too.
+    let late = batch(vec![event("w3", "OTHER", None, "1")], contact);
+    assert_eq!(post(&url, &late).await.0, 200);
+    // Probes go on (every 300 ms here) and are refused; nothing is dropped meanwhile.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_delivery_paused 1",
+        "sm_receiver_events_failed_total 0",
+        "sm_receiver_events_forwarded_total 0",
+        "sm_receiver_queue_depth 4",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    let refusals = sm.refused().len();
+    assert!(
+        (2..=12).contains(&refusals),
+        "one first call and a few probes, not a storm: {refusals}"
+    );
+    assert!(sm.taken().is_empty());
+    assert_eq!(r.shared.store().counts().unwrap().failed, 0);
+    r.stop().await;
+
+    // The fix: the right secret, on the same database.
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let calls = sm.wait_for_taken(4, secs(10)).await;
+    assert_eq!(descriptions(&calls), ["w0", "w1", "w2", "w3"]);
+    assert_eq!(health_becomes(&url, 200).await, "ok\n");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_refused_on_its_own_merits_is_dropped_and_counted_and_nothing_pauses() {
+    // A cart added to one account's SALESmanago, then the receiver pointed at another that never
+    // saw that cart's eventId: the update is refused for itself, not for the account.
+    let first = Fake::start().await;
+    let dir = data_dir("refused-event");
+    let r = salla_salesmanago_receiver::start(config(&first.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let contact = json!({ "contactId": "c-3" });
+    let cart = batch(
+        vec![event("cart-1", "CART", Some("7"), "1")],
+        contact.clone(),
+    );
+    post(&url, &cart).await;
+    first.wait_for_taken(1, secs(10)).await;
+    r.stop().await;
+
+    let sm = Fake::start().await;
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    let update = batch(
+        vec![event("cart-2", "CART", Some("7"), "1,2")],
+        contact.clone(),
+    );
+    post(&url, &update).await;
+    let visit = batch(vec![event("visit", "VISIT", None, "1")], contact);
+    post(&url, &visit).await;
+    let taken = sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(descriptions(&taken), ["visit"]);
+    assert_eq!(
+        sm.refused(),
+        ["updateContactExtEvent needs a known contactEvent.eventId"]
+    );
+    assert_eq!(r.shared.store().counts().unwrap().failed, 1);
+    assert_eq!(health_becomes(&url, 200).await, "ok\n");
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_events_failed_total 1",
+        "sm_receiver_delivery_paused 0",
+        "sm_receiver_account_refusals_total 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_secret_rotated_in_salesmanago_pauses_then_resumes_by_itself() {
+    let (sm, r, url) = running("rotated").await;
+    sm.set_credentials_ok(false);
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("r{i}"), "OTHER", None, "1"))
+        .collect();
+    assert_eq!(
+        post(&url, &batch(events, json!({ "contactId": "c-2" })))
+            .await
+            .0,
+        200
+    );
+    health_becomes(&url, 503).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    assert!(
+        metrics.contains("sm_receiver_delivery_paused 1"),
+        "{metrics}"
+    );
+    // Set right again in SALESmanago (or the receiver's settings): the next probe goes through.
+    sm.set_credentials_ok(true);
+    let calls = sm.wait_for_taken(3, secs(10)).await;
+    assert_eq!(descriptions(&calls), ["r0", "r1", "r2"]);
+    health_becomes(&url, 200).await;
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    for line in [
+        "sm_receiver_delivery_paused 0",
+        "sm_receiver_events_failed_total 0",
+        "sm_receiver_events_forwarded_total 3",
+        "sm_receiver_queue_depth 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}\n∌ {line}");
+    }
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
     let (sm, r, url) = running("waiting").await;
@@ -183,6 +342,57 @@ async fn events_without_a_contact_wait_for_the_same_browser_to_name_one() {
 }
 
 #[tokio::test]
+async fn an_email_that_is_not_an_address_is_dropped_before_it_is_stored() {
+    let (sm, r, url) = running("bad-email").await;
+    let (status, body) = post(
+        &url,
+        &batch(
+            vec![event("with-id", "VISIT", None, "1")],
+            json!({ "contactId": "c-1", "email": "shopper@localhost" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "accepted": 1, "duplicates": 0, "emailDropped": true })
+        )
+    );
+    let taken = sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(taken[0].contact_id(), Some("c-1"));
+    assert_eq!(
+        taken[0].email(),
+        None,
+        "the bad email never reaches SALESmanago"
+    );
+    // Named by nothing else, the events wait for a contact like any anonymous ones.
+    let (status, _) = post(
+        &url,
+        &batch(
+            vec![event("email-only", "VISIT", None, "1")],
+            json!({ "email": "Shopper <shopper@store.example>" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stored = r.shared.store().counts().unwrap();
+    assert_eq!(stored.waiting, 1, "the dropped email named no contact");
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sm_receiver_emails_dropped_total 2"),
+        "{metrics}"
+    );
+    assert!(sm.refused().is_empty(), "{:?}", sm.refused());
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     let (sm, r, url) = running("bad").await;
     let good = batch(
@@ -194,6 +404,12 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(
         body["error"],
         "origin https://evil.example is not allowed (SM_ALLOWED_ORIGINS)"
+    );
+    let (status, body) = post_raw(&url, good.to_string(), None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error"],
+        "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere"
     );
     let huge = batch(
         vec![event(
@@ -235,6 +451,32 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_origin_only_when_configured() {
+    let sm = Fake::start().await;
+    let mut cfg = config(&sm.url, &data_dir("no-origin"));
+    cfg.allow_no_origin = true;
+    let r = salla_salesmanago_receiver::start(cfg).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let b = batch(
+        vec![event("server-side", "VISIT", None, "1")],
+        json!({ "contactId": "c" }),
+    );
+    let (status, body) = post_raw(&url, b.to_string(), None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "accepted": 1, "duplicates": 0 }))
+    );
+    // The setting lets requests without an Origin in, not other origins.
+    let (status, _) = post_raw(&url, b.to_string(), Some("https://evil.example")).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        descriptions(&sm.wait_for_taken(1, secs(10)).await),
+        ["server-side"]
+    );
     r.stop().await;
 }
 

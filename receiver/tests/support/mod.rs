@@ -31,8 +31,10 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
         trust_proxy: false,
+        allow_no_origin: false,
         contact_wait: Duration::from_secs(3600),
         contact_wait_max: 100,
+        account_probe: Duration::from_millis(300),
     }
 }
 
