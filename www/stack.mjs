@@ -9,6 +9,7 @@
 //   await stack.close();
 //
 // Build the binaries first: `cargo build -p salla-salesmanago-receiver -p fake-salesmanago`.
+import dotenv from 'dotenv';
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -28,18 +29,10 @@ export const DEMO_ACCOUNT = {
 
 const STARTUP_MS = 15_000;
 
-/** Reads `KEY=VALUE` lines as sm-receiver does (`#` comments, optional quotes and `export`). */
+/** Reads an env file with `dotenv`, the JavaScript twin of the receiver's `dotenvy` (comments,
+ * quotes, `export`), rather than a third parser of our own. */
 export function readEnvFile(file) {
-  const vars = {};
-  for (const raw of readFileSync(file, 'utf8').split('\n')) {
-    const line = raw.trim();
-    const eq = line.indexOf('=');
-    if (!line || line.startsWith('#') || eq < 0) continue;
-    const key = line.slice(0, eq).trim().replace(/^export /, '');
-    const value = line.slice(eq + 1).trim();
-    vars[key] = value.startsWith('"') && value.endsWith('"') && value.length > 1 ? value.slice(1, -1) : value;
-  }
-  return vars;
+  return dotenv.parse(readFileSync(file, 'utf8'));
 }
 
 /**
