@@ -1,6 +1,8 @@
-/*! SALESmanago tracker for Salla storefronts: the loader. Put it in <head> (async or defer are
- * fine, twice is harmless). Configuration, first found wins per key: an init() call, the global
- * window.SallaSalesmanagoConfig, data-* attributes on this tag, the query string of its src. */
+/*! SALESmanago tracker for Salla storefronts: the loader. Configuration: docs/configuration.md */
+// Put it in <head> (async or defer are fine, twice is harmless), or as the Salla app's snippet
+// (dist/snippet.js) before </body>. Configuration, first found wins per key: an init() call, the
+// global window.SallaSalesmanagoConfig, data-* attributes on this tag, the query string of its src,
+// the Salla app's public settings (salla.config.get("app.<key>")).
 (function (w, d) {
   var K = 'SallaSalesmanago';
   var queued = w[K];
@@ -13,21 +15,47 @@
   var tracker;
   var booted;
   var ready;
+  // The tracker's files: beside the loader, or (the snippet, which Salla serves from its own CDN)
+  // at the absolute base the build was given; a page may point both elsewhere.
+  var base = w[K + 'AssetBase'] || SM_ASSET_BASE || src;
 
   function run(call) {
     var method = tracker && tracker[call[0]];
     return method && method.apply(tracker, call.slice(1));
   }
 
-  function boot(init) {
+  // The Salla app's public settings, once Salla's SDK has started (resolves at once when it already
+  // has); none when the SDK is not on the page yet. Blank form fields do not count: an empty
+  // send_email would read as a bare attribute, i.e. true.
+  function settings() {
+    var s = w.salla;
+    return s && s.onReady
+      ? s.onReady().then(function () {
+          var app = {};
+          'client_id endpoint location send_email custom_events events debug'.split(' ').forEach(function (k) {
+            var v = s.config.get('app.' + k);
+            if (v != null && v !== '') app[k] = v;
+          });
+          // A settings form holds text: JSON for `events` (left as text when it is not, so that
+          // the configuration names the mistake).
+          try {
+            if (typeof app.events == 'string') app.events = JSON.parse(app.events);
+          } catch (e) {}
+          return app;
+        })
+      : {};
+  }
+
+  function boot(init, app) {
     if (booted) return;
     booted = 1;
-    Promise.resolve()
-      .then(function () {
-        return import(new URL('index.js', src).href);
+    Promise.resolve(app || settings())
+      .then(function (a) {
+        app = a;
+        return import(new URL('index.js', base).href);
       })
       .then(function (m) {
-        return m.init([init || {}, w[K + 'Config'] || {}, data, query]);
+        return m.init([init || {}, w[K + 'Config'] || {}, data, query, app]);
       })
       .then(
         function (t) {
@@ -74,8 +102,13 @@
   queue = queue.filter(function (c) {
     return !(c && c[0] == 'init');
   });
-  // Without an init() call, start from what the page already says; otherwise wait for init().
+  // Without an init() call, start from what the page or the Salla app already says; otherwise
+  // wait for init().
   if (init || w[K + 'Config'] || Object.keys(data).length || Object.keys(query).length) {
     boot(init && init[1]);
+  } else {
+    Promise.resolve(settings()).then(function (app) {
+      if (Object.keys(app).length) boot(0, app);
+    });
   }
 })(window, document);

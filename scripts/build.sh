@@ -50,5 +50,7 @@ node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm 
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
   --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
-node_modules/.bin/esbuild tracker.js --minify --log-level=warning --outfile=dist/tracker.js
+# SM_ASSET_BASE empty: the loader finds the tracker's files beside itself.
+node_modules/.bin/esbuild tracker.js --minify --log-level=warning --define:SM_ASSET_BASE='""' \
+  --outfile=dist/tracker.js
 node scripts/sizes.mjs
