@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Builds dist/: the optimised wasm, the wasm-bindgen JS glue bundled with the npm entry
-# (dist/index.js), TypeScript declarations (dist/index.d.ts), and the loader (dist/tracker.js).
+# (dist/index.js), TypeScript declarations (dist/index.d.ts), the loader (dist/tracker.js), and the
+# Salla app snippet (dist/snippet.js).
+#
+# SM_ASSET_BASE: the absolute URL (https://…/) where dist/ is served, written into the snippet.
+# Salla serves a snippet from its own CDN, so the snippet cannot find the tracker's files beside
+# itself as the loader does. Default: the demo server's http://127.0.0.1:8080/dist/ (for
+# `npm run demo`; set it for a real store). A page may still override it at run time with
+# window.SallaSalesmanagoAssetBase (docs/configuration.md).
 # Prints the size of each artefact, raw and gzip, and writes them to dist/sizes.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SM_ASSET_BASE=${SM_ASSET_BASE:-http://127.0.0.1:8080/dist/}
+case "$SM_ASSET_BASE" in
+  https://* | http://*) ;;
+  *) echo "build: SM_ASSET_BASE must be an absolute http(s) URL, got '$SM_ASSET_BASE'" >&2; exit 1 ;;
+esac
+# A base names a folder: without the final slash, URL resolution would drop its last segment.
+case "$SM_ASSET_BASE" in */) ;; *) SM_ASSET_BASE="$SM_ASSET_BASE/" ;; esac
 export PATH="$HOME/.cargo/bin:$PATH"
 
 SM_WASM_TOOLCHAIN=rustup
@@ -50,7 +65,10 @@ node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm 
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
   --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
-# SM_ASSET_BASE empty: the loader finds the tracker's files beside itself.
+# One source, two builds: the loader finds the files beside itself, the snippet at SM_ASSET_BASE.
 node_modules/.bin/esbuild tracker.js --minify --log-level=warning --define:SM_ASSET_BASE='""' \
   --outfile=dist/tracker.js
+node_modules/.bin/esbuild tracker.js --minify --log-level=warning \
+  --define:SM_ASSET_BASE="$(node -p 'JSON.stringify(process.argv[1])' "$SM_ASSET_BASE")" --outfile=dist/snippet.js
+echo "build: dist/snippet.js loads the tracker from $SM_ASSET_BASE"
 node scripts/sizes.mjs

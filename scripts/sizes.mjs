@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 
 const files = {
   loader: 'dist/tracker.js',
+  snippet: 'dist/snippet.js',
   glue: 'dist/index.js',
   wasm: 'dist/salesmanago_bg.wasm',
   types: 'dist/index.d.ts',
@@ -29,10 +30,12 @@ const kb = (n) => (n / 1024).toFixed(1).padStart(7) + ' KB';
 console.log('artefact'.padEnd(34) + 'raw'.padStart(10) + 'gzip'.padStart(11));
 for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(34) + kb(raw) + ' ' + kb(gzip));
 
-// The ceilings, gzip bytes. The loader meets its budget (1 KB). The page's budget (issue 6) is
+// The ceilings, gzip bytes. The loader meets its budget (1 KB), and so does the Salla app snippet
+// (the same loader with the asset base built in; a page loads one or the other, so the page's
+// figure counts the loader). The page's budget (issue 6) is
 // 18 KB; it is not met yet, so its ceiling is a ratchet a little above the current size: the gate
 // stops the page from growing back while the work toward 18 KB goes on. Lower it with every cut.
-const CEILINGS = { loader: 1024, page: 47_950 };
+const CEILINGS = { loader: 1024, snippet: 1024, page: 47_950 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {

@@ -3,6 +3,11 @@
 // serves from its own CDN while the tracker's files stay on the vendor's asset host.
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { startServer } from '../../www/server.mjs';
 import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
 
 let browser;
@@ -45,3 +50,52 @@ test('the page says more than the app: data-* on the tag, then the global object
   assert.equal(event.contactEvent.location, 'from-global', 'SallaSalesmanagoConfig over data-location');
 });
 
+/**
+ * Three origins, as for a Salla app: the shop (with the receiver's relay), Salla's CDN serving the
+ * snippet built (as scripts/build.sh does) for an asset base on the vendor's asset host.
+ */
+async function threeOrigins(t) {
+  const assets = await startServer({ port: 0 });
+  t.after(() => assets.close());
+  const cdnDir = await mkdtemp(path.join(tmpdir(), 'sm-snippet-'));
+  t.after(() => rm(cdnDir, { recursive: true, force: true }));
+  const cdn = await startServer({ port: 0, pages: cdnDir });
+  t.after(() => cdn.close());
+  return { assets, cdn, cdnDir };
+}
+
+/** Opens the shop page with the snippet at `src`; returns where the tracker's files came from. */
+async function shopWithSnippet(query, assets) {
+  const fetched = [];
+  const { page, seen } = await open(browser, `${server.url}/test/app-settings.html?${query}`, {
+    beforeLoad: (p) => p.on('request', (r) => fetched.push(r.url())),
+  });
+  const [event] = await waitForEvents(server.relay, (e) => e.length > 0, { what: 'the replayed Product Viewed' });
+  assert.equal(event.source, 'Product Viewed');
+  assert.equal(event.contactEvent.location, 'from-app', 'configured by the app settings alone');
+  assert.equal((await page.evaluate(() => window.SallaSalesmanago.ready)).active, true);
+  assert.deepEqual(await pageProblems(page, seen), []);
+  for (const file of ['index.js', 'salesmanago_bg.wasm']) {
+    assert.ok(fetched.includes(`${assets.url}/dist/${file}`), `${file} from the asset host; fetched: ${fetched.join(' ')}`);
+  }
+  return { page, fetched };
+}
+
+test('dist/snippet.js from Salla\'s CDN, placed after Twilight started, loads the tracker from the asset host', async (t) => {
+  const { assets, cdn, cdnDir } = await threeOrigins(t);
+  // The same esbuild step as scripts/build.sh, with this test's asset host as SM_ASSET_BASE.
+  const out = await build({
+    entryPoints: [path.resolve('tracker.js')], minify: true, write: false, logLevel: 'warning',
+    define: { SM_ASSET_BASE: JSON.stringify(`${assets.url}/dist/`) },
+  });
+  await writeFile(path.join(cdnDir, 'snippet.js'), out.outputFiles[0].contents);
+  const { fetched } = await shopWithSnippet(`src=${encodeURIComponent(`${cdn.url}/test/snippet.js`)}`, assets);
+  assert.ok(!fetched.some((u) => u.startsWith(cdn.url) && !u.endsWith('/snippet.js')), 'nothing else from the CDN');
+});
+
+test('the built dist/snippet.js takes a page\'s window.SallaSalesmanagoAssetBase over its built-in base', async (t) => {
+  const { assets, cdn, cdnDir } = await threeOrigins(t);
+  await writeFile(path.join(cdnDir, 'snippet.js'), await readFile('dist/snippet.js'));
+  const src = encodeURIComponent(`${cdn.url}/test/snippet.js`);
+  await shopWithSnippet(`src=${src}&assets=${encodeURIComponent(`${assets.url}/dist/`)}`, assets);
+});
