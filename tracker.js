@@ -29,19 +29,33 @@
   // send_email would read as a bare attribute, i.e. true.
   function settings() {
     var s = w.salla;
+    // Never a throw or a rejection into the page, and never a wait without end: an SDK that is
+    // on the page but never starts (or whose onReady is not a promise) leaves the app's settings
+    // out after 3 s, and the page's own configuration starts the tracker.
     return s && s.onReady
-      ? s.onReady().then(function () {
-          var app = {};
-          'client_id endpoint location send_email custom_events events debug'.split(' ').forEach(function (k) {
-            var v = s.config.get('app.' + k);
-            if (v != null && v !== '') app[k] = v;
-          });
-          // A settings form holds text: JSON for `events` (left as text when it is not, so that
-          // the configuration names the mistake).
-          try {
-            if (typeof app.events == 'string') app.events = JSON.parse(app.events);
-          } catch (e) {}
-          return app;
+      ? Promise.race([
+          Promise.resolve()
+            .then(function () {
+              return s.onReady();
+            })
+            .then(function () {
+              var app = {};
+              'client_id endpoint location send_email custom_events events debug'.split(' ').forEach(function (k) {
+                var v = s.config.get('app.' + k);
+                if (v != null && v !== '') app[k] = v;
+              });
+              // A settings form holds text: JSON for `events` (left as text when it is not, so that
+              // the configuration names the mistake).
+              try {
+                if (typeof app.events == 'string') app.events = JSON.parse(app.events);
+              } catch (e) {}
+              return app;
+            }),
+          new Promise(function (r) {
+            setTimeout(r, 3e3, {});
+          }),
+        ]).catch(function () {
+          return {};
         })
       : {};
   }

@@ -99,3 +99,14 @@ test('the built dist/snippet.js takes a page\'s window.SallaSalesmanagoAssetBase
   const src = encodeURIComponent(`${cdn.url}/test/snippet.js`);
   await shopWithSnippet(`src=${src}&assets=${encodeURIComponent(`${assets.url}/dist/`)}`, assets);
 });
+
+for (const mode of ['never', 'throws', 'rejects', 'plain']) {
+  test(`a salla object whose onReady ${mode === 'plain' ? 'gives nothing and whose config throws' : mode}: the tracker starts from the page's configuration, nothing reaches the page`, async () => {
+    const { page, seen } = await open(browser, `${server.url}/test/salla-stalled.html?mode=${mode}`);
+    const ready = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
+    assert.equal(ready, true);
+    await page.evaluate(() => window.SallaSalesmanago.track('Products Searched', { event_id: 'stalled-1', query: 'oud' }));
+    await waitForEvents(server.relay, (e) => e.some((x) => x.id === 'stalled-1'), { what: 'the event tracked after start' });
+    assert.deepEqual(await pageProblems(page, seen), []);
+  });
+}
