@@ -16,7 +16,13 @@
 //! and `/metrics` say so, one log line names the settings to fix, and every
 //! [`account_probe`](crate::config::Config::account_probe) one event is tried again. When
 //! SALESmanago takes it, delivery resumes where it stopped.
+//!
+//! An event that names an email goes only once the email's contact exists in SALESmanago
+//! ([`contacts::ensure`] upserts it first if needed). The upsert's answer counts as the event's:
+//! an outage or an account refusal pauses as above with the event kept; a card SALESmanago refuses
+//! for itself drops the event (counted), since it has no contact to go to.
 
+use crate::contacts::{self, NoContact};
 use crate::salesmanago::{Answer, Client};
 use crate::store::Outbound;
 use crate::{now_ms, Shared};
@@ -46,7 +52,7 @@ fn jitter() -> f64 {
 
 /// Runs until `stopped` turns true, finishing the calls in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let client = Client::new(shared.config.account.clone());
+    let client = shared.client.clone();
     let mut failures = 0u32;
     let mut last_prune: Option<Instant> = None;
     loop {
@@ -129,7 +135,8 @@ enum Round {
 /// The settings an account refusal points at, in the order they are most often wrong.
 const ACCOUNT_SETTINGS: &str = "SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT";
 
-fn pause_for_account(shared: &Shared, reason: &str) {
+/// Pauses delivery for the account (logged once, until [`resume`]).
+pub(crate) fn pause_for_account(shared: &Shared, reason: &str) {
     let mut problem = shared
         .account_problem
         .lock()
@@ -280,9 +287,37 @@ async fn deliver_lane(
     lane: Vec<Outbound>,
     stopped: &watch::Receiver<bool>,
 ) -> Round {
+    // The lane's emails whose contact exists: one look in the store per email, not per event.
+    let mut contacts_exist: Vec<String> = Vec::new();
     for event in lane {
         if *stopped.borrow() {
             return Round::Done;
+        }
+        let m = &shared.metrics;
+        if let Some(email) = event.email.as_deref() {
+            if !contacts_exist.iter().any(|e| e == email) {
+                let id = event.id.clone();
+                match contacts::ensure(shared, email).await {
+                    Ok(_) => contacts_exist.push(email.to_owned()),
+                    Err(NoContact::Account(reason)) => {
+                        let kept = reason.clone();
+                        let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
+                        return Round::Account(reason);
+                    }
+                    Err(NoContact::Refused(reason)) => {
+                        m.failed.fetch_add(1, Relaxed);
+                        tracing::warn!(%id, %reason, "SALESmanago refused the event's contact card; the event is not sent");
+                        let reason = format!("the contact could not be upserted: {reason}");
+                        let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
+                        continue;
+                    }
+                    Err(NoContact::Later(reason)) => {
+                        tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
+                        let _ = shared.with_store(move |s| s.retry(&id, 0, &reason)).await;
+                        return Round::Failed;
+                    }
+                }
+            }
         }
         let cart_event = match (&event.event_type[..], event.external_id.clone()) {
             // Not knowing would add a second CART for the cart: pause instead.
@@ -305,7 +340,6 @@ async fn deliver_lane(
                 now_ms(),
             )
             .await;
-        let m = &shared.metrics;
         let id = event.id.clone();
         match answer {
             Answer::Taken(sm_id) => {

@@ -4,9 +4,11 @@
 //!
 //! Layers, in the order data flows: [`http`] (accept, validate with the tracker's own core,
 //! CORS, limits) → [`store`] (durable, deduplicating) → [`forwarder`] (paced by [`retry`]) →
-//! [`salesmanago`] (API v2).
+//! [`salesmanago`] (API v2). [`contacts`] makes sure the contact an email names exists in
+//! SALESmanago before its events go (asked by `/collect` and by the forwarder).
 
 pub mod config;
+pub mod contacts;
 pub mod forwarder;
 pub mod http;
 pub mod retry;
@@ -15,6 +17,7 @@ pub mod store;
 pub mod writer;
 
 use config::Config;
+use salesmanago::Client;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -35,6 +38,21 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Batches whose `contact.email` was not an email address: the email dropped, events kept.
     pub emails_dropped: AtomicU64,
+    /// Batches whose `contact.phone` was not `+` and digits: the phone dropped, events kept.
+    pub phones_dropped: AtomicU64,
+    /// Batches that named the shopper by phone only (no email, no contactId): SALESmanago files
+    /// no contact card without an email, so their events wait for one like anonymous events.
+    pub phone_only_batches: AtomicU64,
+    /// Events stored finished at once: no contact and no anonymous id (an older tracker).
+    pub unattached: AtomicU64,
+    /// Contact cards SALESmanago took (`contact/upsert`).
+    pub contacts_upserted: AtomicU64,
+    /// Contact cards SALESmanago refused for themselves.
+    pub contact_upserts_refused: AtomicU64,
+    /// Upserts to be tried again (network, 5xx, 429, no answer in time).
+    pub contact_upserts_retried: AtomicU64,
+    /// `/collect` answers that carried a `contactId`.
+    pub contact_ids_answered: AtomicU64,
     /// Events SALESmanago took.
     pub forwarded: AtomicU64,
     /// Events SALESmanago refused (not retried).
@@ -57,6 +75,10 @@ pub struct Shared {
     pub wake: Notify,
     /// Why delivery is paused for the account (SALESmanago refused its credentials), if it is.
     pub account_problem: Mutex<Option<String>>,
+    /// The account's SALESmanago client.
+    pub client: Client,
+    /// One upsert at a time per email.
+    pub contact_locks: contacts::Locks,
 }
 
 impl Shared {
@@ -123,6 +145,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let shared = Arc::new(Shared {
+        client: Client::new(config.account.clone()),
+        contact_locks: contacts::Locks::default(),
         config,
         store: Mutex::new(Box::new(store)),
         metrics: Metrics::default(),

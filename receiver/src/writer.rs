@@ -16,7 +16,6 @@ const MAX_GROUP: usize = 256;
 
 struct Job {
     batch: ReceivedBatch,
-    browser: String,
     done: oneshot::Sender<Result<Accepted, String>>,
 }
 
@@ -38,14 +37,10 @@ impl Writer {
     }
 
     /// Stores `batch` durably; returns when it is committed.
-    pub async fn accept(&self, batch: ReceivedBatch, browser: String) -> Result<Accepted, String> {
+    pub async fn accept(&self, batch: ReceivedBatch) -> Result<Accepted, String> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
-                batch,
-                browser,
-                done,
-            })
+            .send(Job { batch, done })
             .map_err(|_| "the writer has stopped".to_owned())?;
         answer
             .await
@@ -62,13 +57,8 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let arriving: Vec<Arriving<'_>> = group
-            .iter()
-            .map(|j| Arriving {
-                batch: &j.batch,
-                browser: &j.browser,
-            })
-            .collect();
+        let arriving: Vec<Arriving<'_>> =
+            group.iter().map(|j| Arriving { batch: &j.batch }).collect();
         let result: Result<Vec<Accepted>, StoreError> =
             shared
                 .store()
