@@ -459,3 +459,42 @@ async fn each_anonymous_id_keeps_at_most_its_own_cap_of_waiting_events() {
     assert_eq!(r.shared.store().counts().unwrap().waiting, 1);
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_card_from_elsewhere_is_upserted_once_and_its_batches_get_the_contact_id() {
+    use salla_salesmanago_receiver::contacts::note_and_ensure;
+    use salla_salesmanago_receiver::salesmanago::ContactCard;
+    let (sm, r, url) = running("contacts-elsewhere").await;
+    let card = ContactCard {
+        email: NOURA.into(),
+        name: Some("Noura".into()),
+        phone: None,
+    };
+    let id = contact_id_of(CLIENT_ID, NOURA);
+    assert_eq!(
+        note_and_ensure(&r.shared, card.clone()).await,
+        Ok(id.clone())
+    );
+    assert_eq!(
+        note_and_ensure(&r.shared, card).await,
+        Ok(id.clone()),
+        "known: no second upsert"
+    );
+    assert_eq!(sm.upserts().len(), 1);
+    assert_eq!(
+        sm.upserts()[0].contact(),
+        &json!({ "email": NOURA, "name": "Noura" })
+    );
+    let b = batch(
+        vec![event("v", "VISIT", None, "1")],
+        json!({ "email": NOURA }),
+    );
+    assert_eq!(post(&url, &b).await.1["contactId"], json!(id));
+    sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(
+        sm.upserts().len(),
+        1,
+        "a batch without news for the card upserts nothing"
+    );
+    r.stop().await;
+}
