@@ -18,8 +18,10 @@
 //!   `contactId`, the same for the same account and email every time (also after a restart);
 //! - `GET /calls?since=N`: the recorded calls numbered above `N`, oldest first, as a JSON array of
 //!   [`Call::to_json`] objects `{n, path, method, body, at, status, answer}` (plus `eventId` when
-//!   taken, `refused` when refused);
-//! - `POST /reset`: forgets the recorded calls, but not the `eventId`s it gave (SALESmanago would
+//!   an event was taken, `contactId` when an upsert was (its `method` is `upsert`), `refused` when
+//!   refused);
+//! - `POST /reset`: forgets the recorded calls, but not the `eventId`s it gave nor the contacts
+//!   it upserted (SALESmanago would
 //!   still know them, and a receiver may update a cart it added before the reset); numbering
 //!   goes on, so a reader polling with `since` misses nothing;
 //! - `POST /down?on=1|0`: while down, API calls are answered `503` and not recorded;

@@ -11,7 +11,11 @@
 //!    tracker's POST to the fake API taking the call (the durable commit included; same clock:
 //!    both ends are in this process);
 //! 3. throughput: 32 connections posting as fast as they are answered for 8 s, batches of 1 event
-//!    (one shopper's action) and of 10 (a burst), while the forwarder delivers; peak memory.
+//!    (one shopper's action) and of 10 (a burst), while the forwarder delivers; peak memory;
+//! 4. the same with contact upserts in the path: batches of 1 event naming shoppers by email
+//!    instead of `contactId` — 1,000 distinct shoppers, each upserted once (in its first request)
+//!    and answered from the store after; then every batch a new shopper (each request waits for
+//!    its upsert: the worst case).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -115,15 +119,37 @@ fn bench_event(id: &str, n: u64) -> J {
     }
 }
 
-fn body(prefix: &str, first: u64, size: u64) -> String {
+/// Who a run's batches name.
+#[derive(Clone, Copy, PartialEq)]
+enum Shoppers {
+    /// A `contactId` (the `smclient` cookie) of 1,000: no upsert.
+    ContactIds,
+    /// An email of 1,000: each upserted once.
+    Emails,
+    /// An email never seen before in every batch: each batch upserts.
+    NewEmails,
+}
+
+impl Shoppers {
+    fn label(self) -> &'static str {
+        match self {
+            Shoppers::ContactIds => "contactId (no upsert)",
+            Shoppers::Emails => "email, 1,000 shoppers (upserted once each)",
+            Shoppers::NewEmails => "email, a new shopper every batch (upsert each)",
+        }
+    }
+}
+
+fn body(prefix: &str, first: u64, size: u64, who: Shoppers) -> String {
     let events = (first..first + size)
         .map(|n| bench_event(&format!("{prefix}-{n}"), n))
         .collect();
-    batch(
-        events,
-        json!({ "contactId": format!("contact-{}", first % 1000) }),
-    )
-    .to_string()
+    let contact = match who {
+        Shoppers::ContactIds => json!({ "contactId": format!("contact-{}", first % 1000) }),
+        Shoppers::Emails => json!({ "email": format!("shopper-{}@bench.example", first % 1000) }),
+        Shoppers::NewEmails => json!({ "email": format!("{prefix}-{first}@bench.example") }),
+    };
+    batch(events, contact).to_string()
 }
 
 async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
@@ -156,7 +182,7 @@ async fn latency(sm: &Fake, r: &Receiver, client: &reqwest::Client) -> (f64, f64
         sends.push(tokio::spawn(async move {
             let id = format!("lat-{n}");
             let posted = Instant::now();
-            if send(&client, &url, body("lat", n, 1)).await {
+            if send(&client, &url, body("lat", n, 1, Shoppers::ContactIds)).await {
                 at.lock().unwrap().insert(id, posted);
             }
         }));
@@ -183,30 +209,49 @@ async fn latency(sm: &Fake, r: &Receiver, client: &reqwest::Client) -> (f64, f64
 
 struct Throughput {
     batch: u64,
+    shoppers: Shoppers,
+    upserts: usize,
+    /// Requests not answered 200 (none expected).
+    unanswered: u64,
     events_per_sec: f64,
     requests_per_sec: f64,
     forwarded_per_sec: f64,
     peak_rss_kib: u64,
 }
 
-async fn throughput(sm: &Fake, r: &Receiver, client: &reqwest::Client, size: u64) -> Throughput {
-    let prefix = format!("tp{size}");
+async fn throughput(
+    sm: &Fake,
+    r: &Receiver,
+    client: &reqwest::Client,
+    size: u64,
+    who: Shoppers,
+) -> Throughput {
+    let prefix = format!("tp{size}-{}", who as u8);
+    let upserts_before = sm.upserts().len();
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
+    let unanswered = Arc::new(AtomicU64::new(0));
     let forwarded_before = sm.taken().len();
     let start = Instant::now();
     let end = start + Duration::from_secs(THROUGHPUT_SECS);
     let mut workers = Vec::new();
     for _ in 0..CONNECTIONS {
         let (client, url, prefix) = (client.clone(), r.url.clone(), prefix.clone());
-        let (next, accepted, requests) = (next.clone(), accepted.clone(), requests.clone());
+        let (next, accepted, requests, unanswered) = (
+            next.clone(),
+            accepted.clone(),
+            requests.clone(),
+            unanswered.clone(),
+        );
         workers.push(tokio::spawn(async move {
             while Instant::now() < end {
                 let first = next.fetch_add(size, Relaxed);
-                if send(&client, &url, body(&prefix, first, size)).await {
+                if send(&client, &url, body(&prefix, first, size, who)).await {
                     accepted.fetch_add(size, Relaxed);
                     requests.fetch_add(1, Relaxed);
+                } else {
+                    unanswered.fetch_add(1, Relaxed);
                 }
             }
         }));
@@ -223,6 +268,9 @@ async fn throughput(sm: &Fake, r: &Receiver, client: &reqwest::Client, size: u64
     let forwarded = sm.taken().len() - forwarded_before;
     Throughput {
         batch: size,
+        shoppers: who,
+        upserts: sm.upserts().len() - upserts_before,
+        unanswered: unanswered.load(Relaxed),
         events_per_sec: accepted.load(Relaxed) as f64 / secs,
         requests_per_sec: requests.load(Relaxed) as f64 / secs,
         forwarded_per_sec: forwarded as f64 / secs,
@@ -241,8 +289,10 @@ async fn run(pinned: bool) {
     let (rest_kib, _) = r.memory_kib();
     let (p50, p99, timed) = latency(&sm, &r, &client).await;
     let runs = [
-        throughput(&sm, &r, &client, 1).await,
-        throughput(&sm, &r, &client, 10).await,
+        throughput(&sm, &r, &client, 1, Shoppers::ContactIds).await,
+        throughput(&sm, &r, &client, 10, Shoppers::ContactIds).await,
+        throughput(&sm, &r, &client, 1, Shoppers::Emails).await,
+        throughput(&sm, &r, &client, 1, Shoppers::NewEmails).await,
     ];
     let (after_kib, peak_kib) = r.memory_kib();
 
@@ -251,15 +301,18 @@ async fn run(pinned: bool) {
         if pinned { "one core (taskset -c 0)" } else { "all cores (taskset missing)" }
     );
     println!(
-        "| batch | events/s accepted | requests/s | events/s forwarded meanwhile | peak RSS |"
+        "| batch | shoppers named by | events/s accepted | requests/s | not 200 | upserts | events/s forwarded meanwhile | peak RSS |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for t in &runs {
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.1} MiB |",
+            "| {} | {} | {:.0} | {:.0} | {} | {} | {:.0} | {:.1} MiB |",
             t.batch,
+            t.shoppers.label(),
             t.events_per_sec,
             t.requests_per_sec,
+            t.unanswered,
+            t.upserts,
             t.forwarded_per_sec,
             t.peak_rss_kib as f64 / 1024.0
         );
@@ -277,7 +330,9 @@ async fn run(pinned: bool) {
         "pinned_one_core": pinned,
         "connections": CONNECTIONS,
         "throughput": runs.iter().map(|t| json!({
-            "batch": t.batch, "events_per_sec": t.events_per_sec.round(),
+            "batch": t.batch, "shoppers": t.shoppers.label(), "upserts": t.upserts,
+            "unanswered": t.unanswered,
+            "events_per_sec": t.events_per_sec.round(),
             "requests_per_sec": t.requests_per_sec.round(),
             "forwarded_per_sec": t.forwarded_per_sec.round(), "peak_rss_kib": t.peak_rss_kib,
         })).collect::<Vec<_>>(),

@@ -70,7 +70,7 @@ pub struct Config {
     pub allow_no_origin: bool,
     /// How long events naming no contact wait for a later batch that names one.
     pub contact_wait: Duration,
-    /// Most events waiting for a contact, per browser.
+    /// Most events waiting for a contact, per anonymous id (per browser).
     pub contact_wait_max: usize,
     /// While SALESmanago refuses the account, how often one event is tried again to see whether
     /// the account works again.

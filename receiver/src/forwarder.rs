@@ -287,14 +287,23 @@ async fn deliver_lane(
     lane: Vec<Outbound>,
     stopped: &watch::Receiver<bool>,
 ) -> Round {
-    // The lane's emails whose contact exists: one look in the store per email, not per event.
+    // The lane's emails whose contact exists, and those whose card SALESmanago refused: one
+    // look (or upsert) per email, not per event.
     let mut contacts_exist: Vec<String> = Vec::new();
+    let mut cards_refused: Vec<(String, String)> = Vec::new();
     for event in lane {
         if *stopped.borrow() {
             return Round::Done;
         }
         let m = &shared.metrics;
         if let Some(email) = event.email.as_deref() {
+            let refused = cards_refused.iter().find(|(e, _)| e == email);
+            if let Some((_, reason)) = refused {
+                m.failed.fetch_add(1, Relaxed);
+                let (id, reason) = (event.id.clone(), reason.clone());
+                let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
+                continue;
+            }
             if !contacts_exist.iter().any(|e| e == email) {
                 let id = event.id.clone();
                 match contacts::ensure(shared, email).await {
@@ -308,6 +317,7 @@ async fn deliver_lane(
                         m.failed.fetch_add(1, Relaxed);
                         tracing::warn!(%id, %reason, "SALESmanago refused the event's contact card; the event is not sent");
                         let reason = format!("the contact could not be upserted: {reason}");
+                        cards_refused.push((email.to_owned(), reason.clone()));
                         let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
                         continue;
                     }

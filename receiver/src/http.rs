@@ -1,5 +1,7 @@
 //! HTTP: `POST /collect` (protocol v1, CORS only for allowed origins), `GET /health`,
-//! `GET /metrics`. A batch is answered 2xx only after the store committed it.
+//! `GET /metrics`. A batch is answered 2xx only after the store committed it; the answer carries
+//! the `contactId` of the shopper it names by email when the receiver has it or gets it by an
+//! upsert within [`contacts::INLINE_WAIT`].
 
 use crate::contacts::{self, NoContact};
 use crate::store::ContactState;

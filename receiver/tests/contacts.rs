@@ -415,3 +415,86 @@ async fn a_data_dir_from_before_anonymous_ids_opens_and_keeps_its_events() {
     assert_eq!(r.shared.store().counts().unwrap().waiting, 1);
     r.stop().await;
 }
+
+#[tokio::test]
+async fn each_anonymous_id_keeps_at_most_its_own_cap_of_waiting_events() {
+    let (sm, r, url) = running("contacts-cap").await;
+    // The tests' cap is 100 events per anonymous id; the oldest give way.
+    for round in 0..3 {
+        let events = (0..60)
+            .map(|i| event(&format!("x-{round}-{i}"), "VISIT", None, "1"))
+            .collect();
+        assert_eq!(
+            post(&url, &batch_from(Some("aid-x"), events, json!({})))
+                .await
+                .0,
+            200
+        );
+    }
+    let other = batch_from(
+        Some("aid-y"),
+        vec![event("y-0", "VISIT", None, "1")],
+        json!({}),
+    );
+    assert_eq!(post(&url, &other).await.0, 200);
+    let counts = r.shared.store().counts().unwrap();
+    assert_eq!(
+        (counts.waiting, counts.expired),
+        (101, 80),
+        "aid-y's one event is not aid-x's to push out"
+    );
+    let named = batch_from(
+        Some("aid-x"),
+        vec![event("x-named", "LOGIN", None, "1")],
+        json!({ "contactId": "c-x" }),
+    );
+    assert_eq!(post(&url, &named).await.0, 200);
+    let taken = sm.wait_for_taken(101, secs(20)).await;
+    assert_eq!(
+        taken[0].description(),
+        Some("x-1-20"),
+        "the newest 100 went, oldest first"
+    );
+    assert!(taken.iter().all(|c| c.contact_id() == Some("c-x")));
+    assert_eq!(r.shared.store().counts().unwrap().waiting, 1);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_card_from_elsewhere_is_upserted_once_and_its_batches_get_the_contact_id() {
+    use salla_salesmanago_receiver::contacts::note_and_ensure;
+    use salla_salesmanago_receiver::salesmanago::ContactCard;
+    let (sm, r, url) = running("contacts-elsewhere").await;
+    let card = ContactCard {
+        email: NOURA.into(),
+        name: Some("Noura".into()),
+        phone: None,
+    };
+    let id = contact_id_of(CLIENT_ID, NOURA);
+    assert_eq!(
+        note_and_ensure(&r.shared, card.clone()).await,
+        Ok(id.clone())
+    );
+    assert_eq!(
+        note_and_ensure(&r.shared, card).await,
+        Ok(id.clone()),
+        "known: no second upsert"
+    );
+    assert_eq!(sm.upserts().len(), 1);
+    assert_eq!(
+        sm.upserts()[0].contact(),
+        &json!({ "email": NOURA, "name": "Noura" })
+    );
+    let b = batch(
+        vec![event("v", "VISIT", None, "1")],
+        json!({ "email": NOURA }),
+    );
+    assert_eq!(post(&url, &b).await.1["contactId"], json!(id));
+    sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(
+        sm.upserts().len(),
+        1,
+        "a batch without news for the card upserts nothing"
+    );
+    r.stop().await;
+}
