@@ -17,6 +17,7 @@ const MAX_GROUP: usize = 256;
 struct Job {
     batch: ReceivedBatch,
     browser: String,
+    tenant: String,
     done: oneshot::Sender<Result<Accepted, String>>,
 }
 
@@ -37,13 +38,19 @@ impl Writer {
         Writer { jobs }
     }
 
-    /// Stores `batch` durably; returns when it is committed.
-    pub async fn accept(&self, batch: ReceivedBatch, browser: String) -> Result<Accepted, String> {
+    /// Stores `batch` for `tenant` durably; returns when it is committed.
+    pub async fn accept(
+        &self,
+        batch: ReceivedBatch,
+        browser: String,
+        tenant: String,
+    ) -> Result<Accepted, String> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 batch,
                 browser,
+                tenant,
                 done,
             })
             .map_err(|_| "the writer has stopped".to_owned())?;
@@ -67,6 +74,7 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
             .map(|j| Arriving {
                 batch: &j.batch,
                 browser: &j.browser,
+                tenant: &j.tenant,
             })
             .collect();
         let result: Result<Vec<Accepted>, StoreError> =
