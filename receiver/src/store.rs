@@ -408,11 +408,12 @@ fn accept_one(
         }
     }
     if named {
-        // Events this browser sent before it named its contact go out now, as this contact.
+        // Events this browser sent before it named its contact go out now, as this contact
+        // (of the same tenant only: a contact is one account's).
         tx.execute(
             "UPDATE events SET state = 'queued', contact_id = ?1, email = ?2
-             WHERE browser = ?3 AND state = 'waiting'",
-            params![batch.contact.contact_id, batch.contact.email, browser],
+             WHERE browser = ?3 AND state = 'waiting' AND tenant = ?4",
+            params![batch.contact.contact_id, batch.contact.email, browser, tenant],
         )?;
     } else {
         tx.execute(
