@@ -413,7 +413,12 @@ fn accept_one(
         tx.execute(
             "UPDATE events SET state = 'queued', contact_id = ?1, email = ?2
              WHERE browser = ?3 AND state = 'waiting' AND tenant = ?4",
-            params![batch.contact.contact_id, batch.contact.email, browser, tenant],
+            params![
+                batch.contact.contact_id,
+                batch.contact.email,
+                browser,
+                tenant
+            ],
         )?;
     } else {
         tx.execute(
