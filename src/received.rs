@@ -11,7 +11,6 @@
 //! (`events[1].contactEvent.value must be a number, got a string`); serde itself only refuses what
 //! is not shaped like a batch at all (an event that is not an object).
 
-use crate::protocol::Contact;
 use crate::salesmanago::{limits, ExternalEventType};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value as Json};
@@ -24,14 +23,66 @@ pub struct ReceivedBatch {
     pub client_id: String,
     /// When the tracker sent it, in milliseconds since the epoch.
     pub sent_at: u64,
+    /// The browser's first-party anonymous id, sent in every batch by a current tracker (an older
+    /// one sends none): events that name no contact wait for one under it.
+    pub anonymous_id: Option<AnonymousId>,
+    /// The Salla store id of the page, when it has one (with `client_id` it keys the tenant).
+    pub store_id: Option<String>,
     /// Who the events are about.
-    pub contact: Contact,
+    pub contact: ReceivedContact,
     /// The batch named a `contact.email` that is not an email address, and it was dropped (its
     /// events are kept): SALESmanago would refuse every event sent with it, and refusing the batch
     /// would make the tracker drop the events, which are good. See docs/protocol.md §1.
     pub email_dropped: bool,
+    /// The batch named a `contact.phone` that is not `+` and digits, and it was dropped (its
+    /// events are kept), as a bad email is.
+    pub phone_dropped: bool,
     /// The events, 1 to [`limits::BATCH`].
     pub events: Vec<ReceivedEvent>,
+}
+
+/// Who a received batch names: each field checked, an email that is an address, a phone that is
+/// `+` and digits (docs/protocol.md §1). Name and phone are for the contact card only: SALESmanago
+/// files events under `contactId` or `email`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivedContact {
+    /// SALESmanago's contact id (the `smclient` cookie).
+    pub contact_id: Option<String>,
+    /// The shopper's email.
+    pub email: Option<String>,
+    /// The shopper's name.
+    pub name: Option<String>,
+    /// The shopper's mobile number, `+` and digits.
+    pub phone: Option<String>,
+}
+
+impl ReceivedContact {
+    /// Whether it names a contact SALESmanago can file events under (a `contactId` or an email).
+    /// A name or a phone alone does not.
+    pub fn names_a_contact(&self) -> bool {
+        self.contact_id.is_some() || self.email.is_some()
+    }
+}
+
+/// A browser's anonymous id: 1 to [`AnonymousId::MAX`] characters of `A-Z a-z 0-9 . _ : -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnonymousId(String);
+
+impl AnonymousId {
+    /// The longest anonymous id.
+    pub const MAX: usize = 64;
+
+    /// `Some` when `id` follows the rule.
+    pub fn parse(id: &str) -> Option<AnonymousId> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        (!id.is_empty() && id.len() <= Self::MAX && id.chars().all(allowed))
+            .then(|| AnonymousId(id.to_owned()))
+    }
+
+    /// The id as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One event of a received batch.
@@ -165,6 +216,12 @@ pub enum Problem {
         /// The limit.
         max: usize,
     },
+    /// An `anonymousId` outside its rule.
+    #[error(
+        "must be text of 1 to {} characters of A-Z, a-z, 0-9 and . _ : -",
+        AnonymousId::MAX
+    )]
+    AnonymousId,
     /// Not whole milliseconds since the epoch (or, for `date`, before 2001: seconds by mistake).
     #[error("must be milliseconds since the epoch")]
     Millis,
@@ -253,6 +310,10 @@ struct BatchWire {
     #[serde(default)]
     sent_at: Option<Wire<Number>>,
     #[serde(default)]
+    anonymous_id: Option<Wire<String>>,
+    #[serde(default)]
+    store_id: Option<Wire<String>>,
+    #[serde(default)]
     contact: Option<ContactWire>,
     #[serde(default)]
     events: Option<Vec<EventWire>>,
@@ -268,6 +329,10 @@ struct ContactWire {
     contact_id: Option<Wire<String>>,
     #[serde(default)]
     email: Option<Wire<String>>,
+    #[serde(default)]
+    name: Option<Wire<String>>,
+    #[serde(default)]
+    phone: Option<Wire<String>>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +415,14 @@ pub fn is_email(email: &str) -> bool {
     email_address::EmailAddress::parse_with_options(email, strict).is_ok()
 }
 
+/// Whether `phone` is a mobile number as the protocol carries it: `+` then the country code and
+/// number, 7 to 15 digits in all (E.164 allows 15; none is shorter than 7), no spaces.
+pub fn is_phone(phone: &str) -> bool {
+    phone.strip_prefix('+').is_some_and(|digits| {
+        (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// serde's message for a data error, with the path and without serde_json's position (the path
 /// says where).
 fn shape_message(path: &str, e: &serde_json::Error) -> String {
@@ -382,6 +455,16 @@ fn identifier(
     }
 }
 
+/// Text of 1 to `max` characters as SALESmanago counts them (UTF-16 units: names may be Arabic),
+/// or the error naming `name`.
+fn identifier_within(value: Wire<String>, max: usize, name: &str) -> Result<String, BatchError> {
+    match value.expected() {
+        Ok(s) if (1..=max).contains(&s.encode_utf16().count()) => Ok(s),
+        Ok(_) => Err(field(name, Problem::Identifier { max })),
+        Err(got) => Err(field(name, Problem::NotText { got })),
+    }
+}
+
 impl BatchWire {
     fn check(self) -> Result<ReceivedBatch, BatchError> {
         match self.v.map(Wire::expected) {
@@ -397,23 +480,42 @@ impl BatchWire {
             Some(Ok(n)) => millis(&n).ok_or_else(|| field("sentAt", Problem::Millis))?,
             _ => return Err(field("sentAt", Problem::Millis)),
         };
+        let anonymous_id = match self.anonymous_id.map(Wire::expected) {
+            None => None,
+            Some(Ok(id)) => Some(
+                AnonymousId::parse(&id)
+                    .ok_or_else(|| field("anonymousId", Problem::AnonymousId))?,
+            ),
+            Some(Err(_)) => return Err(field("anonymousId", Problem::AnonymousId)),
+        };
+        let store_id = self
+            .store_id
+            .map(|v| identifier_within(v, 64, "storeId"))
+            .transpose()?;
         let contact = match self.contact {
-            None => Contact::default(),
+            None => ReceivedContact::default(),
             Some(c) => {
                 let optional = |value: Option<Wire<String>>, name: &'static str| {
                     value
                         .map(|v| identifier(Some(v), || format!("contact.{name}")))
                         .transpose()
                 };
-                Contact {
+                let card = |value: Option<Wire<String>>, name: &'static str| {
+                    value.map(|v| identifier_within(v, 255, name)).transpose()
+                };
+                ReceivedContact {
                     contact_id: optional(c.contact_id, "contactId")?,
                     email: optional(c.email, "email")?,
+                    name: card(c.name, "contact.name")?,
+                    phone: card(c.phone, "contact.phone")?,
                 }
             }
         };
         let email_dropped = contact.email.as_deref().is_some_and(|e| !is_email(e));
-        let contact = Contact {
+        let phone_dropped = contact.phone.as_deref().is_some_and(|p| !is_phone(p));
+        let contact = ReceivedContact {
             email: contact.email.filter(|_| !email_dropped),
+            phone: contact.phone.filter(|_| !phone_dropped),
             ..contact
         };
         let wires = self
@@ -446,8 +548,11 @@ impl BatchWire {
         Ok(ReceivedBatch {
             client_id,
             sent_at,
+            anonymous_id,
+            store_id,
             contact,
             email_dropped,
+            phone_dropped,
             events,
         })
     }
@@ -573,7 +678,7 @@ impl ContactEventWire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{batch, Envelope};
+    use crate::protocol::{batch, Contact, Envelope};
     use crate::salesmanago::ContactEvent;
     use serde_json::json;
 
@@ -610,7 +715,7 @@ mod tests {
         e.set_details([Some("Oud, Musk"), None, Some("x".repeat(300).as_str())]);
         let contact = Contact {
             contact_id: Some("c-1".into()),
-            email: None,
+            ..Contact::default()
         };
         let envelope = Envelope {
             id: "e-1".into(),
@@ -621,7 +726,8 @@ mod tests {
         let got = ReceivedBatch::parse(sent.as_bytes()).unwrap();
         assert_eq!(got.client_id, "client");
         assert_eq!(got.sent_at, 1_763_830_000_000);
-        assert_eq!(got.contact, contact);
+        assert_eq!(got.contact.contact_id, contact.contact_id);
+        assert_eq!(got.contact.email, None);
         assert_eq!(
             (got.events[0].id.as_str(), got.events[0].source.as_str()),
             ("e-1", "Product Added")
@@ -650,11 +756,11 @@ mod tests {
         ] {
             let mut b = with_event(visit());
             b["contact"] = contact;
-            assert_eq!(parse(&b).unwrap().contact, Contact::default());
+            assert_eq!(parse(&b).unwrap().contact, ReceivedContact::default());
         }
         let mut b = with_event(visit());
         b.as_object_mut().unwrap().remove("contact");
-        assert_eq!(parse(&b).unwrap().contact, Contact::default());
+        assert_eq!(parse(&b).unwrap().contact, ReceivedContact::default());
     }
 
     #[test]
@@ -687,10 +793,77 @@ mod tests {
             assert!(got.email_dropped, "{bad}");
             assert_eq!(
                 got.contact,
-                Contact {
+                ReceivedContact {
                     contact_id: Some("c-1".into()),
-                    email: None
+                    ..ReceivedContact::default()
                 },
+                "{bad}"
+            );
+            assert_eq!(got.events.len(), 1);
+        }
+    }
+
+    #[test]
+    fn anonymous_id_store_id_name_and_phone_are_read() {
+        let mut b = with_event(visit());
+        b["anonymousId"] = json!("3f2a:9B_c.d-e");
+        b["storeId"] = json!("1305146709");
+        b["contact"] = json!({ "email": "noura@example.sa", "name": "نورة العتيبي", "phone": "+966501234567" });
+        let got = parse(&b).unwrap();
+        assert_eq!(
+            got.anonymous_id.as_ref().map(AnonymousId::as_str),
+            Some("3f2a:9B_c.d-e")
+        );
+        assert_eq!(got.store_id.as_deref(), Some("1305146709"));
+        assert_eq!(got.contact.name.as_deref(), Some("نورة العتيبي"));
+        assert_eq!(got.contact.phone.as_deref(), Some("+966501234567"));
+        assert!(!got.phone_dropped && !got.email_dropped);
+        assert!(got.contact.names_a_contact());
+        // An old tracker's body: none of them, and still a batch.
+        let old = parse(&with_event(visit())).unwrap();
+        assert_eq!((old.anonymous_id, old.store_id), (None, None));
+        let mut nulls = with_event(visit());
+        nulls["anonymousId"] = json!(null);
+        nulls["storeId"] = json!(null);
+        let nulls = parse(&nulls).unwrap();
+        assert_eq!(
+            (nulls.anonymous_id, nulls.store_id),
+            (None, None),
+            "null is absent"
+        );
+    }
+
+    #[test]
+    fn a_phone_that_is_not_plus_and_digits_is_dropped_and_the_events_kept() {
+        for good in ["+966501234567", "+4915123456789", "+1234567"] {
+            let mut b = with_event(visit());
+            b["contact"] = json!({ "phone": good });
+            let got = parse(&b).unwrap();
+            assert_eq!(got.contact.phone.as_deref(), Some(good));
+            assert!(!got.phone_dropped);
+            assert!(
+                !got.contact.names_a_contact(),
+                "a phone alone names no SALESmanago contact"
+            );
+        }
+        for bad in [
+            "966501234567",
+            "+966 50 123 4567",
+            "+96650-1234567",
+            "+",
+            "+123456",
+            "+1234567890123456",
+            "0501234567",
+            "+٩٦٦٥٠١٢٣٤٥٦٧",
+        ] {
+            let mut b = with_event(visit());
+            b["contact"] = json!({ "email": "noura@example.sa", "phone": bad });
+            let got = parse(&b).unwrap();
+            assert!(got.phone_dropped, "{bad}");
+            assert_eq!(got.contact.phone, None, "{bad}");
+            assert_eq!(
+                got.contact.email.as_deref(),
+                Some("noura@example.sa"),
                 "{bad}"
             );
             assert_eq!(got.events.len(), 1);
@@ -717,6 +890,15 @@ mod tests {
             (with("sentAt", json!(1.5)), "sentAt must be milliseconds since the epoch"),
             (with("contact", json!({ "email": "" })), "contact.email must be text of 1 to 255 characters"),
             (with("contact", json!("c-1")), "contact: invalid type: string \"c-1\", expected a contact (a JSON object with contactId and/or email)"),
+            (with("anonymousId", json!("")), "anonymousId must be text of 1 to 64 characters of A-Z, a-z, 0-9 and . _ : -"),
+            (with("anonymousId", json!("a b")), "anonymousId must be text of 1 to 64 characters of A-Z, a-z, 0-9 and . _ : -"),
+            (with("anonymousId", json!("a".repeat(65))), "anonymousId must be text of 1 to 64 characters of A-Z, a-z, 0-9 and . _ : -"),
+            (with("anonymousId", json!(42)), "anonymousId must be text of 1 to 64 characters of A-Z, a-z, 0-9 and . _ : -"),
+            (with("storeId", json!(1305146709)), "storeId must be text, got a number"),
+            (with("storeId", json!("")), "storeId must be text of 1 to 64 characters"),
+            (with("contact", json!({ "name": "" })), "contact.name must be text of 1 to 255 characters"),
+            (with("contact", json!({ "name": "ن".repeat(256) })), "contact.name must be text of 1 to 255 characters"),
+            (with("contact", json!({ "phone": 966 })), "contact.phone must be text, got a number"),
             (body(json!([])), "events must hold 1 to 1000 events, got 0"),
             (body(Json::Array(events_of_1001)), "events must hold 1 to 1000 events, got 1001"),
             (with("events", json!({})), "events: invalid type: map, expected a sequence"),

@@ -1,16 +1,21 @@
-//! A fake SALESmanago API v2 for external events: what the receiver's tests, the end-to-end suite
-//! and the demo deliver to instead of a real account.
+//! A fake SALESmanago API (external events and contact upserts): what the receiver's tests, the
+//! end-to-end suite and the demo deliver to instead of a real account.
 //!
 //! It checks what SALESmanago checks (docs/salesmanago.md): the account (`clientId`, `apiKey` and
 //! `sha`), `owner` and `requestTime`, a contact (`contactId` or a valid `email`), and the `contactEvent`
 //! against SALESmanago's rules, using the tracker core's own check so that those rules are written
-//! once. It answers as SALESmanago does, `200 {"success":true,"eventId":…}` or
+//! once. An event named by an email alone is refused unless that email's contact was upserted
+//! first (`contact not found`), as the receiver must expect of SALESmanago (*unverified*;
+//! [`Options::events_need_contact`] turns it off). It answers as SALESmanago does,
+//! `200 {"success":true,"eventId":…}` (an upsert: `"contactId"`) or
 //! `200 {"success":false,"message":[…]}`, and records every call it answered so that a test (or
 //! the demo's panel) can see what arrived.
 //!
 //! Routes:
-//! - `POST /api/v2/contact/addContactExtEvent` and `POST /api/v2/contact/updateContactExtEvent`
-//!   (the receiver uses no other method);
+//! - `POST /api/v2/contact/addContactExtEvent` and `POST /api/v2/contact/updateContactExtEvent`;
+//! - `POST /api/contact/upsert`: `contact{email, name?, phone?}` (an email is required), the
+//!   consent flags (`forceOptIn`, `forceOptOut`, …) booleans when present; answers the contact's
+//!   `contactId`, the same for the same account and email every time (also after a restart);
 //! - `GET /calls?since=N`: the recorded calls numbered above `N`, oldest first, as a JSON array of
 //!   [`Call::to_json`] objects `{n, path, method, body, at, status, answer}` (plus `eventId` when
 //!   taken, `refused` when refused);
@@ -103,6 +108,8 @@ pub struct Options {
     pub listen: SocketAddr,
     /// How long each answer is held back after the call was taken.
     pub answer_delay: Duration,
+    /// Refuse an event named by an email alone whose contact was never upserted (the default).
+    pub events_need_contact: bool,
 }
 
 impl Default for Options {
@@ -111,8 +118,24 @@ impl Default for Options {
             account: Account::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             answer_delay: Duration::ZERO,
+            events_need_contact: true,
         }
     }
+}
+
+/// The `contactId` the fake gives `email` in the account `client_id`: a UUID-shaped hex id (as
+/// SALESmanago's look) derived from both, so it is stable across calls and restarts.
+pub fn contact_id_of(client_id: &str, email: &str) -> String {
+    let digest = Sha1::digest([client_id, "\n", email].concat());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// What the fake made of a call.
@@ -149,6 +172,16 @@ impl Call {
         self.path.rsplit('/').next().unwrap_or("")
     }
 
+    /// Whether it is a contact upsert (`/api/contact/upsert`), not an event call.
+    pub fn is_upsert(&self) -> bool {
+        self.path == UPSERT
+    }
+
+    /// The `contact` card an upsert sent.
+    pub fn contact(&self) -> &Json {
+        &self.body["contact"]
+    }
+
     /// The `contactEvent` sent (`eventId` included for an update).
     pub fn contact_event(&self) -> &Json {
         &self.body["contactEvent"]
@@ -179,7 +212,7 @@ impl Call {
         self.body["email"].as_str()
     }
 
-    /// The `eventId` answered, if the call was taken.
+    /// The `eventId` answered (an upsert's `contactId`), if the call was taken.
     pub fn taken_id(&self) -> Option<&str> {
         match &self.outcome {
             Outcome::Taken(id) => Some(id),
@@ -198,6 +231,9 @@ impl Call {
     /// The answer's body, as SALESmanago would write it.
     pub fn answer(&self) -> Json {
         match &self.outcome {
+            Outcome::Taken(id) if self.is_upsert() => {
+                json!({ "success": true, "message": [], "contactId": id })
+            }
             Outcome::Taken(id) => json!({ "success": true, "eventId": id }),
             Outcome::Refused(m) => json!({ "success": false, "message": [m] }),
         }
@@ -215,6 +251,7 @@ impl Call {
             "answer": self.answer(),
         });
         match &self.outcome {
+            Outcome::Taken(id) if self.is_upsert() => out["contactId"] = json!(id),
             Outcome::Taken(id) => out["eventId"] = json!(id),
             Outcome::Refused(m) => out["refused"] = json!(m),
         }
@@ -237,7 +274,13 @@ struct Ledger {
     /// While set, the account's credentials are refused (a rotated secret).
     credentials_refused: bool,
     delay: Duration,
+    /// Emails upserted (outlives a reset, as SALESmanago's contacts would).
+    contacts: HashSet<String>,
+    events_need_contact: bool,
 }
+
+/// The upsert's path.
+const UPSERT: &str = "/api/contact/upsert";
 
 type Shared = Arc<Mutex<Ledger>>;
 
@@ -285,9 +328,12 @@ impl Fake {
             down: false,
             credentials_refused: false,
             delay: options.answer_delay,
+            contacts: HashSet::new(),
+            events_need_contact: options.events_need_contact,
         }));
         let app = Router::new()
             .route("/api/v2/contact/{method}", post(api))
+            .route(UPSERT, post(upsert))
             .route("/calls", get(list_calls))
             .route("/reset", post(reset))
             .route("/down", post(down))
@@ -324,14 +370,25 @@ impl Fake {
         ledger(&self.shared).calls.clone()
     }
 
-    /// The calls taken (`success: true`), oldest first.
+    /// The event calls taken (`success: true`), oldest first; upserts are [`Fake::upserts`].
     pub fn taken(&self) -> Vec<Call> {
         let l = ledger(&self.shared);
         l.calls
             .iter()
-            .filter(|c| c.taken_id().is_some())
+            .filter(|c| c.taken_id().is_some() && !c.is_upsert())
             .cloned()
             .collect()
+    }
+
+    /// The upsert calls, taken or refused, oldest first.
+    pub fn upserts(&self) -> Vec<Call> {
+        let l = ledger(&self.shared);
+        l.calls.iter().filter(|c| c.is_upsert()).cloned().collect()
+    }
+
+    /// Whether an event named by an email alone is refused until its contact is upserted.
+    pub fn set_events_need_contact(&self, on: bool) {
+        ledger(&self.shared).events_need_contact = on;
     }
 
     /// The messages of the calls refused, oldest first.
@@ -400,21 +457,38 @@ fn answer_json(status: StatusCode, body: &Json) -> Response {
 }
 
 async fn api(State(shared): State<Shared>, Path(method): Path<String>, body: Bytes) -> Response {
+    let path = format!("/api/v2/contact/{method}");
+    answer(&shared, path, &body, |l, body| judge(l, &method, body)).await
+}
+
+async fn upsert(State(shared): State<Shared>, body: Bytes) -> Response {
+    answer(&shared, UPSERT.to_owned(), &body, judge_upsert).await
+}
+
+type Judgement = Result<String, (StatusCode, String)>;
+
+/// Judges a call, records it, and answers it (after the delay, if one is set).
+async fn answer(
+    shared: &Shared,
+    path: String,
+    body: &[u8],
+    judge: impl FnOnce(&mut Ledger, &Json) -> Judgement,
+) -> Response {
     let at = Instant::now();
     let (call, delay) = {
-        let mut l = ledger(&shared);
+        let mut l = ledger(shared);
         if l.down {
             return (StatusCode::SERVICE_UNAVAILABLE, "down\n").into_response();
         }
-        let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-        let (status, outcome) = match judge(&mut l, &method, &body) {
-            Ok(event_id) => (StatusCode::OK, Outcome::Taken(event_id)),
+        let body: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
+        let (status, outcome) = match judge(&mut l, &body) {
+            Ok(id) => (StatusCode::OK, Outcome::Taken(id)),
             Err((status, message)) => (status, Outcome::Refused(message)),
         };
         l.last_n += 1;
         let call = Call {
             n: l.last_n,
-            path: format!("/api/v2/contact/{method}"),
+            path,
             body,
             at_ms: now_ms(),
             at,
@@ -433,20 +507,9 @@ async fn api(State(shared): State<Shared>, Path(method): Path<String>, body: Byt
     )
 }
 
-/// What SALESmanago would answer: the `eventId` taken, or a refusal (SALESmanago refuses with
-/// `200` and `success: false`; only an unknown method is a `404`).
-fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCode, String)> {
+/// The checks of every call: a JSON object, the account, `requestTime`, `owner`.
+fn authenticate(l: &Ledger, body: &Json) -> Result<(), (StatusCode, String)> {
     let refuse = |m: &str| Err((StatusCode::OK, m.to_owned()));
-    let update = match method {
-        "addContactExtEvent" => false,
-        "updateContactExtEvent" => true,
-        _ => {
-            return Err((
-                StatusCode::NOT_FOUND,
-                format!("unknown method {method} (the fake knows addContactExtEvent and updateContactExtEvent)"),
-            ))
-        }
-    };
     if !body.is_object() {
         return refuse("the body must be a JSON object");
     }
@@ -468,12 +531,69 @@ fn judge(l: &mut Ledger, method: &str, body: &Json) -> Result<String, (StatusCod
     if body["owner"] != owner.as_str() {
         return refuse("owner must be a user of this account");
     }
+    Ok(())
+}
+
+/// What SALESmanago would answer an upsert: the contact's `contactId`, or a refusal. A card
+/// needs an email (docs/salesmanago.md §3).
+fn judge_upsert(l: &mut Ledger, body: &Json) -> Judgement {
+    let refuse = |m: &str| Err((StatusCode::OK, m.to_owned()));
+    authenticate(l, body)?;
+    let contact = &body["contact"];
+    if !contact.is_object() {
+        return refuse("contact must be an object");
+    }
+    let Some(email) = contact["email"].as_str().filter(|e| is_email(e)) else {
+        return refuse("contact.email is required: a valid email address");
+    };
+    for key in ["name", "phone"] {
+        if !(contact[key].is_null() || contact[key].as_str().is_some_and(|s| !s.is_empty())) {
+            return refuse(&format!("contact.{key} must be text"));
+        }
+    }
+    for key in [
+        "forceOptIn",
+        "forceOptOut",
+        "forcePhoneOptIn",
+        "forcePhoneOptOut",
+    ] {
+        if !(body[key].is_null() || body[key].is_boolean()) {
+            return refuse(&format!("{key} must be true or false"));
+        }
+    }
+    l.contacts.insert(email.to_owned());
+    Ok(contact_id_of(&l.account.client_id, email))
+}
+
+/// What SALESmanago would answer: the `eventId` taken, or a refusal (SALESmanago refuses with
+/// `200` and `success: false`; only an unknown method is a `404`).
+fn judge(l: &mut Ledger, method: &str, body: &Json) -> Judgement {
+    let refuse = |m: &str| Err((StatusCode::OK, m.to_owned()));
+    let update = match method {
+        "addContactExtEvent" => false,
+        "updateContactExtEvent" => true,
+        _ => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("unknown method {method} (the fake knows addContactExtEvent and updateContactExtEvent)"),
+            ))
+        }
+    };
+    authenticate(l, body)?;
     let named = |k: &str| body[k].as_str().is_some_and(|s| !s.is_empty());
     if !named("contactId") && !named("email") {
         return refuse("a contact is required (contactId or email)");
     }
     if named("email") && !body["email"].as_str().is_some_and(is_email) {
         return refuse("email is not a valid email address");
+    }
+    if l.events_need_contact
+        && !named("contactId")
+        && !body["email"]
+            .as_str()
+            .is_some_and(|e| l.contacts.contains(e))
+    {
+        return refuse("contact not found: upsert it first (contact/upsert)");
     }
     let Json::Object(mut event) = body["contactEvent"].clone() else {
         return refuse("contactEvent must be an object");

@@ -4,7 +4,8 @@
 //!
 //! The account defaults to the demo account; `SM_FAKE_CLIENT_ID`, `SM_FAKE_API_KEY`,
 //! `SM_FAKE_API_SECRET` and `SM_FAKE_OWNER` change it, `SM_FAKE_DELAY_MS` holds every answer
-//! back (see the library's doc for the routes).
+//! back, `SM_FAKE_EVENTS_NEED_CONTACT=false` takes events for emails never upserted (see the
+//! library's doc for the routes).
 
 use fake_salesmanago::{Account, Fake, Options};
 use std::io::Write;
@@ -13,7 +14,8 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: sm-fake [--listen 127.0.0.1:0]
   env: SM_FAKE_CLIENT_ID, SM_FAKE_API_KEY, SM_FAKE_API_SECRET, SM_FAKE_OWNER (default: the demo account),
-       SM_FAKE_DELAY_MS (hold every answer back, default 0)";
+       SM_FAKE_DELAY_MS (hold every answer back, default 0),
+       SM_FAKE_EVENTS_NEED_CONTACT (false: take events for emails never upserted; default true)";
 
 fn options() -> Result<Options, String> {
     let mut options = Options::default();
@@ -43,6 +45,15 @@ fn options() -> Result<Options, String> {
             .parse()
             .map_err(|_| format!("SM_FAKE_DELAY_MS={ms}: must be milliseconds"))?;
         options.answer_delay = Duration::from_millis(ms);
+    }
+    match std::env::var("SM_FAKE_EVENTS_NEED_CONTACT").as_deref() {
+        Err(_) | Ok("true" | "1") => {}
+        Ok("false" | "0") => options.events_need_contact = false,
+        Ok(v) => {
+            return Err(format!(
+                "SM_FAKE_EVENTS_NEED_CONTACT={v}: must be true or false"
+            ))
+        }
     }
     Ok(options)
 }

@@ -225,6 +225,124 @@ async fn routes_for_tests_down_calls_since_reset_delay_and_credentials() {
     assert_eq!(sm.refused().len(), 1);
 }
 
+async fn upsert(fake_url: &str, body: &J) -> (u16, J) {
+    let r = reqwest::Client::new()
+        .post(format!("{fake_url}/api/contact/upsert"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(J::Null))
+}
+
+fn upsert_body(contact: J) -> J {
+    let mut b = call_body(J::Null);
+    let o = b.as_object_mut().unwrap();
+    o.remove("contactEvent");
+    o.remove("contactId");
+    o.insert("contact".into(), contact);
+    o.insert("forceOptIn".into(), json!(false));
+    b
+}
+
+#[tokio::test]
+async fn upserts_a_contact_by_email_with_a_stable_id_and_only_then_takes_its_events() {
+    let sm = Fake::start().await;
+    let email = "noura@example.sa";
+    let mut by_email = call_body(cart("1"));
+    by_email.as_object_mut().unwrap().remove("contactId");
+    by_email["email"] = json!(email);
+    assert_eq!(
+        api(&sm.url, "addContactExtEvent", &by_email).await,
+        (
+            200,
+            json!({ "success": false, "message": ["contact not found: upsert it first (contact/upsert)"] })
+        ),
+        "an email that is no contact"
+    );
+
+    let card = upsert_body(json!({ "email": email, "name": "Noura", "phone": "+966501234567" }));
+    let id = fake_salesmanago::contact_id_of(&Account::default().client_id, email);
+    assert_eq!(id.len(), 36, "UUID-shaped: {id}");
+    let taken = (
+        200,
+        json!({ "success": true, "message": [], "contactId": id }),
+    );
+    assert_eq!(upsert(&sm.url, &card).await, taken);
+    assert_eq!(
+        upsert(&sm.url, &card).await,
+        taken,
+        "the same contact again"
+    );
+    assert_ne!(
+        fake_salesmanago::contact_id_of(&Account::default().client_id, "other@example.sa"),
+        id
+    );
+    assert_eq!(
+        api(&sm.url, "addContactExtEvent", &by_email).await.1["success"],
+        true
+    );
+
+    let with = |key: &str, value: J| {
+        let mut b = card.clone();
+        b[key] = value;
+        b
+    };
+    for (body, message) in [
+        (
+            with("sha", json!("0000")),
+            "authentication failed (clientId, apiKey, sha)",
+        ),
+        (
+            with("owner", json!("x@example.com")),
+            "owner must be a user of this account",
+        ),
+        (
+            with("contact", json!({ "phone": "+966501234567" })),
+            "contact.email is required: a valid email address",
+        ),
+        (
+            with("contact", json!({ "email": "noura@localhost" })),
+            "contact.email is required: a valid email address",
+        ),
+        (
+            with("contact", json!({ "email": email, "name": 5 })),
+            "contact.name must be text",
+        ),
+        (
+            with("forceOptOut", json!("no")),
+            "forceOptOut must be true or false",
+        ),
+    ] {
+        assert_eq!(
+            upsert(&sm.url, &body).await,
+            (200, json!({ "success": false, "message": [message] })),
+            "{body}"
+        );
+    }
+    let listed = get_json(format!("{}/calls", sm.url)).await;
+    let first_upsert = &listed[1];
+    assert_eq!(
+        (
+            &first_upsert["method"],
+            &first_upsert["path"],
+            &first_upsert["contactId"]
+        ),
+        (&json!("upsert"), &json!("/api/contact/upsert"), &json!(id))
+    );
+    assert_eq!(sm.upserts().len(), 8);
+    assert_eq!(sm.taken().len(), 1, "taken() lists event calls only");
+
+    // Switched off, an email that is no contact is taken as it is.
+    sm.set_events_need_contact(false);
+    by_email["email"] = json!("stranger@example.sa");
+    assert_eq!(
+        api(&sm.url, "addContactExtEvent", &by_email).await.1["success"],
+        true
+    );
+}
+
 #[tokio::test]
 async fn the_binary_prints_one_line_when_it_listens() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};

@@ -20,8 +20,13 @@
 //!
 //! Each event goes out with its own tenant's credentials ([`crate::tenants`]); a lane never holds
 //! two tenants' events (its keys name the tenant).
+//!
+//! An event that names an email goes only once the email's contact exists in the tenant's
+//! SALESmanago account ([`contacts::ensure`] upserts it first if needed). The upsert's answer
+//! counts as the event's: an outage or an account refusal pauses as above with the event kept; a
+//! card SALESmanago refuses for itself drops the event (counted), since it has no contact to go to.
 
-use crate::config::Account;
+use crate::contacts::{self, NoContact};
 use crate::salesmanago::{Answer, Client};
 use crate::store::Outbound;
 use crate::tenants::{self, label};
@@ -50,31 +55,8 @@ fn jitter() -> f64 {
     f64::from(n % 1000) / 1000.0
 }
 
-/// One client per tenant, made again when the tenant's account changes (new settings).
-#[derive(Default)]
-pub struct Clients {
-    by_tenant: HashMap<String, (Account, Client)>,
-}
-
-impl Clients {
-    /// The client for `tenant`'s current account, or why it cannot deliver.
-    fn get(&mut self, shared: &Shared, tenant: &str) -> Result<Client, String> {
-        let account = shared.tenants().account(tenant)?.clone();
-        match self.by_tenant.get(tenant) {
-            Some((a, c)) if *a == account => Ok(c.clone()),
-            _ => {
-                let client = Client::new(account.clone());
-                self.by_tenant
-                    .insert(tenant.to_owned(), (account, client.clone()));
-                Ok(client)
-            }
-        }
-    }
-}
-
 /// Runs until `stopped` turns true, finishing the calls in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let mut clients = Clients::default();
     let mut failures = 0u32;
     let mut last_prune: Option<Instant> = None;
     let mut probed: HashMap<String, Instant> = HashMap::new();
@@ -93,12 +75,12 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 continue;
             }
             probed.insert(tenant.clone(), Instant::now());
-            if probe(&shared, &mut clients, tenant, &stopped).await {
+            if probe(&shared, tenant, &stopped).await {
                 resume(&shared, tenant);
             }
         }
         let paused: Vec<String> = shared.account_problems().into_keys().collect();
-        match deliver_due(&shared, &mut clients, &stopped, &paused).await {
+        match deliver_due(&shared, &stopped, &paused).await {
             Round::Account(refused) => {
                 for (tenant, reason) in refused {
                     probed.insert(tenant.clone(), Instant::now());
@@ -180,7 +162,8 @@ pub fn account_settings(tenant: &str) -> String {
     }
 }
 
-fn pause_for_account(shared: &Shared, tenant: &str, reason: &str) {
+/// Pauses delivery for `tenant` (logged once, until [`resume`]).
+pub(crate) fn pause_for_account(shared: &Shared, tenant: &str, reason: &str) {
     let mut problems = shared
         .account_problems
         .lock()
@@ -218,18 +201,13 @@ pub fn resume(shared: &Shared, tenant: &str) {
 
 /// While `tenant` is paused: tries its first due event alone. True when SALESmanago took it;
 /// a refusal of the event on its own merits also says the account works.
-async fn probe(
-    shared: &Arc<Shared>,
-    clients: &mut Clients,
-    tenant: &str,
-    stopped: &watch::Receiver<bool>,
-) -> bool {
+async fn probe(shared: &Arc<Shared>, tenant: &str, stopped: &watch::Receiver<bool>) -> bool {
     let t = tenant.to_owned();
     let first = match shared.with_store(move |s| s.first_due(&t, now_ms())).await {
         Some(Ok(Some(first))) => first,
         _ => return false,
     };
-    let client = match clients.get(shared, tenant) {
+    let client = match shared.client(tenant) {
         Ok(c) => c,
         Err(reason) => {
             pause_for_account(shared, tenant, &reason);
@@ -295,7 +273,6 @@ pub fn lanes(due: Vec<Outbound>) -> Vec<Vec<Outbound>> {
 
 async fn deliver_due(
     shared: &Arc<Shared>,
-    clients: &mut Clients,
     stopped: &watch::Receiver<bool>,
     paused: &[String],
 ) -> Round {
@@ -325,7 +302,7 @@ async fn deliver_due(
             if paused.contains(&tenant) {
                 continue;
             }
-            let client = match clients.get(shared, &tenant) {
+            let client = match shared.client(&tenant) {
                 Ok(c) => c,
                 Err(reason) => {
                     paused.push(tenant.clone());
@@ -365,9 +342,37 @@ async fn deliver_lane(
     lane: Vec<Outbound>,
     stopped: &watch::Receiver<bool>,
 ) -> Round {
+    // The lane's emails whose contact exists: one look in the store per email, not per event.
+    let mut contacts_exist: Vec<String> = Vec::new();
     for event in lane {
         if *stopped.borrow() {
             return Round::Done;
+        }
+        let m = &shared.metrics;
+        if let Some(email) = event.email.as_deref() {
+            if !contacts_exist.iter().any(|e| e == email) {
+                let id = event.id.clone();
+                match contacts::ensure(shared, &event.tenant, email).await {
+                    Ok(_) => contacts_exist.push(email.to_owned()),
+                    Err(NoContact::Account(reason)) => {
+                        let kept = reason.clone();
+                        let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
+                        return Round::Account(vec![(event.tenant.clone(), reason)]);
+                    }
+                    Err(NoContact::Refused(reason)) => {
+                        m.failed.fetch_add(1, Relaxed);
+                        tracing::warn!(%id, %reason, "SALESmanago refused the event's contact card; the event is not sent");
+                        let reason = format!("the contact could not be upserted: {reason}");
+                        let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
+                        continue;
+                    }
+                    Err(NoContact::Later(reason)) => {
+                        tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
+                        let _ = shared.with_store(move |s| s.retry(&id, 0, &reason)).await;
+                        return Round::Failed;
+                    }
+                }
+            }
         }
         let cart_event = match (&event.event_type[..], event.external_id.clone()) {
             // Not knowing would add a second CART for the cart: pause instead.
@@ -396,7 +401,6 @@ async fn deliver_lane(
                 now_ms(),
             )
             .await;
-        let m = &shared.metrics;
         let id = event.id.clone();
         match answer {
             Answer::Taken(sm_id) => {

@@ -2,6 +2,8 @@
 //! (Salla's calls, [`crate::webhook`]), `GET /health`, `GET /metrics`. A batch is answered 2xx
 //! only after the store committed it, for the tenant its `clientId` and `storeId` name.
 
+use crate::contacts::{self, NoContact};
+use crate::store::ContactState;
 use crate::writer::Writer;
 use crate::Shared;
 use axum::body::{to_bytes, Body};
@@ -132,20 +134,6 @@ fn client_ip(addr: &SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> Strin
     forwarded.map_or_else(|| addr.ip().to_string(), str::to_owned)
 }
 
-/// The same browser, as well as the receiver can tell without a cookie: a hash of address,
-/// user agent and origin. Only used to attach a later-named contact to events that named none.
-fn browser_key(ip: &str, headers: &HeaderMap) -> String {
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    crate::salesmanago::sha(ip, ua, origin)
-}
-
 async fn collect(
     State((shared, limiter, writer)): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -212,14 +200,15 @@ async fn collect(
     // store's) must not file its shoppers under an account that is not theirs.
     let tenant = match shared
         .tenants()
-        .route(&batch.client_id, store_id(&body).as_deref())
+        .route(&batch.client_id, batch.store_id.as_deref())
     {
         Ok(t) => t,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let email_dropped = batch.email_dropped;
+    let phone_dropped = batch.phone_dropped;
+    // The addresses themselves stay out of the log: personal data, and the counts say enough.
     if email_dropped {
-        // The address itself stays out of the log: it is personal data, and the count says enough.
         shared.metrics.emails_dropped.fetch_add(1, Relaxed);
         tracing::warn!(
             %origin,
@@ -227,55 +216,91 @@ async fn collect(
             "contact.email is not an email address: dropped, the events kept"
         );
     }
-    let browser = browser_key(&ip, &headers);
-    match writer.accept(batch, browser, tenant).await {
-        Ok(accepted) => {
-            let m = &shared.metrics;
-            m.accepted.fetch_add(accepted.new as u64, Relaxed);
-            m.duplicates.fetch_add(accepted.duplicates as u64, Relaxed);
-            shared.wake.notify_one();
-            let mut body =
-                serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates });
-            if email_dropped {
-                body["emailDropped"] = serde_json::json!(true);
-            }
-            let body = body.to_string();
-            let mut r = (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response();
-            for (k, v) in cors_headers {
-                r.headers_mut().insert(k, v);
-            }
-            r
-        }
+    if phone_dropped {
+        shared.metrics.phones_dropped.fetch_add(1, Relaxed);
+        tracing::warn!(
+            %origin,
+            events = batch.events.len(),
+            "contact.phone is not + and digits: dropped, the events kept"
+        );
+    }
+    if batch.contact.phone.is_some() && !batch.contact.names_a_contact() {
+        // SALESmanago files no contact card without an email: the events wait like anonymous ones.
+        shared.metrics.phone_only_batches.fetch_add(1, Relaxed);
+    }
+    let email = batch.contact.email.clone();
+    let accepted = match writer.accept(batch, tenant.clone()).await {
+        Ok(accepted) => accepted,
         Err(e) => {
             tracing::error!(error = %e, "could not store a batch");
-            json_error(
+            return json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable; retry",
                 &cors_headers,
-            )
+            );
         }
+    };
+    let m = &shared.metrics;
+    m.accepted.fetch_add(accepted.new as u64, Relaxed);
+    m.duplicates.fetch_add(accepted.duplicates as u64, Relaxed);
+    m.unattached.fetch_add(accepted.unattached as u64, Relaxed);
+    // The contact first, then the forwarder: woken earlier, it would only wait for this upsert.
+    let contact_id = match (email, accepted.contact) {
+        (Some(email), Some(state)) => contact_id(&shared, &tenant, email, state).await,
+        _ => None,
+    };
+    shared.wake.notify_one();
+    let mut body =
+        serde_json::json!({ "accepted": accepted.new, "duplicates": accepted.duplicates });
+    if email_dropped {
+        body["emailDropped"] = serde_json::json!(true);
     }
+    if phone_dropped {
+        body["phoneDropped"] = serde_json::json!(true);
+    }
+    if let Some(id) = contact_id {
+        m.contact_ids_answered.fetch_add(1, Relaxed);
+        body["contactId"] = serde_json::json!(id);
+    }
+    let mut r = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    for (k, v) in cors_headers {
+        r.headers_mut().insert(k, v);
+    }
+    r
 }
 
-/// The batch's `storeId` (protocol v1 additions): text of 1 to 64 characters, or a number (its
-/// decimal text); anything else names no store.
-fn store_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Routing {
-        #[serde(rename = "storeId", default)]
-        store_id: Option<serde_json::Value>,
+/// The `contactId` to answer for the batch's email: the stored one when the card has nothing new
+/// for SALESmanago; else the upsert's, if it answers within [`contacts::INLINE_WAIT`] (it goes on
+/// after that, and the forwarder upserts before the email's events go in any case). While the
+/// account is paused no upsert is tried here; a contact known before is still answered.
+async fn contact_id(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    email: String,
+    state: ContactState,
+) -> Option<String> {
+    if !state.pending || shared.account_problems().contains_key(tenant) {
+        return state.contact_id;
     }
-    let id = match serde_json::from_slice::<Routing>(body).ok()?.store_id? {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
-        _ => return None,
-    };
-    (1..=64).contains(&id.len()).then_some(id)
+    let upsert = tokio::spawn({
+        let (shared, tenant) = (shared.clone(), tenant.to_owned());
+        async move {
+            let answer = contacts::ensure(&shared, &tenant, &email).await;
+            if let Err(NoContact::Account(reason)) = &answer {
+                crate::forwarder::pause_for_account(&shared, &tenant, reason);
+            }
+            answer
+        }
+    });
+    match tokio::time::timeout(contacts::INLINE_WAIT, upsert).await {
+        Ok(Ok(Ok(id))) => Some(id),
+        _ => state.contact_id,
+    }
 }
 
 async fn webhook(
@@ -328,7 +353,7 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .unwrap_or_default();
     let m = &shared.metrics;
     let problems = shared.account_problems();
-    let rows: [(&str, &str, &str, u64); 17] = [
+    let rows: [(&str, &str, &str, u64); 24] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -358,6 +383,48 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             "counter",
             "batches whose contact.email was not an email address (dropped, events kept), since start",
             m.emails_dropped.load(Relaxed),
+        ),
+        (
+            "sm_receiver_phones_dropped_total",
+            "counter",
+            "batches whose contact.phone was not + and digits (dropped, events kept), since start",
+            m.phones_dropped.load(Relaxed),
+        ),
+        (
+            "sm_receiver_phone_only_batches_total",
+            "counter",
+            "batches naming the shopper by phone only: no contact card without an email, so their events wait for one like anonymous events, since start",
+            m.phone_only_batches.load(Relaxed),
+        ),
+        (
+            "sm_receiver_events_unattached_total",
+            "counter",
+            "events naming no contact and carrying no anonymousId (an older tracker), stored as expired at once, since start",
+            m.unattached.load(Relaxed),
+        ),
+        (
+            "sm_receiver_contacts_upserted_total",
+            "counter",
+            "contact cards SALESmanago took (contact/upsert), since start",
+            m.contacts_upserted.load(Relaxed),
+        ),
+        (
+            "sm_receiver_contact_upserts_refused_total",
+            "counter",
+            "contact cards SALESmanago refused for themselves (their events dropped), since start",
+            m.contact_upserts_refused.load(Relaxed),
+        ),
+        (
+            "sm_receiver_contact_upserts_retried_total",
+            "counter",
+            "contact upserts to be tried again (network, 5xx, 429), since start",
+            m.contact_upserts_retried.load(Relaxed),
+        ),
+        (
+            "sm_receiver_contact_ids_answered_total",
+            "counter",
+            "/collect answers that carried the shopper's contactId, since start",
+            m.contact_ids_answered.load(Relaxed),
         ),
         (
             "sm_receiver_events_forwarded_total",

@@ -5,9 +5,12 @@
 //! Layers, in the order data flows: [`http`] (accept, validate with the tracker's own core,
 //! CORS, limits) and [`webhook`] (Salla's own calls: orders, customers, the app's settings) →
 //! [`store`] (durable, deduplicating) → [`forwarder`] (paced by [`retry`]) → [`salesmanago`]
-//! (API v2), each event with its own [`tenants`]' account.
+//! (API v2), each event with its own [`tenants`]' account. [`contacts`] makes sure the contact an
+//! email names exists in SALESmanago before its events go (asked by `/collect`, by the webhooks
+//! and by the forwarder).
 
 pub mod config;
+pub mod contacts;
 pub mod forwarder;
 pub mod http;
 pub mod retry;
@@ -18,7 +21,8 @@ pub mod webhook;
 pub mod writer;
 
 use config::Config;
-use std::collections::BTreeMap;
+use salesmanago::Client;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
@@ -40,6 +44,21 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Batches whose `contact.email` was not an email address: the email dropped, events kept.
     pub emails_dropped: AtomicU64,
+    /// Batches whose `contact.phone` was not `+` and digits: the phone dropped, events kept.
+    pub phones_dropped: AtomicU64,
+    /// Batches that named the shopper by phone only (no email, no contactId): SALESmanago files
+    /// no contact card without an email, so their events wait for one like anonymous events.
+    pub phone_only_batches: AtomicU64,
+    /// Events stored finished at once: no contact and no anonymous id (an older tracker).
+    pub unattached: AtomicU64,
+    /// Contact cards SALESmanago took (`contact/upsert`).
+    pub contacts_upserted: AtomicU64,
+    /// Contact cards SALESmanago refused for themselves.
+    pub contact_upserts_refused: AtomicU64,
+    /// Upserts to be tried again (network, 5xx, 429, no answer in time).
+    pub contact_upserts_retried: AtomicU64,
+    /// `/collect` answers that carried a `contactId`.
+    pub contact_ids_answered: AtomicU64,
     /// Events SALESmanago took.
     pub forwarded: AtomicU64,
     /// Events SALESmanago refused (not retried).
@@ -74,6 +93,10 @@ pub struct Shared {
     /// Tenants whose delivery is paused, and why (SALESmanago refused the account, or the
     /// store's settings are incomplete).
     pub account_problems: Mutex<BTreeMap<String, String>>,
+    /// One SALESmanago client per tenant, made again when its account changes.
+    pub clients: Mutex<HashMap<String, (config::Account, Client)>>,
+    /// One upsert at a time per email.
+    pub contact_locks: contacts::Locks,
 }
 
 impl Shared {
@@ -94,6 +117,21 @@ impl Shared {
     /// Why delivery is paused for the env file's account, if it is.
     pub fn account_problem(&self) -> Option<String> {
         self.account_problems().remove(tenants::ENV)
+    }
+
+    /// The SALESmanago client of `tenant`'s current account, or why it cannot deliver
+    /// (incomplete settings, uninstalled, unknown).
+    pub fn client(&self, tenant: &str) -> Result<Client, String> {
+        let account = self.tenants().account(tenant)?.clone();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients.get(tenant) {
+            Some((a, c)) if *a == account => Ok(c.clone()),
+            _ => {
+                let client = Client::new(account.clone());
+                clients.insert(tenant.to_owned(), (account, client.clone()));
+                Ok(client)
+            }
+        }
     }
 
     /// The tenants, also after a panic elsewhere while they were written (each write is whole).
@@ -159,6 +197,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let shared = Arc::new(Shared {
+        clients: Mutex::new(HashMap::new()),
+        contact_locks: contacts::Locks::default(),
         config,
         store: Mutex::new(Box::new(store)),
         metrics: Metrics::default(),

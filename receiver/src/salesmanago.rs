@@ -1,5 +1,6 @@
-//! SALESmanago's API v2 for external events: `addContactExtEvent`, and `updateContactExtEvent`
-//! for a CART whose cart already has an event.
+//! SALESmanago's API: `addContactExtEvent`, `updateContactExtEvent` for a CART whose cart
+//! already has an event, and `contact/upsert` for the contact an email names (its events are
+//! sent only once it exists).
 //!
 //! Authentication is `clientId`, `apiKey`, `requestTime` and `sha` = SHA-1 of apiKey + clientId +
 //! apiSecret (hex). The secret itself never leaves the process.
@@ -29,6 +30,18 @@ pub enum Answer {
     Later(String),
 }
 
+/// What SALESmanago is told about a shopper: the card `contact/upsert` files, by email. SALESmanago
+/// files no card without an email (docs/salesmanago.md §3), so a phone-only shopper has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCard {
+    /// The email the contact is filed under (checked: an address).
+    pub email: String,
+    /// The shopper's name, when known.
+    pub name: Option<String>,
+    /// The shopper's mobile number, `+` and digits, when known.
+    pub phone: Option<String>,
+}
+
 /// A client for one account.
 #[derive(Clone)]
 pub struct Client {
@@ -38,6 +51,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The client id of its account.
+    pub fn client_id(&self) -> &str {
+        &self.account.client_id
+    }
+
     /// A client with sane timeouts.
     pub fn new(account: Account) -> Client {
         let sha = sha(
@@ -51,6 +69,17 @@ impl Client {
             .build()
             .expect("a TLS backend is compiled in");
         Client { http, account, sha }
+    }
+
+    /// The fields every call carries: the account's credentials and owner.
+    fn authenticated(&self, now_ms: u64) -> Json {
+        json!({
+            "clientId": self.account.client_id,
+            "apiKey": self.account.api_key.expose(),
+            "requestTime": now_ms,
+            "sha": self.sha,
+            "owner": self.account.owner,
+        })
     }
 
     /// Adds the event, or updates `event_id` when given (a CART whose cart has an event).
@@ -68,14 +97,8 @@ impl Client {
         if let (Some(id), Some(obj)) = (event_id, event.as_object_mut()) {
             obj.insert("eventId".into(), json!(id));
         }
-        let mut body = json!({
-            "clientId": self.account.client_id,
-            "apiKey": self.account.api_key.expose(),
-            "requestTime": now_ms,
-            "sha": self.sha,
-            "owner": self.account.owner,
-            "contactEvent": event,
-        });
+        let mut body = self.authenticated(now_ms);
+        body["contactEvent"] = event;
         if let Some(id) = contact_id {
             body["contactId"] = json!(id);
         }
@@ -87,27 +110,71 @@ impl Client {
         } else {
             "addContactExtEvent"
         };
-        let url = format!("{}/api/v2/contact/{call}", self.account.endpoint);
-        let response = match self.http.post(&url).json(&body).send().await {
+        match self
+            .call(call, &format!("api/v2/contact/{call}"), &body)
+            .await
+        {
+            Ok(answer) => Answer::Taken(answer["eventId"].as_str().map(str::to_owned)),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Creates or updates the contact of `card.email`, never touching its marketing consent
+    /// (`forceOptIn`/`forceOptOut` and their phone twins false: SALESmanago keeps what the contact
+    /// chose). `Taken` always carries the `contactId`.
+    pub async fn upsert_contact(&self, card: &ContactCard, now_ms: u64) -> Answer {
+        let mut contact = json!({ "email": card.email });
+        if let Some(name) = &card.name {
+            contact["name"] = json!(name);
+        }
+        if let Some(phone) = &card.phone {
+            contact["phone"] = json!(phone);
+        }
+        let mut body = self.authenticated(now_ms);
+        body["contact"] = contact;
+        for consent in [
+            "forceOptIn",
+            "forceOptOut",
+            "forcePhoneOptIn",
+            "forcePhoneOptOut",
+        ] {
+            body[consent] = json!(false);
+        }
+        let call = "contact/upsert";
+        match self.call(call, "api/contact/upsert", &body).await {
+            Ok(answer) => match answer["contactId"].as_str() {
+                Some(id) if !id.is_empty() => Answer::Taken(Some(id.to_owned())),
+                // Taken, but without the id its events need: ask again later.
+                _ => Answer::Later(format!("{call}: the answer has no contactId")),
+            },
+            Err(refused) => refused,
+        }
+    }
+
+    /// POSTs `body` to `path` under the endpoint: the answer of a success, else what the failure
+    /// means (never `Taken`).
+    async fn call(&self, call: &str, path: &str, body: &Json) -> Result<Json, Answer> {
+        let url = format!("{}/{path}", self.account.endpoint);
+        let response = match self.http.post(&url).json(body).send().await {
             Ok(r) => r,
-            Err(e) => return Answer::Later(format!("{call}: {}", e.without_url())),
+            Err(e) => return Err(Answer::Later(format!("{call}: {}", e.without_url()))),
         };
         let status = response.status();
         if matches!(status.as_u16(), 401 | 403) {
-            return Answer::Account(format!("{call}: HTTP {status}"));
+            return Err(Answer::Account(format!("{call}: HTTP {status}")));
         }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            return Answer::Later(format!("{call}: HTTP {status}"));
+            return Err(Answer::Later(format!("{call}: HTTP {status}")));
         }
         let answer: Json = match response.json().await {
             Ok(j) => j,
             Err(_) if status.is_success() => {
-                return Answer::Later(format!("{call}: unreadable answer"))
+                return Err(Answer::Later(format!("{call}: unreadable answer")))
             }
-            Err(_) => return Answer::Refused(format!("{call}: HTTP {status}")),
+            Err(_) => return Err(Answer::Refused(format!("{call}: HTTP {status}"))),
         };
         if status.is_success() && answer["success"] == json!(true) {
-            return Answer::Taken(answer["eventId"].as_str().map(str::to_owned));
+            return Ok(answer);
         }
         let message = match &answer["message"] {
             Json::Array(m) => m
@@ -119,9 +186,9 @@ impl Client {
             _ => format!("HTTP {status}"),
         };
         if is_account_problem(&message) {
-            return Answer::Account(format!("{call}: {message}"));
+            return Err(Answer::Account(format!("{call}: {message}")));
         }
-        Answer::Refused(format!("{call}: {message}"))
+        Err(Answer::Refused(format!("{call}: {message}")))
     }
 }
 

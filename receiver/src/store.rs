@@ -1,7 +1,9 @@
 //! Durable state: event ids already seen (deduplication), the outbound queue, events waiting for
-//! a contact, the cart `externalId` → SALESmanago `eventId` map, the orders a PURCHASE was taken
-//! for (one PURCHASE per order, from the browser or Salla's webhook), and the tenants. Every event,
-//! cart and order belongs to one tenant (`tenants.rs`): a SALESmanago account.
+//! a contact (under the browser's anonymous id), the cart `externalId` → SALESmanago `eventId`
+//! map, the contact cards (email → SALESmanago `contactId`, and whether the card changed since
+//! it was last upserted), the orders a PURCHASE was taken for (one PURCHASE per order, from the
+//! browser or Salla's webhook), and the tenants. Every event, cart and order belongs to one tenant
+//! (`tenants.rs`): a SALESmanago account; contact cards belong to an account's client id.
 //!
 //! [`Store`] is the seam: [`SqliteStore`] is one file on one machine; several receivers behind a
 //! load balancer would implement it on a shared database (PostgreSQL: `INSERT … ON CONFLICT DO
@@ -11,6 +13,7 @@
 //! FULL`), so a crash after a 2xx loses nothing.
 
 use crate::config::{Account, Secret};
+use crate::salesmanago::ContactCard;
 use crate::tenants::{Status, StoreTenant};
 use rusqlite::{params, Connection, OptionalExtension};
 use salla_salesmanago::received::ReceivedBatch;
@@ -18,12 +21,36 @@ use salla_salesmanago::salesmanago::ExternalEventType;
 use std::path::Path;
 
 /// What a batch did to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Accepted {
     /// Events stored for the first time.
     pub new: usize,
     /// Events whose id was already stored (taken, not forwarded again).
     pub duplicates: usize,
+    /// New events that named no contact and came without an anonymous id (an older tracker):
+    /// nothing can ever name their contact, so they are stored finished (`expired`) at once.
+    pub unattached: usize,
+    /// The contact of the batch's email, after its card was noted.
+    pub contact: Option<ContactState>,
+}
+
+/// Where a contact card stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactState {
+    /// Its SALESmanago `contactId`, once an upsert answered one.
+    pub contact_id: Option<String>,
+    /// The card was never upserted, or learnt a name or phone since: upsert it before its events
+    /// go out.
+    pub pending: bool,
+}
+
+/// A contact card as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContact {
+    /// The card (its latest known name and phone).
+    pub card: ContactCard,
+    /// Where it stands.
+    pub state: ContactState,
 }
 
 /// An event due for delivery.
@@ -124,8 +151,9 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// The receiver's durable state.
 pub trait Store: Send {
     /// Stores validated batches durably, all in one commit (group commit: one disk flush for
-    /// every request waiting at that moment). `max_waiting` bounds how many events may wait for a
-    /// contact per browser. The answer is one [`Accepted`] per batch, in order.
+    /// every request waiting at that moment), with the contact card of each batch that names an
+    /// email. `max_waiting` bounds how many events may wait for a contact per anonymous id. The
+    /// answer is one [`Accepted`] per batch, in order.
     fn accept(
         &mut self,
         arriving: &[Arriving<'_>],
@@ -165,18 +193,41 @@ pub trait Store: Send {
     fn prune(&mut self, before_ms: u64) -> Result<usize>;
     /// Events by state.
     fn counts(&mut self) -> Result<Counts>;
+    /// Notes a contact card of the account `client_id` (from a batch, or from any other source of
+    /// shoppers): a new email, or a name or phone the card did not have, makes it pending (to be
+    /// upserted); what the card holds is never erased by a card that lacks it.
+    fn note_contact(
+        &mut self,
+        client_id: &str,
+        card: &ContactCard,
+        now_ms: u64,
+    ) -> Result<ContactState>;
+    /// The stored card of `email`, if any.
+    fn contact(&mut self, client_id: &str, email: &str) -> Result<Option<StoredContact>>;
+    /// Records that SALESmanago took `card` as `contact_id`. The card stays pending if it
+    /// learnt something else meanwhile.
+    fn contact_upserted(
+        &mut self,
+        client_id: &str,
+        card: &ContactCard,
+        contact_id: &str,
+        now_ms: u64,
+    ) -> Result<()>;
 }
 
 /// A batch on its way into the store.
 #[derive(Debug, Clone, Copy)]
 pub struct Arriving<'a> {
-    /// The validated batch.
+    /// The validated batch: its anonymous id is the browser's, never an address or user agent
+    /// (two shoppers behind one carrier NAT with the same browser are two browsers).
     pub batch: &'a ReceivedBatch,
-    /// The sending browser (see `http::browser_key`).
-    pub browser: &'a str,
     /// The tenant the batch was routed to (`tenants::ENV` for the env file's account).
     pub tenant: &'a str,
 }
+
+/// The error an older tracker's anonymous events are stored with.
+pub const UNATTACHED: &str =
+    "no contact and no anonymousId (an older tracker): no later batch can name its contact";
 
 /// [`Store`] on one SQLite file.
 pub struct SqliteStore {
@@ -191,11 +242,16 @@ impl SqliteStore {
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS events (
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate_browser_key(&db)?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
                  id TEXT PRIMARY KEY,
                  received_at INTEGER NOT NULL,
-                 browser TEXT NOT NULL,
+                 -- The browser's anonymous id; NULL for an older tracker's events (and for events
+                 -- stored before anonymous ids, which nothing can name any more).
+                 anonymous_id TEXT,
                  source TEXT NOT NULL,
                  event_type TEXT NOT NULL,
                  external_id TEXT,
@@ -211,9 +267,9 @@ impl SqliteStore {
              -- The queue in arrival order: within one state an index on it is in rowid order.
              DROP INDEX IF EXISTS events_due;
              CREATE INDEX IF NOT EXISTS events_state ON events (state);
-             CREATE INDEX IF NOT EXISTS events_browser ON events (browser, state);
+             CREATE INDEX IF NOT EXISTS events_anonymous ON events (anonymous_id, state);
              -- A new CART finds the older ones of its cart still waiting without a scan.
-             CREATE INDEX IF NOT EXISTS events_cart ON events (external_id, browser, state)
+             CREATE INDEX IF NOT EXISTS events_cart_of ON events (external_id, anonymous_id, state)
                  WHERE event_type = 'CART';
              CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
              CREATE TABLE IF NOT EXISTS carts (
@@ -221,6 +277,19 @@ impl SqliteStore {
                  contact TEXT,
                  sm_event_id TEXT NOT NULL,
                  updated_at INTEGER NOT NULL
+             );
+             -- One row per shopper of an account: upserted once, again when the card learns a
+             -- name or phone (pending = 1 until then).
+             CREATE TABLE IF NOT EXISTS contacts (
+                 client_id TEXT NOT NULL,
+                 email TEXT NOT NULL,
+                 name TEXT,
+                 phone TEXT,
+                 contact_id TEXT,
+                 pending INTEGER NOT NULL,
+                 noted_at INTEGER NOT NULL,
+                 upserted_at INTEGER,
+                 PRIMARY KEY (client_id, email)
              );",
         )?;
         migrate_to_tenants(&db)?;
@@ -249,6 +318,30 @@ impl SqliteStore {
         )?;
         Ok(SqliteStore { db })
     }
+}
+
+/// A data dir from before anonymous ids keyed waiting events by `browser`, a hash of IP address,
+/// User-Agent and Origin. The column goes (with its indexes); its rows get no anonymous id, so
+/// events that were waiting keep waiting until they expire as before, and no anonymous id can ever
+/// claim them.
+fn migrate_browser_key(db: &Connection) -> Result<()> {
+    let old = db
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'browser'")?
+        .exists([])?;
+    if old {
+        db.execute_batch(
+            "BEGIN;
+             DROP INDEX IF EXISTS events_browser;
+             DROP INDEX IF EXISTS events_cart;
+             ALTER TABLE events DROP COLUMN browser;
+             ALTER TABLE events ADD COLUMN anonymous_id TEXT;
+             COMMIT;",
+        )?;
+        tracing::info!(
+            "database migrated: waiting events are keyed by anonymous id, not by browser"
+        );
+    }
+    Ok(())
 }
 
 /// An [`Outbound`] from a row of `id, contact_event, contact_id, email, event_type, external_id,
@@ -355,28 +448,63 @@ fn claim_order(
     Ok(Claim::New)
 }
 
+fn note_contact(
+    db: &Connection,
+    client_id: &str,
+    card: &ContactCard,
+    now_ms: u64,
+) -> Result<ContactState> {
+    Ok(db
+        .prepare_cached(
+            "INSERT INTO contacts (client_id, email, name, phone, pending, noted_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5)
+             ON CONFLICT (client_id, email) DO UPDATE SET
+                 name = coalesce(excluded.name, name),
+                 phone = coalesce(excluded.phone, phone),
+                 pending = pending OR contact_id IS NULL
+                     OR (excluded.name IS NOT NULL AND excluded.name IS NOT name)
+                     OR (excluded.phone IS NOT NULL AND excluded.phone IS NOT phone),
+                 noted_at = excluded.noted_at
+             RETURNING contact_id, pending",
+        )?
+        .query_row(
+            params![client_id, card.email, card.name, card.phone, now_ms as i64],
+            |r| {
+                Ok(ContactState {
+                    contact_id: r.get(0)?,
+                    pending: r.get(1)?,
+                })
+            },
+        )?)
+}
+
 /// One batch, inside the caller's transaction.
 fn accept_one(
     tx: &rusqlite::Transaction<'_>,
     batch: &ReceivedBatch,
-    browser: &str,
     tenant: &str,
     now_ms: u64,
     max_waiting: usize,
 ) -> Result<Accepted> {
     let mut accepted = Accepted::default();
-    let named = batch.contact.contact_id.is_some() || batch.contact.email.is_some();
-    let state = if named { "queued" } else { "waiting" };
+    let contact = &batch.contact;
+    let named = contact.names_a_contact();
+    let anonymous_id = batch.anonymous_id.as_ref().map(|a| a.as_str());
+    let (state, error) = match (named, anonymous_id) {
+        (true, _) => ("queued", None),
+        (false, Some(_)) => ("waiting", None),
+        (false, None) => ("expired", Some(UNATTACHED)),
+    };
     for e in &batch.events {
         let event_type = e.contact_event.event_type.as_str();
         let external_id = e.contact_event.external_id.as_deref();
         let inserted = tx.prepare_cached(
             "INSERT OR IGNORE INTO events
-               (id, received_at, browser, source, event_type, external_id, contact_event, contact_id, email, state, tenant)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+               (id, received_at, anonymous_id, source, event_type, external_id, contact_event, contact_id, email, state, error, tenant)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?.execute(params![
-                e.id, now_ms as i64, browser, e.source, event_type, external_id,
-                e.contact_event.to_json(), batch.contact.contact_id, batch.contact.email, state, tenant
+                e.id, now_ms as i64, anonymous_id, e.source, event_type, external_id,
+                e.contact_event.to_json(), contact.contact_id, contact.email, state, error, tenant
             ])?;
         if inserted == 0 {
             accepted.duplicates += 1;
@@ -396,37 +524,52 @@ fn accept_one(
             }
         }
         accepted.new += 1;
+        if error.is_some() {
+            accepted.unattached += 1;
+            continue;
+        }
         // The latest cart wins: an older CART of the same cart still waiting would overwrite
         // a newer one in SALESmanago if it went later.
         if e.contact_event.event_type == ExternalEventType::Cart {
             tx.prepare_cached(
                 "UPDATE events SET state = 'superseded'
-                 WHERE event_type = 'CART' AND external_id IS ?1 AND browser = ?2 AND id != ?3
+                 WHERE event_type = 'CART' AND external_id IS ?1 AND anonymous_id IS ?2 AND id != ?3
                    AND state IN ('queued', 'waiting') AND tenant = ?4",
             )?
-            .execute(params![external_id, browser, e.id, tenant])?;
+            .execute(params![external_id, anonymous_id, e.id, tenant])?;
         }
     }
+    if let Some(email) = &contact.email {
+        let card = ContactCard {
+            email: email.clone(),
+            name: contact.name.clone(),
+            phone: contact.phone.clone(),
+        };
+        accepted.contact = Some(note_contact(tx, &batch.client_id, &card, now_ms)?);
+    }
+    let Some(anonymous_id) = anonymous_id else {
+        return Ok(accepted);
+    };
     if named {
         // Events this browser sent before it named its contact go out now, as this contact
         // (of the same tenant only: a contact is one account's).
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE events SET state = 'queued', contact_id = ?1, email = ?2
-             WHERE browser = ?3 AND state = 'waiting' AND tenant = ?4",
-            params![
-                batch.contact.contact_id,
-                batch.contact.email,
-                browser,
-                tenant
-            ],
-        )?;
+             WHERE anonymous_id = ?3 AND state = 'waiting' AND tenant = ?4",
+        )?
+        .execute(params![
+            contact.contact_id,
+            contact.email,
+            anonymous_id,
+            tenant
+        ])?;
     } else {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE events SET state = 'expired', error = 'too many events waiting for a contact'
-             WHERE rowid IN (SELECT rowid FROM events WHERE browser = ?1 AND state = 'waiting'
+             WHERE rowid IN (SELECT rowid FROM events WHERE anonymous_id = ?1 AND state = 'waiting'
                              ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
-            params![browser, max_waiting as i64],
-        )?;
+        )?
+        .execute(params![anonymous_id, max_waiting as i64])?;
     }
     Ok(accepted)
 }
@@ -441,7 +584,7 @@ impl Store for SqliteStore {
         let tx = self.db.transaction()?;
         let accepted = arriving
             .iter()
-            .map(|a| accept_one(&tx, a.batch, a.browser, a.tenant, now_ms, max_waiting))
+            .map(|a| accept_one(&tx, a.batch, a.tenant, now_ms, max_waiting))
             .collect::<Result<_>>()?;
         tx.commit()?;
         Ok(accepted)
@@ -494,8 +637,8 @@ impl Store for SqliteStore {
         let tx = self.db.transaction()?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO events
-               (id, received_at, browser, source, event_type, external_id, contact_event, email, state, tenant)
-             VALUES (?1, ?2, 'salla-webhook', 'order.created', 'PURCHASE', ?3, ?4, ?5, 'queued', ?6)",
+               (id, received_at, source, event_type, external_id, contact_event, email, state, tenant)
+             VALUES (?1, ?2, 'order.created', 'PURCHASE', ?3, ?4, ?5, 'queued', ?6)",
             params![
                 order.id, now_ms as i64, order.order_keys.first(), order.contact_event,
                 order.email, order.tenant
@@ -696,6 +839,66 @@ impl Store for SqliteStore {
             }
         }
         Ok(c)
+    }
+
+    fn note_contact(
+        &mut self,
+        client_id: &str,
+        card: &ContactCard,
+        now_ms: u64,
+    ) -> Result<ContactState> {
+        note_contact(&self.db, client_id, card, now_ms)
+    }
+
+    fn contact(&mut self, client_id: &str, email: &str) -> Result<Option<StoredContact>> {
+        Ok(self
+            .db
+            .prepare_cached(
+                "SELECT name, phone, contact_id, pending FROM contacts
+                 WHERE client_id = ?1 AND email = ?2",
+            )?
+            .query_row(params![client_id, email], |r| {
+                Ok(StoredContact {
+                    card: ContactCard {
+                        email: email.to_owned(),
+                        name: r.get(0)?,
+                        phone: r.get(1)?,
+                    },
+                    state: ContactState {
+                        contact_id: r.get(2)?,
+                        pending: r.get(3)?,
+                    },
+                })
+            })
+            .optional()?)
+    }
+
+    fn contact_upserted(
+        &mut self,
+        client_id: &str,
+        card: &ContactCard,
+        contact_id: &str,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.db
+            .prepare_cached(
+                "INSERT INTO contacts
+                   (client_id, email, name, phone, contact_id, pending, noted_at, upserted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)
+                 ON CONFLICT (client_id, email) DO UPDATE SET
+                     contact_id = excluded.contact_id,
+                     upserted_at = excluded.upserted_at,
+                     pending = name IS NOT excluded.name OR phone IS NOT excluded.phone",
+            )?
+            .execute(params![
+                client_id,
+                card.email,
+                card.name,
+                card.phone,
+                contact_id,
+                now_ms as i64
+            ])?;
+        Ok(())
     }
 }
 

@@ -16,7 +16,6 @@ const MAX_GROUP: usize = 256;
 
 struct Job {
     batch: ReceivedBatch,
-    browser: String,
     tenant: String,
     done: oneshot::Sender<Result<Accepted, String>>,
 }
@@ -39,17 +38,11 @@ impl Writer {
     }
 
     /// Stores `batch` for `tenant` durably; returns when it is committed.
-    pub async fn accept(
-        &self,
-        batch: ReceivedBatch,
-        browser: String,
-        tenant: String,
-    ) -> Result<Accepted, String> {
+    pub async fn accept(&self, batch: ReceivedBatch, tenant: String) -> Result<Accepted, String> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 batch,
-                browser,
                 tenant,
                 done,
             })
@@ -73,7 +66,6 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
             .iter()
             .map(|j| Arriving {
                 batch: &j.batch,
-                browser: &j.browser,
                 tenant: &j.tenant,
             })
             .collect();

@@ -10,15 +10,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-async fn running(name: &str) -> (Fake, salla_salesmanago_receiver::Running, String) {
-    let sm = Fake::start().await;
-    let r = salla_salesmanago_receiver::start(config(&sm.url, &data_dir(name)))
-        .await
-        .unwrap();
-    let url = format!("http://{}", r.addr);
-    (sm, r, url)
-}
-
 fn descriptions(calls: &[Call]) -> Vec<String> {
     calls
         .iter()
@@ -156,27 +147,6 @@ async fn salesmanago_down_for_a_while_then_everything_arrives() {
     let calls = sm.wait_for_taken(5, secs(20)).await;
     assert_eq!(descriptions(&calls), ["e0", "e1", "e2", "e3", "e4"]);
     r.stop().await;
-}
-
-async fn get_text(url: String) -> (u16, String) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// Waits until `/health` answers `status`, and returns its text.
-async fn health_becomes(url: &str, status: u16) -> String {
-    let end = std::time::Instant::now() + secs(10);
-    loop {
-        let (got, text) = get_text(format!("{url}/health")).await;
-        if got == status {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "/health stayed {got}: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

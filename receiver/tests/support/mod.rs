@@ -54,8 +54,39 @@ pub fn event(id: &str, kind: &str, external_id: Option<&str>, products: &str) ->
     json!({ "id": id, "source": "test", "contactEvent": ce })
 }
 
+/// The anonymous id of [`batch`]'s browser.
+pub const BROWSER: &str = "test-browser";
+
+/// A batch from the browser [`BROWSER`].
 pub fn batch(events: Vec<J>, contact: J) -> J {
-    json!({ "v": 1, "clientId": CLIENT_ID, "sentAt": 1_763_830_000_000u64, "contact": contact, "events": events })
+    batch_from(Some(BROWSER), events, contact)
+}
+
+/// A batch from the browser with anonymous id `anonymous_id` (`None`: an older tracker's, which
+/// sends none).
+pub fn batch_from(anonymous_id: Option<&str>, events: Vec<J>, contact: J) -> J {
+    let mut b = json!({ "v": 1, "clientId": CLIENT_ID, "sentAt": 1_763_830_000_000u64, "contact": contact, "events": events });
+    if let Some(id) = anonymous_id {
+        b["anonymousId"] = json!(id);
+    }
+    b
+}
+
+/// The text of the receiver's `/metrics`.
+pub async fn metrics(receiver: &str) -> String {
+    reqwest::get(format!("{receiver}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one metric in `/metrics` text.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 pub async fn post(receiver: &str, body: &J) -> (u16, J) {
@@ -118,4 +149,33 @@ pub async fn wait_healthy(url: &str) {
         assert!(Instant::now() < end, "the receiver did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A GET's status and text.
+pub async fn get_text(url: String) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits until `/health` answers `status`, and returns its text.
+pub async fn health_becomes(url: &str, status: u16) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (got, text) = get_text(format!("{url}/health")).await;
+        if got == status {
+            return text;
+        }
+        assert!(Instant::now() < end, "/health stayed {got}: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A receiver on a fresh data dir named `name`, delivering to a fresh fake; and its URL.
+pub async fn running(name: &str) -> (Fake, salla_salesmanago_receiver::Running, String) {
+    let sm = Fake::start().await;
+    let r = salla_salesmanago_receiver::start(config(&sm.url, &data_dir(name)))
+        .await
+        .unwrap();
+    let url = format!("http://{}", r.addr);
+    (sm, r, url)
 }
