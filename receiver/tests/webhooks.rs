@@ -181,6 +181,15 @@ async fn a_signed_order_becomes_one_purchase_and_forged_calls_store_nothing() {
     assert_eq!(ce["detail2"], "2");
     assert_eq!(ce["detail3"], "250.25");
     assert_eq!(ce["detail4"], "SAR");
+    // The customer's card went first, with what the order knows of her.
+    let upserts = sm.upserts();
+    assert_eq!(upserts.len(), 1, "{upserts:#?}");
+    assert_eq!(
+        upserts[0].contact(),
+        &json!({ "email": "noura@example.sa", "name": "Noura Saleh", "phone": "+966501234567" })
+    );
+    assert!(upserts[0].n < call.n, "upsert, then the PURCHASE");
+    assert_eq!(call.contact_id(), None, "filed under the email");
 
     let (_, metrics) = get_text(format!("{url}/metrics")).await;
     for line in [
@@ -548,5 +557,78 @@ async fn webhooks_are_off_without_a_secret() {
     let url = format!("http://{}", r.addr);
     let body = order(42, 1, "1", Some("noura@example.sa"));
     assert_eq!(webhook(&url, &body, signed(&body)).await.0, 404);
+    r.stop().await;
+}
+
+fn customer(event: &str, merchant: u64, last_name: &str, email: Option<&str>) -> J {
+    json!({
+        "event": event, "merchant": merchant, "created_at": "…",
+        "data": { "id": 7, "first_name": "Noura", "last_name": last_name, "mobile": "501234567",
+                  "mobile_code": "966", "email": email, "city": "Riyadh" }
+    })
+}
+
+#[tokio::test]
+async fn customer_webhooks_upsert_the_contact_once_and_again_when_it_changes() {
+    let (sm, r, url) = self_hosted("wh-customer", Strategy::Signature).await;
+    let created = customer("customer.created", 42, "Saleh", Some("noura@example.sa"));
+    assert_eq!(
+        webhook(&url, &created, signed(&created)).await,
+        (200, json!({ "contact": "upserted" }))
+    );
+    // Salla delivers it again, and the shopper signs in: nothing new for SALESmanago.
+    assert_eq!(webhook(&url, &created, signed(&created)).await.0, 200);
+    let login = customer("customer.login", 42, "Saleh", Some("noura@example.sa"));
+    assert_eq!(
+        webhook(&url, &login, signed(&login)).await,
+        (200, json!({ "contact": "upserted" }))
+    );
+    let upserts = sm.upserts();
+    assert_eq!(upserts.len(), 1, "{upserts:#?}");
+    assert_eq!(upserts[0].client_id(), Some(CLIENT_ID));
+    assert_eq!(
+        upserts[0].contact(),
+        &json!({ "email": "noura@example.sa", "name": "Noura Saleh", "phone": "+966501234567" })
+    );
+    assert_eq!(
+        upserts[0].body["forceOptIn"], false,
+        "consent is never changed"
+    );
+    // A new name is news: upserted again.
+    let updated = customer("customer.updated", 42, "Al-Saleh", Some("noura@example.sa"));
+    assert_eq!(webhook(&url, &updated, signed(&updated)).await.0, 200);
+    let upserts = sm.upserts();
+    assert_eq!(upserts.len(), 2);
+    assert_eq!(upserts[1].contact()["name"], "Noura Al-Saleh");
+    // A shopper known by mobile only has no card SALESmanago can file.
+    let mobile_only = customer("customer.created", 42, "Saleh", None);
+    let (status, answer) = webhook(&url, &mobile_only, signed(&mobile_only)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["reason"], "the customer has no email address");
+    assert_eq!(sm.upserts().len(), 2);
+    // Her events from the browser now go out under the contact that exists.
+    let later = batch(
+        vec![event("visit", "VISIT", None, "1")],
+        json!({ "email": "noura@example.sa" }),
+    );
+    assert_eq!(post(&url, &later).await.0, 200);
+    exactly(&sm, 1).await;
+    assert_eq!(sm.upserts().len(), 2, "no upsert per batch");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_of_each_store_goes_to_its_own_account() {
+    let (sm, r, url, _) = cloud("wh-customer-tenants").await;
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    send_settings(&url, 2, &account("client-b"), &sm.url).await;
+    let a = customer("customer.created", 1, "A", Some("same@example.sa"));
+    let b = customer("customer.created", 2, "B", Some("same@example.sa"));
+    assert_eq!(webhook(&url, &a, signed(&a)).await.0, 200);
+    assert_eq!(webhook(&url, &b, signed(&b)).await.0, 200);
+    let upserts = sm.upserts();
+    let clients: Vec<_> = upserts.iter().map(|c| c.client_id().unwrap()).collect();
+    assert_eq!(clients, ["client-a", "client-b"], "one card per account");
+    assert_eq!(upserts[1].contact()["name"], "Noura B");
     r.stop().await;
 }

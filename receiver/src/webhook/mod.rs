@@ -3,12 +3,15 @@
 //! Each call is authenticated first ([`auth`]): an unauthenticated or forged call is answered 401
 //! and nothing of it is stored or acted on. Then the envelope and its `data` are read
 //! ([`payload`]) and the event acted on:
-//! - `order.created` → one PURCHASE for the customer's email, built by the tracker's own mapping
-//!   (the row of Order Completed), so a purchase reads the same from either source; the store
-//!   keeps one PURCHASE per order whichever of the webhook and the browser comes first;
+//! - `order.created` → the customer's contact card (email, name, phone), then one PURCHASE for
+//!   that email, built by the tracker's own mapping (the row of Order Completed), so a purchase
+//!   reads the same from either source; the store keeps one PURCHASE per order whichever of the
+//!   webhook and the browser comes first; the forwarder upserts the card before the PURCHASE;
+//! - `customer.created`, `customer.updated`, `customer.login` → the contact card, upserted
+//!   ([`crate::contacts`]);
 //! - `app.settings.updated` → the store's tenant (its SALESmanago account) from the settings;
 //! - `app.uninstalled` → the store's delivery stops and its events not yet sent are cancelled;
-//! - `customer.*` and every other event → taken (2xx) and counted.
+//! - every other event → taken (2xx) and counted.
 //!
 //! A 2xx is answered only after what the call changed is committed: Salla delivers again when
 //! it gets no 2xx, and a second delivery of the same call changes nothing.
@@ -18,13 +21,15 @@ pub mod payload;
 
 pub use auth::{Strategy, WebhookAuth};
 
+use crate::contacts::{self, NoContact};
 use crate::forwarder;
+use crate::salesmanago::ContactCard;
 use crate::store::{OrderOutcome, WebhookOrder};
 use crate::tenants::{self, label};
 use crate::{now_ms, Shared};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use payload::{Envelope, Order, Webhook};
+use payload::{Customer, Envelope, Order, Webhook};
 use salla_salesmanago::cart::Cart;
 use salla_salesmanago::mapping::{self, Decision, Env};
 use salla_salesmanago::received::ReceivedContactEvent;
@@ -77,7 +82,8 @@ pub async fn handle(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> R
         Webhook::OrderCreated(order) => order_created(shared, &store_id, &order).await,
         Webhook::SettingsUpdated(s) => settings_updated(shared, &store_id, &s.settings).await,
         Webhook::Uninstalled => uninstalled(shared, &store_id).await,
-        Webhook::Customer(_) | Webhook::Other => Ok(ignored(shared, &event)),
+        Webhook::Customer(c) => customer(shared, &store_id, &event, &c).await,
+        Webhook::Other => Ok(ignored(shared, &event)),
     };
     match response {
         Ok(r) => {
@@ -92,6 +98,90 @@ pub async fn handle(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> R
             )
         }
     }
+}
+
+/// The customer's contact card, when Salla has an email SALESmanago can file it under.
+fn card(customer: &Customer) -> Option<ContactCard> {
+    Some(ContactCard {
+        email: customer.email()?.to_owned(),
+        name: customer.name(),
+        phone: customer.phone(),
+    })
+}
+
+/// The store's tenant and the client id its contact cards belong to.
+fn tenant_of(shared: &Shared, store_id: &str) -> Option<(String, String)> {
+    let tenants = shared.tenants();
+    let tenant = tenants.for_store(store_id)?;
+    let client_id = match tenants.account(&tenant) {
+        Ok(a) => a.client_id.clone(),
+        Err(_) => tenants.stores.get(&tenant)?.client_id.clone(),
+    };
+    Some((tenant, client_id))
+}
+
+/// Notes `card` for the tenant's account (durably: the forwarder upserts it before any event of
+/// the email goes out).
+async fn note(shared: &Arc<Shared>, client_id: &str, card: &ContactCard) -> Result<bool, String> {
+    let (c, k) = (client_id.to_owned(), card.clone());
+    let state = shared
+        .with_store(move |s| s.note_contact(&c, &k, now_ms()))
+        .await
+        .ok_or("the store panicked")?
+        .map_err(|e| e.to_string())?;
+    Ok(state.pending)
+}
+
+/// `customer.created`, `customer.updated`, `customer.login`: the card is noted, then upserted
+/// while Salla waits (at most [`contacts::INLINE_WAIT`]); a card that could not be upserted yet
+/// stays noted, and is upserted before the first event of its email goes out.
+async fn customer(
+    shared: &Arc<Shared>,
+    store_id: &str,
+    event: &str,
+    customer: &Customer,
+) -> Result<Response, String> {
+    let Some((tenant, client_id)) = tenant_of(shared, store_id) else {
+        shared.metrics.webhooks_ignored.fetch_add(1, Relaxed);
+        return Ok(answer(
+            StatusCode::OK,
+            json!({ "ignored": event, "reason": "no SALESmanago account for this store" }),
+        ));
+    };
+    let Some(card) = card(customer) else {
+        // SALESmanago files no contact card without an email (a shopper known by mobile only).
+        shared.metrics.webhooks_ignored.fetch_add(1, Relaxed);
+        return Ok(answer(
+            StatusCode::OK,
+            json!({ "ignored": event, "reason": "the customer has no email address" }),
+        ));
+    };
+    let pending = note(shared, &client_id, &card).await?;
+    let upserted = if !pending {
+        true
+    } else if shared.account_problems().contains_key(&tenant) {
+        false
+    } else {
+        let upsert = tokio::spawn({
+            let (shared, tenant, email) = (shared.clone(), tenant.clone(), card.email.clone());
+            async move {
+                let answer = contacts::ensure(&shared, &tenant, &email).await;
+                if let Err(NoContact::Account(reason)) = &answer {
+                    forwarder::pause_for_account(&shared, &tenant, reason);
+                }
+                answer
+            }
+        });
+        matches!(
+            tokio::time::timeout(contacts::INLINE_WAIT, upsert).await,
+            Ok(Ok(Ok(_)))
+        )
+    };
+    tracing::info!(tenant = label(&tenant), %event, upserted, "contact card from a webhook");
+    Ok(answer(
+        StatusCode::OK,
+        json!({ "contact": if upserted { "upserted" } else { "noted" } }),
+    ))
 }
 
 fn ignored(shared: &Shared, event: &str) -> Response {
@@ -155,28 +245,16 @@ async fn order_created(
     order: &Order,
 ) -> Result<Response, String> {
     let m = &shared.metrics;
-    let (tenant, client_id, location) = {
-        let tenants = shared.tenants();
-        let Some(tenant) = tenants.for_store(store_id) else {
-            m.webhooks_ignored.fetch_add(1, Relaxed);
-            tracing::warn!(store = %store_id, order = %order.id.0, "order.created for a store without SALESmanago settings: not delivered");
-            return Ok(answer(
-                StatusCode::OK,
-                json!({ "ignored": "order.created", "reason": "no SALESmanago account for this store" }),
-            ));
-        };
-        let client_id = match tenants.account(&tenant) {
-            Ok(a) => a.client_id.clone(),
-            Err(_) => tenants
-                .stores
-                .get(&tenant)
-                .map(|t| t.client_id.clone())
-                .unwrap_or_default(),
-        };
-        let location = tenants.location(&tenant).map(str::to_owned);
-        (tenant, client_id, location)
+    let Some((tenant, client_id)) = tenant_of(shared, store_id) else {
+        m.webhooks_ignored.fetch_add(1, Relaxed);
+        tracing::warn!(store = %store_id, order = %order.id.0, "order.created for a store without SALESmanago settings: not delivered");
+        return Ok(answer(
+            StatusCode::OK,
+            json!({ "ignored": "order.created", "reason": "no SALESmanago account for this store" }),
+        ));
     };
-    let Some(email) = order.customer.as_ref().and_then(|c| c.email()) else {
+    let location = shared.tenants().location(&tenant).map(str::to_owned);
+    let Some(card) = order.customer.as_ref().and_then(card) else {
         // No contact SALESmanago can file the order under; the browser's PURCHASE, which may
         // name the shopper by the smclient cookie, stays the order's.
         m.webhook_orders_without_email.fetch_add(1, Relaxed);
@@ -186,6 +264,7 @@ async fn order_created(
             json!({ "ignored": "order.created", "reason": "the customer has no email address" }),
         ));
     };
+    let email = card.email.clone();
     let Some(event) = purchase(order, &client_id, location.as_deref(), store_id, now_ms()) else {
         m.webhooks_ignored.fetch_add(1, Relaxed);
         return Ok(answer(
@@ -205,9 +284,12 @@ async fn order_created(
         tenant: tenant.clone(),
         id: format!("salla:order:{store_id}:{}", order.id.0),
         contact_event: event.to_json(),
-        email: email.to_owned(),
+        email: email.clone(),
         order_keys,
     };
+    // The card first: the forwarder upserts it (with the name and phone the order knows) before
+    // the PURCHASE goes.
+    note(shared, &client_id, &card).await?;
     let outcome = shared
         .with_store(move |s| s.accept_order(&stored, now_ms()))
         .await
