@@ -632,3 +632,45 @@ async fn a_customer_of_each_store_goes_to_its_own_account() {
     assert_eq!(upserts[1].contact()["name"], "Noura B");
     r.stop().await;
 }
+
+#[tokio::test]
+async fn incomplete_settings_keep_the_stores_events_until_they_are_complete() {
+    let (sm, r, url, _) = cloud("wh-incomplete").await;
+    let mut body = settings(1, &account("client-a"), &sm.url);
+    body["data"]["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("api_secret");
+    let (status, answer) = webhook(&url, &body, signed(&body)).await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({ "tenant": "1:client-a", "complete": false }))
+    );
+    // The store's batches are taken and kept, nothing goes out.
+    assert_eq!(
+        post(&url, &store_batch("client-a", "1", "a-kept")).await.0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(sm.calls().is_empty(), "{:#?}", sm.calls());
+    let (_, health) = get_text(format!("{url}/health")).await;
+    assert!(
+        health.contains("store 1:client-a") && health.contains("api_secret is missing"),
+        "{health}"
+    );
+    // Settings without a client id make no tenant at all.
+    let mut none = settings(3, &account("client-a"), &sm.url);
+    none["data"]["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_id");
+    let (_, answer) = webhook(&url, &none, signed(&none)).await;
+    assert_eq!(answer["reason"], "the settings have no client_id");
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    let taken = exactly(&sm, 1).await;
+    assert_eq!(
+        (taken[0].description(), taken[0].client_id()),
+        (Some("a-kept"), Some("client-a"))
+    );
+    r.stop().await;
+}
