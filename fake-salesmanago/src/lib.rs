@@ -204,6 +204,11 @@ impl Call {
         self.body["contactId"].as_str()
     }
 
+    /// The `clientId` the call authenticated as: which account it went to.
+    pub fn client_id(&self) -> Option<&str> {
+        self.body["clientId"].as_str()
+    }
+
     /// The `email` sent.
     pub fn email(&self) -> Option<&str> {
         self.body["email"].as_str()
@@ -259,6 +264,9 @@ impl Call {
 struct Ledger {
     account: Account,
     sha: String,
+    /// More accounts it takes calls for (a receiver serving several stores); each call is
+    /// checked against the account its `clientId` names.
+    others: Vec<(Account, String)>,
     calls: Vec<Call>,
     last_n: u64,
     last_event: u64,
@@ -314,6 +322,7 @@ impl Fake {
         let shared = Arc::new(Mutex::new(Ledger {
             sha: options.account.sha(),
             account: options.account,
+            others: Vec::new(),
             calls: Vec::new(),
             last_n: 0,
             last_event: 0,
@@ -349,6 +358,13 @@ impl Fake {
     /// The account it checks calls against.
     pub fn account(&self) -> Account {
         ledger(&self.shared).account.clone()
+    }
+
+    /// Takes calls for `account` too, beside the one it started with (calls name theirs by
+    /// `clientId`; the recorded body says which credentials each came with).
+    pub fn add_account(&self, account: Account) {
+        let sha = account.sha();
+        ledger(&self.shared).others.push((account, sha));
     }
 
     /// Every call answered since the start or the last reset, oldest first.
@@ -499,17 +515,22 @@ fn authenticate(l: &Ledger, body: &Json) -> Result<(), (StatusCode, String)> {
     if !body.is_object() {
         return refuse("the body must be a JSON object");
     }
+    let (account, sha) = std::iter::once((&l.account, &l.sha))
+        .chain(l.others.iter().map(|(a, s)| (a, s)))
+        .find(|(a, _)| body["clientId"] == a.client_id.as_str())
+        .unwrap_or((&l.account, &l.sha));
     if l.credentials_refused
-        || body["clientId"] != l.account.client_id.as_str()
-        || body["apiKey"] != l.account.api_key.as_str()
-        || body["sha"] != l.sha.as_str()
+        || body["clientId"] != account.client_id.as_str()
+        || body["apiKey"] != account.api_key.as_str()
+        || body["sha"] != sha.as_str()
     {
         return refuse("authentication failed (clientId, apiKey, sha)");
     }
+    let owner = account.owner.clone();
     if !body["requestTime"].is_u64() {
         return refuse("requestTime must be milliseconds since the epoch");
     }
-    if body["owner"] != l.account.owner.as_str() {
+    if body["owner"] != owner.as_str() {
         return refuse("owner must be a user of this account");
     }
     Ok(())

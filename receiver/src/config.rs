@@ -30,8 +30,8 @@ impl From<&str> for Secret {
     }
 }
 
-/// The SALESmanago account the receiver delivers to.
-#[derive(Debug, Clone)]
+/// A SALESmanago account the receiver delivers to.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     /// API base, e.g. `https://app3.salesmanago.pl` (the account's endpoint host).
     pub endpoint: String,
@@ -48,9 +48,14 @@ pub struct Account {
 /// Everything the receiver needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The SALESmanago account.
-    pub account: Account,
-    /// Store origins allowed to post, exactly (`https://store.example`).
+    /// The env file's SALESmanago account (self-hosted, one store): the tenant with the empty
+    /// key. `None` when the receiver serves only the stores that installed the Salla app
+    /// (their accounts come from `app.settings.updated`, see docs/webhooks.md).
+    pub account: Option<Account>,
+    /// The Salla app's webhook secret and strategy; `None` turns the webhook route off.
+    pub webhook: Option<crate::webhook::WebhookAuth>,
+    /// Store origins allowed to post, exactly (`https://store.example`); `*` alone allows any
+    /// (a receiver that serves every store that installs the app cannot list them).
     pub allowed_origins: Vec<String>,
     /// Where to listen.
     pub listen: SocketAddr,
@@ -92,7 +97,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "SM_ALLOWED_ORIGINS",
-        "comma-separated store origins allowed to post, e.g. https://store.example",
+        "comma-separated store origins allowed to post, e.g. https://store.example; * for any",
+    ),
+    (
+        "SM_SALLA_WEBHOOK_SECRET",
+        "the Salla app's webhook secret: turns on POST /salla/webhook (never logged)",
+    ),
+    (
+        "SM_SALLA_WEBHOOK_AUTH",
+        "how Salla proves its webhooks, as the app is set: signature (default) or token",
     ),
     ("SM_LISTEN", "address to listen on (default 127.0.0.1:8787)"),
     ("SM_DATA_DIR", "directory for the database (default ./data)"),
@@ -119,6 +132,13 @@ impl Config {
     /// Reads the configuration through `get` (the environment, an env file, or a test's map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
         let mut errors = Vec::new();
+        let set = |name: &str| get(name).is_some_and(|v| !v.trim().is_empty());
+        let webhook_secret = get("SM_SALLA_WEBHOOK_SECRET")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        // No account variable at all, with webhooks on: the stores' accounts come from the
+        // Salla app's settings only. Any one of them set: the env file's account, all required.
+        let has_account = ACCOUNT_VARIABLES.iter().any(|n| set(n)) || webhook_secret.is_none();
         let mut required = |name: &str| match get(name).map(|v| v.trim().to_owned()) {
             Some(v) if !v.is_empty() => v,
             _ => {
@@ -126,11 +146,18 @@ impl Config {
                 String::new()
             }
         };
-        let endpoint = required("SM_API_ENDPOINT");
-        let client_id = required("SM_CLIENT_ID");
-        let api_key = required("SM_API_KEY");
-        let api_secret = required("SM_API_SECRET");
-        let owner = required("SM_OWNER");
+        let mut account_var = |name: &str| {
+            if has_account {
+                required(name)
+            } else {
+                String::new()
+            }
+        };
+        let endpoint = account_var("SM_API_ENDPOINT");
+        let client_id = account_var("SM_CLIENT_ID");
+        let api_key = account_var("SM_API_KEY");
+        let api_secret = account_var("SM_API_SECRET");
+        let owner = account_var("SM_OWNER");
         let origins = required("SM_ALLOWED_ORIGINS");
         let is_url = endpoint.starts_with("https://") || endpoint.starts_with("http://");
         if !endpoint.is_empty() && !is_url {
@@ -148,7 +175,7 @@ impl Config {
             .map(|o| o.trim().trim_end_matches('/').to_owned())
             .filter(|o| !o.is_empty())
             .collect();
-        for o in &allowed_origins {
+        for o in allowed_origins.iter().filter(|o| *o != "*") {
             let host = o
                 .strip_prefix("https://")
                 .or_else(|| o.strip_prefix("http://"));
@@ -186,17 +213,28 @@ impl Config {
         };
         let trust_proxy = flag("SM_TRUST_PROXY");
         let allow_no_origin = flag("SM_ALLOW_NO_ORIGIN");
+        let strategy = get("SM_SALLA_WEBHOOK_AUTH").map_or(Ok(Default::default()), |v| {
+            v.parse::<crate::webhook::Strategy>()
+        });
+        let strategy = strategy.unwrap_or_else(|e| {
+            errors.push(format!("SM_SALLA_WEBHOOK_AUTH {e}"));
+            Default::default()
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Config {
-            account: Account {
+            account: has_account.then(|| Account {
                 endpoint: endpoint.trim_end_matches('/').to_owned(),
                 client_id,
                 api_key: Secret(api_key),
                 api_secret: Secret(api_secret),
                 owner,
-            },
+            }),
+            webhook: webhook_secret.map(|secret| crate::webhook::WebhookAuth {
+                strategy,
+                secret: Secret(secret),
+            }),
             allowed_origins,
             listen,
             data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
@@ -237,6 +275,15 @@ impl Config {
     }
 }
 
+/// The env file's account: all of them, or (with webhooks on) none.
+const ACCOUNT_VARIABLES: [&str; 5] = [
+    "SM_API_ENDPOINT",
+    "SM_CLIENT_ID",
+    "SM_API_KEY",
+    "SM_API_SECRET",
+    "SM_OWNER",
+];
+
 fn describe(name: &str) -> &'static str {
     VARIABLES
         .iter()
@@ -272,7 +319,11 @@ mod tests {
     #[test]
     fn a_good_configuration_and_a_hidden_secret() {
         let c = Config::from_lookup(lookup(GOOD)).unwrap();
-        assert_eq!(c.account.endpoint, "https://app3.salesmanago.pl");
+        assert_eq!(
+            c.account.as_ref().unwrap().endpoint,
+            "https://app3.salesmanago.pl"
+        );
+        assert!(c.webhook.is_none(), "off without a secret");
         assert_eq!(
             c.allowed_origins,
             ["https://store.example", "http://127.0.0.1:8080"]
@@ -337,6 +388,41 @@ mod tests {
             error.starts_with("cannot read the line \"A=x  # the shop's host\"")
                 && error.ends_with("use no ' or \" in a comment)"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn webhooks_alone_or_with_the_env_account() {
+        let mut cloud: Vec<(&str, &str)> = vec![
+            ("SM_ALLOWED_ORIGINS", "*"),
+            ("SM_SALLA_WEBHOOK_SECRET", "whsec"),
+        ];
+        let c = Config::from_lookup(lookup(&cloud)).unwrap();
+        assert!(c.account.is_none());
+        let w = c.webhook.as_ref().unwrap();
+        assert_eq!(w.strategy, crate::webhook::Strategy::Signature);
+        assert!(!format!("{c:?}").contains("whsec"));
+        cloud.push(("SM_SALLA_WEBHOOK_AUTH", "Token"));
+        cloud.push(("SM_CLIENT_ID", "half an account"));
+        let errors = Config::from_lookup(lookup(&cloud)).unwrap_err().join("\n");
+        assert!(errors.contains("SM_API_KEY is missing"), "{errors}");
+        let mut both = GOOD.to_vec();
+        both.extend([
+            ("SM_SALLA_WEBHOOK_SECRET", "w"),
+            ("SM_SALLA_WEBHOOK_AUTH", "token"),
+        ]);
+        let c = Config::from_lookup(lookup(&both)).unwrap();
+        assert!(c.account.is_some());
+        assert_eq!(c.webhook.unwrap().strategy, crate::webhook::Strategy::Token);
+        let bad = Config::from_lookup(lookup(&[
+            ("SM_ALLOWED_ORIGINS", "*"),
+            ("SM_SALLA_WEBHOOK_SECRET", "w"),
+            ("SM_SALLA_WEBHOOK_AUTH", "hmac"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            bad,
+            ["SM_SALLA_WEBHOOK_AUTH must be signature or token, got \"hmac\""]
         );
     }
 }

@@ -49,13 +49,16 @@ pub enum NoContact {
     Later(String),
 }
 
-/// The `contactId` of `email` in the account, upserting its card first when SALESmanago does not
+/// The `contactId` of `email` in `tenant`'s account, upserting its card first when SALESmanago does not
 /// have it as stored. An email with no card noted (a queue from before contact cards) is upserted
 /// with the email alone. `Err` says why not (the upsert's answer is counted here); the caller
 /// decides what it means for its events.
-pub async fn ensure(shared: &Arc<Shared>, email: &str) -> Result<String, NoContact> {
+pub async fn ensure(shared: &Arc<Shared>, tenant: &str, email: &str) -> Result<String, NoContact> {
+    // A tenant that cannot deliver (incomplete settings) cannot upsert either: an account problem.
+    let client = shared.client(tenant).map_err(NoContact::Account)?;
     let _one_at_a_time = shared.contact_locks.of(email).lock().await;
-    let client_id = shared.config.account.client_id.clone();
+    // Cards belong to the account (its client id): two stores of one account share them.
+    let client_id = client.client_id().to_owned();
     let (c, e) = (client_id.clone(), email.to_owned());
     let stored = match shared.with_store(move |s| s.contact(&c, &e)).await {
         Some(Ok(stored)) => stored,
@@ -77,7 +80,7 @@ pub async fn ensure(shared: &Arc<Shared>, email: &str) -> Result<String, NoConta
         },
     };
     let m = &shared.metrics;
-    match shared.client.upsert_contact(&card, now_ms()).await {
+    match client.upsert_contact(&card, now_ms()).await {
         Answer::Taken(Some(id)) => {
             m.contacts_upserted.fetch_add(1, Relaxed);
             tracing::info!(contact_id = %id, "contact upserted");

@@ -12,19 +12,24 @@
 //! retried.
 //!
 //! A refusal of the account (credentials, owner: [`Answer::Account`]) is no event's fault either,
-//! and unlike an outage it does not pass by itself: delivery pauses with every event kept, `/health`
-//! and `/metrics` say so, one log line names the settings to fix, and every
-//! [`account_probe`](crate::config::Config::account_probe) one event is tried again. When
-//! SALESmanago takes it, delivery resumes where it stopped.
+//! and unlike an outage it does not pass by itself: delivery pauses **for that tenant** (one
+//! store's wrong secret holds back no other store) with every event kept, `/health` and
+//! `/metrics` name it, one log line names the settings to fix, and every
+//! [`account_probe`](crate::config::Config::account_probe) one of its events is tried again. When
+//! SALESmanago takes it, or the store's settings change, delivery resumes where it stopped.
 //!
-//! An event that names an email goes only once the email's contact exists in SALESmanago
-//! ([`contacts::ensure`] upserts it first if needed). The upsert's answer counts as the event's:
-//! an outage or an account refusal pauses as above with the event kept; a card SALESmanago refuses
-//! for itself drops the event (counted), since it has no contact to go to.
+//! Each event goes out with its own tenant's credentials ([`crate::tenants`]); a lane never holds
+//! two tenants' events (its keys name the tenant).
+//!
+//! An event that names an email goes only once the email's contact exists in the tenant's
+//! SALESmanago account ([`contacts::ensure`] upserts it first if needed). The upsert's answer
+//! counts as the event's: an outage or an account refusal pauses as above with the event kept; a
+//! card SALESmanago refuses for itself drops the event (counted), since it has no contact to go to.
 
 use crate::contacts::{self, NoContact};
 use crate::salesmanago::{Answer, Client};
 use crate::store::Outbound;
+use crate::tenants::{self, label};
 use crate::{now_ms, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,28 +57,35 @@ fn jitter() -> f64 {
 
 /// Runs until `stopped` turns true, finishing the calls in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let client = shared.client.clone();
     let mut failures = 0u32;
     let mut last_prune: Option<Instant> = None;
+    let mut probed: HashMap<String, Instant> = HashMap::new();
     loop {
         if *stopped.borrow() {
             return;
         }
         housekeeping(&shared, &mut last_prune).await;
-        if shared.account_problem().is_some() {
-            if probe(&shared, &client, &stopped).await {
-                resume(&shared);
-            } else {
-                tokio::select! {
-                    _ = stopped.changed() => {}
-                    _ = tokio::time::sleep(shared.config.account_probe) => {}
-                }
+        let paused: Vec<String> = shared.account_problems().into_keys().collect();
+        probed.retain(|t, _| paused.contains(t));
+        for tenant in &paused {
+            if probed
+                .get(tenant)
+                .is_some_and(|at| at.elapsed() < shared.config.account_probe)
+            {
                 continue;
             }
+            probed.insert(tenant.clone(), Instant::now());
+            if probe(&shared, tenant, &stopped).await {
+                resume(&shared, tenant);
+            }
         }
-        match deliver_due(&shared, &client, &stopped).await {
-            Round::Account(reason) => {
-                pause_for_account(&shared, &reason);
+        let paused: Vec<String> = shared.account_problems().into_keys().collect();
+        match deliver_due(&shared, &stopped, &paused).await {
+            Round::Account(refused) => {
+                for (tenant, reason) in refused {
+                    probed.insert(tenant.clone(), Instant::now());
+                    pause_for_account(&shared, &tenant, &reason);
+                }
                 continue;
             }
             Round::Done => failures = 0,
@@ -92,10 +104,16 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 continue;
             }
         }
+        // A paused tenant's next probe may come before anything wakes the forwarder.
+        let idle = if paused.is_empty() {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(500).min(shared.config.account_probe)
+        };
         tokio::select! {
             _ = stopped.changed() => {}
             _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(idle) => {}
         }
     }
 }
@@ -128,59 +146,81 @@ enum Round {
     Done,
     /// SALESmanago could not be reached (or the store failed): pause before the next round.
     Failed,
-    /// SALESmanago refused the account: pause until a probe goes through.
-    Account(String),
+    /// SALESmanago refused these tenants' accounts (or they cannot deliver): pause each until a
+    /// probe goes through or its settings change.
+    Account(Vec<(String, String)>),
 }
 
-/// The settings an account refusal points at, in the order they are most often wrong.
-const ACCOUNT_SETTINGS: &str = "SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT";
+/// The settings an account refusal points at, in the order they are most often wrong: the env
+/// file's variables, or the keys of a store's settings form.
+pub fn account_settings(tenant: &str) -> String {
+    use crate::tenants::keys::*;
+    if tenant == tenants::ENV {
+        "SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT".into()
+    } else {
+        format!("the store's app settings {API_SECRET}, {API_KEY}, {CLIENT_ID}, {OWNER}, {API_ENDPOINT}")
+    }
+}
 
-/// Pauses delivery for the account (logged once, until [`resume`]).
-pub(crate) fn pause_for_account(shared: &Shared, reason: &str) {
-    let mut problem = shared
-        .account_problem
+/// Pauses delivery for `tenant` (logged once, until [`resume`]).
+pub(crate) fn pause_for_account(shared: &Shared, tenant: &str, reason: &str) {
+    let mut problems = shared
+        .account_problems
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if problem.is_none() {
+    if !problems.contains_key(tenant) {
         // The one line an operator needs; the probes that follow log at debug level only.
         tracing::error!(
+            tenant = label(tenant),
             %reason,
             probe_every_s = shared.config.account_probe.as_secs_f64(),
-            "SALESmanago refused the account, not an event: delivery paused, every event kept; \
-             check {ACCOUNT_SETTINGS} (the API secret changes when it is regenerated in \
-             SALESmanago), then restart or wait for the next probe"
+            "SALESmanago refused the account, not an event: delivery paused for this tenant, \
+             every event kept; check {} (the API secret changes when it is regenerated in \
+             SALESmanago), then restart, change the settings or wait for the next probe",
+            account_settings(tenant)
         );
     }
-    *problem = Some(reason.to_owned());
+    problems.insert(tenant.to_owned(), reason.to_owned());
 }
 
-fn resume(shared: &Shared) {
+/// Delivery resumes for `tenant` (a probe went through, or its settings changed).
+pub fn resume(shared: &Shared, tenant: &str) {
     let was = shared
-        .account_problem
+        .account_problems
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .take();
+        .remove(tenant);
     if was.is_some() {
-        tracing::info!("SALESmanago took a call for the account again: delivery resumed");
+        tracing::info!(
+            tenant = label(tenant),
+            "SALESmanago took a call for the account again: delivery resumed"
+        );
+        shared.wake.notify_one();
     }
 }
 
-/// While paused for the account: tries the first due event alone. True when SALESmanago took it
-/// (or there is nothing to try and the forwarder may as well go on); a refusal of the event on
-/// its own merits also says the account works.
-async fn probe(shared: &Arc<Shared>, client: &Client, stopped: &watch::Receiver<bool>) -> bool {
-    let first = match shared.with_store(|s| s.due(now_ms(), 1)).await {
-        Some(Ok(first)) => first,
+/// While `tenant` is paused: tries its first due event alone. True when SALESmanago took it;
+/// a refusal of the event on its own merits also says the account works.
+async fn probe(shared: &Arc<Shared>, tenant: &str, stopped: &watch::Receiver<bool>) -> bool {
+    let t = tenant.to_owned();
+    let first = match shared.with_store(move |s| s.first_due(&t, now_ms())).await {
+        Some(Ok(Some(first))) => first,
         _ => return false,
     };
-    if first.is_empty() {
-        return false;
-    }
-    match deliver_lane(shared, client, first, stopped).await {
+    let client = match shared.client(tenant) {
+        Ok(c) => c,
+        Err(reason) => {
+            pause_for_account(shared, tenant, &reason);
+            return false;
+        }
+    };
+    match deliver_lane(shared, &client, vec![first], stopped).await {
         Round::Done => true,
-        Round::Account(reason) => {
-            tracing::debug!(%reason, "account probe refused; delivery stays paused");
-            pause_for_account(shared, &reason);
+        Round::Account(refused) => {
+            for (tenant, reason) in refused {
+                tracing::debug!(tenant = label(&tenant), %reason, "account probe refused; delivery stays paused");
+                pause_for_account(shared, &tenant, &reason);
+            }
             false
         }
         Round::Failed => false,
@@ -200,9 +240,11 @@ pub fn lanes(due: Vec<Outbound>) -> Vec<Vec<Outbound>> {
     let mut parent: Vec<usize> = (0..due.len()).collect();
     let mut first_with: HashMap<String, usize> = HashMap::new();
     for (i, e) in due.iter().enumerate() {
-        let contact = e.contact_key().map(|c| format!("contact:{c}"));
+        // Keys name the tenant: two stores' shoppers or carts never share a lane.
+        let t = &e.tenant;
+        let contact = e.contact_key().map(|c| format!("contact:{t}:{c}"));
         let cart = (e.event_type == "CART")
-            .then(|| e.external_id.as_ref().map(|x| format!("cart:{x}")))
+            .then(|| e.external_id.as_ref().map(|x| format!("cart:{t}:{x}")))
             .flatten();
         for key in [contact, cart].into_iter().flatten() {
             match first_with.get(&key) {
@@ -231,12 +273,17 @@ pub fn lanes(due: Vec<Outbound>) -> Vec<Vec<Outbound>> {
 
 async fn deliver_due(
     shared: &Arc<Shared>,
-    client: &Client,
     stopped: &watch::Receiver<bool>,
+    paused: &[String],
 ) -> Round {
     let slots = Arc::new(Semaphore::new(PARALLEL_LANES));
+    let mut paused = paused.to_vec();
     loop {
-        let due = match shared.with_store(|s| s.due(now_ms(), ROUND)).await {
+        let skip = paused.clone();
+        let due = match shared
+            .with_store(move |s| s.due_except(now_ms(), ROUND, &skip))
+            .await
+        {
             Some(Ok(due)) => due,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "could not read the queue");
@@ -248,29 +295,37 @@ async fn deliver_due(
             return Round::Done;
         }
         let mut running = JoinSet::new();
+        let mut account = Vec::new();
         for lane in lanes(due) {
-            let (shared, client, stopped, slots) = (
-                shared.clone(),
-                client.clone(),
-                stopped.clone(),
-                slots.clone(),
-            );
+            // One tenant per lane (its keys name the tenant).
+            let tenant = lane[0].tenant.clone();
+            if paused.contains(&tenant) {
+                continue;
+            }
+            let client = match shared.client(&tenant) {
+                Ok(c) => c,
+                Err(reason) => {
+                    paused.push(tenant.clone());
+                    account.push((tenant, reason));
+                    continue;
+                }
+            };
+            let (shared, stopped, slots) = (shared.clone(), stopped.clone(), slots.clone());
             running.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 deliver_lane(&shared, &client, lane, &stopped).await
             });
         }
         let mut failed = false;
-        let mut account = None;
         while let Some(lane) = running.join_next().await {
             match lane {
                 Ok(Round::Done) => {}
-                Ok(Round::Account(reason)) => account = Some(reason),
+                Ok(Round::Account(refused)) => account.extend(refused),
                 _ => failed = true,
             }
         }
-        if let Some(reason) = account {
-            return Round::Account(reason);
+        if !account.is_empty() {
+            return Round::Account(account);
         }
         if failed {
             return Round::Failed;
@@ -306,12 +361,12 @@ async fn deliver_lane(
             }
             if !contacts_exist.iter().any(|e| e == email) {
                 let id = event.id.clone();
-                match contacts::ensure(shared, email).await {
+                match contacts::ensure(shared, &event.tenant, email).await {
                     Ok(_) => contacts_exist.push(email.to_owned()),
                     Err(NoContact::Account(reason)) => {
                         let kept = reason.clone();
                         let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
-                        return Round::Account(reason);
+                        return Round::Account(vec![(event.tenant.clone(), reason)]);
                     }
                     Err(NoContact::Refused(reason)) => {
                         m.failed.fetch_add(1, Relaxed);
@@ -331,7 +386,13 @@ async fn deliver_lane(
         }
         let cart_event = match (&event.event_type[..], event.external_id.clone()) {
             // Not knowing would add a second CART for the cart: pause instead.
-            ("CART", Some(cart)) => match shared.with_store(move |s| s.cart_event(&cart)).await {
+            ("CART", Some(cart)) => match shared
+                .with_store({
+                    let tenant = event.tenant.clone();
+                    move |s| s.cart_event(&tenant, &cart)
+                })
+                .await
+            {
                 Some(Ok(id)) => id,
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "could not read the cart's event id");
@@ -387,7 +448,7 @@ async fn deliver_lane(
                 // Due again as it was: the queue keeps its order for when the account works.
                 let kept = reason.clone();
                 let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
-                return Round::Account(reason);
+                return Round::Account(vec![(event.tenant, reason)]);
             }
             Answer::Later(reason) => {
                 m.retried.fetch_add(1, Relaxed);
@@ -414,6 +475,7 @@ mod tests {
             event_type: kind.into(),
             external_id: cart.map(Into::into),
             attempts: 0,
+            tenant: String::new(),
         }
     }
 

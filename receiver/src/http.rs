@@ -1,7 +1,8 @@
-//! HTTP: `POST /collect` (protocol v1, CORS only for allowed origins), `GET /health`,
-//! `GET /metrics`. A batch is answered 2xx only after the store committed it; the answer carries
-//! the `contactId` of the shopper it names by email when the receiver has it or gets it by an
-//! upsert within [`contacts::INLINE_WAIT`].
+//! HTTP: `POST /collect` (protocol v1, CORS only for allowed origins), `POST /salla/webhook`
+//! (Salla's calls, [`crate::webhook`]), `GET /health`, `GET /metrics`. A batch is answered 2xx
+//! only after the store committed it, for the tenant its `clientId` and `storeId` name; the answer
+//! carries the `contactId` of the shopper it names by email when the receiver has it or gets it by
+//! an upsert within [`contacts::INLINE_WAIT`].
 
 use crate::contacts::{self, NoContact};
 use crate::store::ContactState;
@@ -31,6 +32,7 @@ pub async fn serve(
     let writer = Writer::start(shared.clone());
     let app = Router::new()
         .route("/collect", post(collect).options(preflight))
+        .route(crate::webhook::PATH, post(webhook))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state((shared, limiter, writer));
@@ -73,7 +75,12 @@ fn cors(
         return Ok(Vec::new());
     };
     let o = origin.to_str().unwrap_or("");
-    if !shared.config.allowed_origins.iter().any(|a| a == o) {
+    if !shared
+        .config
+        .allowed_origins
+        .iter()
+        .any(|a| a == o || a == "*")
+    {
         shared.metrics.refused_requests.fetch_add(1, Relaxed);
         return Err(Box::new(json_error(
             StatusCode::FORBIDDEN,
@@ -191,16 +198,15 @@ async fn collect(
         Ok(b) => b,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    // A tracker set up with another account's client id would file its shoppers under ours.
-    if batch.client_id != cfg.account.client_id {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "clientId \"{}\" is not this receiver's SALESmanago account (SM_CLIENT_ID); check the tracker's clientId",
-                batch.client_id
-            ),
-        );
-    }
+    // The batch's tenant: a tracker set up with another account's client id (or another
+    // store's) must not file its shoppers under an account that is not theirs.
+    let tenant = match shared
+        .tenants()
+        .route(&batch.client_id, batch.store_id.as_deref())
+    {
+        Ok(t) => t,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     let email_dropped = batch.email_dropped;
     let phone_dropped = batch.phone_dropped;
     // The addresses themselves stay out of the log: personal data, and the counts say enough.
@@ -225,7 +231,7 @@ async fn collect(
         shared.metrics.phone_only_batches.fetch_add(1, Relaxed);
     }
     let email = batch.contact.email.clone();
-    let accepted = match writer.accept(batch).await {
+    let accepted = match writer.accept(batch, tenant.clone()).await {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::error!(error = %e, "could not store a batch");
@@ -242,7 +248,7 @@ async fn collect(
     m.unattached.fetch_add(accepted.unattached as u64, Relaxed);
     // The contact first, then the forwarder: woken earlier, it would only wait for this upsert.
     let contact_id = match (email, accepted.contact) {
-        (Some(email), Some(state)) => contact_id(&shared, email, state).await,
+        (Some(email), Some(state)) => contact_id(&shared, &tenant, email, state).await,
         _ => None,
     };
     shared.wake.notify_one();
@@ -274,16 +280,21 @@ async fn collect(
 /// for SALESmanago; else the upsert's, if it answers within [`contacts::INLINE_WAIT`] (it goes on
 /// after that, and the forwarder upserts before the email's events go in any case). While the
 /// account is paused no upsert is tried here; a contact known before is still answered.
-async fn contact_id(shared: &Arc<Shared>, email: String, state: ContactState) -> Option<String> {
-    if !state.pending || shared.account_problem().is_some() {
+async fn contact_id(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    email: String,
+    state: ContactState,
+) -> Option<String> {
+    if !state.pending || shared.account_problems().contains_key(tenant) {
         return state.contact_id;
     }
     let upsert = tokio::spawn({
-        let shared = shared.clone();
+        let (shared, tenant) = (shared.clone(), tenant.to_owned());
         async move {
-            let answer = contacts::ensure(&shared, &email).await;
+            let answer = contacts::ensure(&shared, &tenant, &email).await;
             if let Err(NoContact::Account(reason)) = &answer {
-                crate::forwarder::pause_for_account(&shared, reason);
+                crate::forwarder::pause_for_account(&shared, &tenant, reason);
             }
             answer
         }
@@ -294,6 +305,14 @@ async fn contact_id(shared: &Arc<Shared>, email: String, state: ContactState) ->
     }
 }
 
+async fn webhook(
+    State((shared, ..)): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    crate::webhook::handle(&shared, &headers, &body).await
+}
+
 async fn health(State((shared, ..)): State<AppState>) -> Response {
     let ok = shared
         .with_store(|s| s.counts().is_ok())
@@ -302,13 +321,27 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
     if !ok {
         return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
     }
-    // Batches are still taken and kept, but nothing reaches SALESmanago: not healthy, and why.
-    match shared.account_problem() {
-        None => (StatusCode::OK, "ok\n").into_response(),
+    // Batches are still taken and kept, but nothing of that tenant reaches SALESmanago. The env
+    // file's account is the service's own (self-hosted): not healthy. A store's is one merchant's
+    // settings: named, but the receiver serves the other stores, so it stays healthy.
+    let mut problems = shared.account_problems();
+    let stores: String = problems
+        .iter()
+        .filter(|(t, _)| *t != crate::tenants::ENV)
+        .map(|(t, reason)| {
+            format!(
+                "delivery paused for store {t}: SALESmanago refused the account ({reason}); check {}\n",
+                crate::forwarder::account_settings(t)
+            )
+        })
+        .collect();
+    match problems.remove(crate::tenants::ENV) {
+        None => (StatusCode::OK, format!("ok\n{stores}")).into_response(),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "delivery paused: SALESmanago refused the account ({reason}); check SM_API_SECRET, SM_API_KEY, SM_CLIENT_ID, SM_OWNER, SM_API_ENDPOINT\n"
+                "delivery paused: SALESmanago refused the account ({reason}); check {}\n{stores}",
+                crate::forwarder::account_settings(crate::tenants::ENV)
             ),
         )
             .into_response(),
@@ -321,7 +354,8 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .await
         .unwrap_or_default();
     let m = &shared.metrics;
-    let rows: [(&str, &str, &str, u64); 20] = [
+    let problems = shared.account_problems();
+    let rows: [(&str, &str, &str, u64); 24] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -421,8 +455,32 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         (
             "sm_receiver_delivery_paused",
             "gauge",
-            "1 while delivery is paused because SALESmanago refuses the account (see /health)",
-            u64::from(shared.account_problem().is_some()),
+            "tenants whose delivery is paused because SALESmanago refuses the account (see /health and sm_receiver_tenant_paused)",
+            problems.len() as u64,
+        ),
+        (
+            "sm_receiver_webhooks_taken_total",
+            "counter",
+            "Salla webhooks taken (stored or acted on, second deliveries included), since start",
+            m.webhooks_taken.load(Relaxed),
+        ),
+        (
+            "sm_receiver_webhooks_refused_total",
+            "counter",
+            "Salla webhook calls refused: not authenticated (401), unreadable (400) or webhooks off, since start",
+            m.webhooks_refused.load(Relaxed),
+        ),
+        (
+            "sm_receiver_webhooks_ignored_total",
+            "counter",
+            "Salla webhooks taken with nothing to do (events not acted on, stores without settings), since start",
+            m.webhooks_ignored.load(Relaxed),
+        ),
+        (
+            "sm_receiver_webhook_orders_without_email_total",
+            "counter",
+            "order.created without a customer email: no PURCHASE from the webhook, since start",
+            m.webhook_orders_without_email.load(Relaxed),
         ),
         (
             "sm_receiver_queue_depth",
@@ -447,6 +505,29 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
     for (name, kind, help, value) in rows {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out.push_str(
+        "# HELP sm_receiver_tenant_paused 1 for each tenant (store and SALESmanago client id) whose delivery is paused\n# TYPE sm_receiver_tenant_paused gauge\n",
+    );
+    for tenant in problems.keys() {
+        let (store, client) = match tenant.split_once(':') {
+            Some((s, c)) => (s.to_owned(), c.to_owned()),
+            None => (
+                String::new(),
+                shared
+                    .tenants()
+                    .env
+                    .as_ref()
+                    .map(|a| a.client_id.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+        let escape = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str(&format!(
+            "sm_receiver_tenant_paused{{store=\"{}\",client_id=\"{}\"}} 1\n",
+            escape(&store),
+            escape(&client)
         ));
     }
     (

@@ -3,9 +3,11 @@
 //! never see.
 //!
 //! Layers, in the order data flows: [`http`] (accept, validate with the tracker's own core,
-//! CORS, limits) → [`store`] (durable, deduplicating) → [`forwarder`] (paced by [`retry`]) →
-//! [`salesmanago`] (API v2). [`contacts`] makes sure the contact an email names exists in
-//! SALESmanago before its events go (asked by `/collect` and by the forwarder).
+//! CORS, limits) and [`webhook`] (Salla's own calls: orders, customers, the app's settings) →
+//! [`store`] (durable, deduplicating) → [`forwarder`] (paced by [`retry`]) → [`salesmanago`]
+//! (API v2), each event with its own [`tenants`]' account. [`contacts`] makes sure the contact an
+//! email names exists in SALESmanago before its events go (asked by `/collect`, by the webhooks
+//! and by the forwarder).
 
 pub mod config;
 pub mod contacts;
@@ -14,14 +16,18 @@ pub mod http;
 pub mod retry;
 pub mod salesmanago;
 pub mod store;
+pub mod tenants;
+pub mod webhook;
 pub mod writer;
 
 use config::Config;
 use salesmanago::Client;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use store::{SqliteStore, Store};
+use tenants::Tenants;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -61,6 +67,15 @@ pub struct Metrics {
     pub retried: AtomicU64,
     /// Calls SALESmanago refused for the account (credentials, owner), the probes included.
     pub account_refusals: AtomicU64,
+    /// Salla webhooks taken (stored or acted on), duplicates included.
+    pub webhooks_taken: AtomicU64,
+    /// Webhook calls refused: not authenticated (401) or unreadable (400).
+    pub webhooks_refused: AtomicU64,
+    /// Webhooks of events the receiver does not act on, answered 2xx.
+    pub webhooks_ignored: AtomicU64,
+    /// `order.created` without a usable customer email: no PURCHASE from the webhook (the
+    /// browser's, if any, is the order's).
+    pub webhook_orders_without_email: AtomicU64,
 }
 
 /// What the layers share.
@@ -73,10 +88,13 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Wakes the forwarder when a batch was stored.
     pub wake: Notify,
-    /// Why delivery is paused for the account (SALESmanago refused its credentials), if it is.
-    pub account_problem: Mutex<Option<String>>,
-    /// The account's SALESmanago client.
-    pub client: Client,
+    /// The tenants: the env file's account and the stores' (kept in the store too).
+    pub tenants: RwLock<Tenants>,
+    /// Tenants whose delivery is paused, and why (SALESmanago refused the account, or the
+    /// store's settings are incomplete).
+    pub account_problems: Mutex<BTreeMap<String, String>>,
+    /// One SALESmanago client per tenant, made again when its account changes.
+    pub clients: Mutex<HashMap<String, (config::Account, Client)>>,
     /// One upsert at a time per email.
     pub contact_locks: contacts::Locks,
 }
@@ -88,12 +106,37 @@ impl Shared {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Why delivery is paused for the account, if it is.
-    pub fn account_problem(&self) -> Option<String> {
-        self.account_problem
+    /// Tenants whose delivery is paused, and why.
+    pub fn account_problems(&self) -> BTreeMap<String, String> {
+        self.account_problems
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Why delivery is paused for the env file's account, if it is.
+    pub fn account_problem(&self) -> Option<String> {
+        self.account_problems().remove(tenants::ENV)
+    }
+
+    /// The SALESmanago client of `tenant`'s current account, or why it cannot deliver
+    /// (incomplete settings, uninstalled, unknown).
+    pub fn client(&self, tenant: &str) -> Result<Client, String> {
+        let account = self.tenants().account(tenant)?.clone();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients.get(tenant) {
+            Some((a, c)) if *a == account => Ok(c.clone()),
+            _ => {
+                let client = Client::new(account.clone());
+                clients.insert(tenant.to_owned(), (account, client.clone()));
+                Ok(client)
+            }
+        }
+    }
+
+    /// The tenants, also after a panic elsewhere while they were written (each write is whole).
+    pub fn tenants(&self) -> std::sync::RwLockReadGuard<'_, Tenants> {
+        self.tenants.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on the store off the async threads (SQLite waits for the disk), or `None` if it
@@ -139,19 +182,29 @@ impl Running {
 
 /// Opens the store and starts the HTTP server and the forwarder.
 pub async fn start(config: Config) -> Result<Running, String> {
-    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let mut store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let tenants = Tenants {
+        env: config.account.clone(),
+        stores: store
+            .tenants()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|t| (t.key(), t))
+            .collect(),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let shared = Arc::new(Shared {
-        client: Client::new(config.account.clone()),
+        clients: Mutex::new(HashMap::new()),
         contact_locks: contacts::Locks::default(),
         config,
         store: Mutex::new(Box::new(store)),
         metrics: Metrics::default(),
         wake: Notify::new(),
-        account_problem: Mutex::new(None),
+        tenants: RwLock::new(tenants),
+        account_problems: Mutex::new(BTreeMap::new()),
     });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, shared.clone(), stopped.clone()));

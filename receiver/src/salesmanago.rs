@@ -51,6 +51,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The client id of its account.
+    pub fn client_id(&self) -> &str {
+        &self.account.client_id
+    }
+
     /// A client with sane timeouts.
     pub fn new(account: Account) -> Client {
         let sha = sha(

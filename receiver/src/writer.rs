@@ -16,6 +16,7 @@ const MAX_GROUP: usize = 256;
 
 struct Job {
     batch: ReceivedBatch,
+    tenant: String,
     done: oneshot::Sender<Result<Accepted, String>>,
 }
 
@@ -36,11 +37,15 @@ impl Writer {
         Writer { jobs }
     }
 
-    /// Stores `batch` durably; returns when it is committed.
-    pub async fn accept(&self, batch: ReceivedBatch) -> Result<Accepted, String> {
+    /// Stores `batch` for `tenant` durably; returns when it is committed.
+    pub async fn accept(&self, batch: ReceivedBatch, tenant: String) -> Result<Accepted, String> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job { batch, done })
+            .send(Job {
+                batch,
+                tenant,
+                done,
+            })
             .map_err(|_| "the writer has stopped".to_owned())?;
         answer
             .await
@@ -57,8 +62,13 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let arriving: Vec<Arriving<'_>> =
-            group.iter().map(|j| Arriving { batch: &j.batch }).collect();
+        let arriving: Vec<Arriving<'_>> = group
+            .iter()
+            .map(|j| Arriving {
+                batch: &j.batch,
+                tenant: &j.tenant,
+            })
+            .collect();
         let result: Result<Vec<Accepted>, StoreError> =
             shared
                 .store()

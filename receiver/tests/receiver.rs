@@ -154,7 +154,8 @@ async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the
     let sm = Fake::start().await;
     let dir = data_dir("wrong-secret");
     let mut wrong = config(&sm.url, &dir);
-    wrong.account.api_secret = salla_salesmanago_receiver::config::Secret::from("a typo");
+    wrong.account.as_mut().unwrap().api_secret =
+        salla_salesmanago_receiver::config::Secret::from("a typo");
     let r = salla_salesmanago_receiver::start(wrong).await.unwrap();
     let url = format!("http://{}", r.addr);
     let events: Vec<_> = (0..3)
@@ -415,7 +416,7 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(status, 400);
     assert_eq!(
         body["error"],
-        "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID); check the tracker's clientId"
+        "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID, or a store's app settings); check the tracker's clientId"
     );
     let counts = r.shared.store().counts().unwrap();
     assert_eq!(counts, Default::default(), "nothing stored");

@@ -17,13 +17,14 @@ pub const ORIGIN: &str = "https://store.example";
 
 pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
     Config {
-        account: Account {
+        account: Some(Account {
             endpoint: sm_url.to_owned(),
             client_id: CLIENT_ID.into(),
             api_key: Secret::from(API_KEY),
             api_secret: Secret::from(API_SECRET),
             owner: OWNER.into(),
-        },
+        }),
+        webhook: None,
         allowed_origins: vec![ORIGIN.into()],
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
