@@ -117,15 +117,20 @@ pub async fn ensure(shared: &Arc<Shared>, tenant: &str, email: &str) -> Result<S
     }
 }
 
-/// Notes `card` (from any source of shoppers, such as a webhook) and makes sure SALESmanago has
+/// Notes `card` (from any source of shoppers) in `tenant`'s account and makes sure SALESmanago has
 /// it: the `contactId`, upserting only when the card is new or learnt a name or phone.
-pub async fn note_and_ensure(shared: &Arc<Shared>, card: ContactCard) -> Result<String, NoContact> {
-    let (client_id, noted) = (shared.config.account.client_id.clone(), card.clone());
+pub async fn note_and_ensure(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    card: ContactCard,
+) -> Result<String, NoContact> {
+    let client = shared.client(tenant).map_err(NoContact::Account)?;
+    let (client_id, noted) = (client.client_id().to_owned(), card.clone());
     match shared
         .with_store(move |s| s.note_contact(&client_id, &noted, now_ms()))
         .await
     {
-        Some(Ok(_)) => ensure(shared, &card.email).await,
+        Some(Ok(_)) => ensure(shared, tenant, &card.email).await,
         Some(Err(e)) => Err(NoContact::Later(e.to_string())),
         None => Err(NoContact::Later("the store failed".into())),
     }

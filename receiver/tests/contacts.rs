@@ -472,11 +472,11 @@ async fn a_card_from_elsewhere_is_upserted_once_and_its_batches_get_the_contact_
     };
     let id = contact_id_of(CLIENT_ID, NOURA);
     assert_eq!(
-        note_and_ensure(&r.shared, card.clone()).await,
+        note_and_ensure(&r.shared, "", card.clone()).await,
         Ok(id.clone())
     );
     assert_eq!(
-        note_and_ensure(&r.shared, card).await,
+        note_and_ensure(&r.shared, "", card).await,
         Ok(id.clone()),
         "known: no second upsert"
     );
