@@ -48,23 +48,19 @@ pub struct Route {
     when: &'static [When],
     /// The path of the object the fields are read from.
     at: &'static str,
-    /// The payload's fields: `"to=from|alternative"` (the first path found wins), or `"key"` for
-    /// `"key=key"`. A path is relative to `at`; one starting with `@` starts at the top (the
-    /// arguments and the page's context).
-    fields: &'static [&'static str],
+    /// The payload's fields, separated by commas: `to=from|alternative` (the first path found wins),
+    /// or `key` for `key=key`. A path is relative to `at`; one starting with `@` starts at the
+    /// top (the arguments and the page's context). (One text rather than a slice of texts: a
+    /// pointer and a length per field would be most of the table's bytes in the wasm.)
+    fields: &'static str,
     /// The object at `at` is the payload as it is (Salla passes Order Completed through).
     whole: bool,
     /// A list of lines: the payload's key, the list's path (relative to `at`) and each line's
     /// fields (relative to the line).
-    lines: Option<(&'static str, &'static str, &'static [&'static str])>,
+    lines: Option<(&'static str, &'static str, &'static str)>,
 }
 
-const fn route(
-    bus: &'static str,
-    kind: Kind,
-    at: &'static str,
-    fields: &'static [&'static str],
-) -> Route {
+const fn route(bus: &'static str, kind: Kind, at: &'static str, fields: &'static str) -> Route {
     Route {
         bus,
         kind,
@@ -80,7 +76,7 @@ const fn route(
 const fn passed_through(bus: &'static str, kind: Kind, at: &'static str) -> Route {
     Route {
         whole: true,
-        ..route(bus, kind, at, &[])
+        ..route(bus, kind, at, "")
     }
 }
 
@@ -90,12 +86,7 @@ impl Route {
         self
     }
 
-    const fn lines(
-        mut self,
-        to: &'static str,
-        from: &'static str,
-        fields: &'static [&'static str],
-    ) -> Route {
+    const fn lines(mut self, to: &'static str, from: &'static str, fields: &'static str) -> Route {
         self.lines = Some((to, from, fields));
         self
     }
@@ -105,7 +96,8 @@ impl Route {
     /// event is checked under its own name (a Product Added on the wishlist page is reported as
     /// Wishlist Product Added to Cart, but allowed as Product Added).
     pub fn gate(&self) -> &'static str {
-        if self.bus.contains("::") {
+        // (A byte test, not `str::contains`: its substring searcher is ~2 KB of the wasm.)
+        if self.bus.bytes().any(|b| b == b':') {
             self.kind.name()
         } else {
             self.bus
@@ -117,51 +109,23 @@ use Kind::*;
 use When::*;
 
 /// A line added to or removed from the cart, as Salla's server reports it.
-const CART_LINE: &[&str] = &[
-    "cart_id",
-    "product_id=id",
-    "name",
-    "price",
-    "quantity",
-    "coupon",
-    "currency=@currency",
-];
+const CART_LINE: &str = "cart_id, product_id=id, name, price, quantity, coupon, currency=@currency";
 /// A line added by the frequently-bought-together or basket-gap widget.
-const WIDGET_LINE: &[&str] = &[
-    "cart_id=cartId",
-    "product_id=product.id",
-    "name=product.name",
-    "price=product.price",
-    "quantity=cartItem.quantity",
-    "coupon=cartItem.coupon",
-    "currency=@currency",
-];
+const WIDGET_LINE: &str = "cart_id=cartId, product_id=product.id, name=product.name, price=product.price, quantity=cartItem.quantity, coupon=cartItem.coupon, currency=@currency";
 /// Salla's engine reads the account from the page's stored user, not from the event.
-const ACCOUNT: &[&str] = &[
-    "email=@user.email",
-    "first_name=@user.first_name",
-    "last_name=@user.last_name",
-    "mobile=@user.mobile",
-];
-const WISHLIST: &[&str] = &[
-    "product_id=id|@1",
-    "name",
-    "price",
-    "wishlist_id=@wishlist_id",
-];
-const PROMOTION: &[&str] = &["promotion_id=id", "creative", "name", "position"];
+const ACCOUNT: &str = "email=@user.email, first_name=@user.first_name, last_name=@user.last_name, mobile=@user.mobile";
+const WISHLIST: &str = "product_id=id|@1, name, price, wishlist_id=@wishlist_id";
+const PROMOTION: &str = "promotion_id=id, creative, name, position";
 /// Signed In and Signed Up only once Salla knows the shopper as a user.
 const SIGNED_IN: &[When] = &[Is("user_type", "user")];
 
-/// Every bus event the tracker can take, in the order routes of one name are tried. The events
-/// the mapping has no use for (the quiet ones), and Product Shared and Product Reviewed (built
-/// from Salla's own history and a rating hook, not from one bus event), are not here.
+/// Every bus event the tracker can take,  in the order routes of one name are tried. The events
+/// the mapping has no use for (the quiet ones),  and Product Shared and Product Reviewed (built
+/// from Salla's own history and a rating hook,  not from one bus event),  are not here.
 #[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    // Salla's servers: the catalog's own names, the item first in an array.
-    route("Product Viewed", ProductViewed, "0.0", &[
-        "product_id=id", "name", "category", "brand", "url", "sku", "currency", "price", "value",
-    ]),
+    // Salla's servers: the catalog's own names,  the item first in an array.
+    route("Product Viewed", ProductViewed, "0.0", "product_id=id, name, category, brand, url, sku, currency, price, value"),
     route("Product Added", ProductAdded, "0.0", WIDGET_LINE).when(&[Set("0.0.product")]),
     route("Product Added", WishlistProductAddedToCart, "0.0", CART_LINE)
         .when(&[Is("page", "customer.wishlist")]),
@@ -169,43 +133,39 @@ pub const ROUTES: &[Route] = &[
     route("Product Added", ProductAdded, "0.0", CART_LINE)
         .when(&[IsNot("source", "pdp_fbt"), IsNot("source", "basket_gap")]),
     route("Product Removed", ProductRemoved, "0.0", CART_LINE),
-    route("Cart Viewed", CartViewed, "0.0", &["cart_id", "currency=@currency"])
-        .lines("products", "products", &["product_id=id", "name", "price", "quantity", "coupon"]),
-    passed_through("Order Completed", OrderCompleted, "0.0"),
+    route("Cart Viewed", CartViewed, "0.0", "cart_id, currency=@currency")
+        .lines("products", "products", "product_id=id, name, price, quantity, coupon"),
+    passed_through("Order Completed", OrderCompleted, "0.0").when(&[Set("0.0")]),
     // Twilight's SDK: the whole cart after a change on the cart page (not the page's own fetch).
-    route("cart::updated", CartUpdated, "0", &[
-        "cart_id=id", "value=total", "coupon", "currency=@currency",
-    ])
-    .lines("products", "items", &[
-        "product_id", "name=product_name", "price=product_price", "quantity",
-    ])
+    route("cart::updated", CartUpdated, "0", "cart_id=id, value=total, coupon, currency=@currency")
+    .lines("products", "items", "product_id, name=product_name, price=product_price, quantity")
     .when(&[Is("page", "cart"), Unset("0.fromLatestFetched")]),
-    route("cart::coupon.added", CouponApplied, "0", &[
-        "cart_id=data.cart.id|@1", "coupon_name=data.cart.coupon", "discount=data.cart.discount",
-    ]),
-    route("cart::coupon.deleted", CouponRemoved, "0", &[
-        "cart_id=data.cart.id|@1", "coupon_name=coupon", "discount=data.cart.discount",
-    ]),
-    route("cart::coupon.addition.failed", CouponDenied, "0", &[
-        "cart_id=@1", "reason=response.data.error.message",
-    ]),
+    route("cart::coupon.added", CouponApplied, "0", "cart_id=data.cart.id|@1, coupon_name=data.cart.coupon, discount=data.cart.discount"),
+    route("cart::coupon.deleted", CouponRemoved, "0", "cart_id=data.cart.id|@1, coupon_name=coupon, discount=data.cart.discount"),
+    route("cart::coupon.addition.failed", CouponDenied, "0", "cart_id=@1, reason=response.data.error.message"),
     route("wishlist::added", ProductAddedToWishlist, "0.data.product", WISHLIST),
     route("wishlist::removed", ProductRemovedFromWishlist, "0.data.product", WISHLIST),
     route("auth::logged.in", SignedIn, "", ACCOUNT).when(SIGNED_IN),
     route("auth::registered", SignedUp, "", ACCOUNT).when(SIGNED_IN),
-    route("auth::logged.out", SignedOut, "", &[]),
+    route("auth::logged.out", SignedOut, "", ""),
     // Web components.
     route("promotion::viewed", PromotionViewed, "0.0", PROMOTION),
     route("salla::offer.promotion.viewed", PromotionViewed, "0.0", PROMOTION),
     route("promotion::clicked", PromotionClicked, "0.0", PROMOTION),
     route("salla::offer.promotion.clicked", PromotionClicked, "0.0", PROMOTION),
-    route("Products Searched", ProductsSearched, "0", &["query=query|", "total_results=total"]),
+    route("Products Searched", ProductsSearched, "0", "query=query|, total_results=total"),
 ];
 
-/// Each bus name of [`ROUTES`] once, in table order: what the shell listens for.
-pub fn names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = ROUTES.iter().map(|r| r.bus).collect();
-    names.dedup();
+/// The bus names of [`ROUTES`], separated by commas, in table order: what the shell listens for
+/// (each once: the routes of one name are adjacent, and the shell skips a name it has seen).
+pub fn names() -> String {
+    let mut names = String::new();
+    for r in ROUTES {
+        if !names.is_empty() {
+            names.push(',');
+        }
+        names.push_str(r.bus);
+    }
     names
 }
 
@@ -216,7 +176,10 @@ pub fn names() -> Vec<&'static str> {
 pub fn delivered(allow: &Value, name: &str) -> bool {
     match allow {
         Value::Array(names) => names.iter().any(|n| n.as_str() == Some(name)),
-        Value::String(text) => text.contains(name),
+        Value::String(text) => text
+            .as_bytes()
+            .windows(name.len().max(1))
+            .any(|w| w == name.as_bytes()),
         _ => false,
     }
 }
@@ -277,17 +240,25 @@ fn at<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     let mut v = v;
     for key in path.split('.').filter(|k| !k.is_empty()) {
         v = match v {
-            Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            Value::Array(items) => items.get(index(key)?)?,
             other => other.get(key)?,
         };
     }
     (!v.is_null()).then_some(v)
 }
 
+/// A path's key as an array index (a few bytes of wasm where `str::parse` is a few hundred).
+fn index(key: &str) -> Option<usize> {
+    key.bytes().try_fold(0usize, |n, b| {
+        let digit = b.wrapping_sub(b'0');
+        (digit < 10).then(|| n.saturating_mul(10).saturating_add(usize::from(digit)))
+    })
+}
+
 /// An object of `fields` read from `base` (and from `input`, for `@` paths).
-fn read(input: &Value, base: Option<&Value>, fields: &[&str]) -> Value {
+fn read(input: &Value, base: Option<&Value>, fields: &str) -> Value {
     let mut out = Vec::new();
-    for field in fields {
+    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let (to, from) = field.split_once('=').unwrap_or((field, field));
         let found = from
             .split('|')
