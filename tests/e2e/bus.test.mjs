@@ -124,6 +124,28 @@ for (const allow of ['none', 'even', '"Product Viewed,Cart Viewed,Signed In"', '
   });
 }
 
+test('the SDK’s own wishlist calls (HTTP to the storefront’s API): one SALESmanago event each, whatever the allow-list', async () => {
+  const seen = {};
+  for (const allow of ['all', 'none']) {
+    server.relay.reset();
+    const { page, seen: problems, context } = await open(browser, `${server.url}/test/bus.html?allow=${allow}`);
+    await page.evaluate(() => window.SallaSalesmanago.ready);
+    await page.waitForFunction(() => Salla.status === 'ready');
+    await act(page, [['signIn']]);
+    // Twilight's wishlist module: POST/DELETE /store/v1/products/favorites/1002, then
+    // `wishlist::added` / `wishlist::removed` (response, product id) on the bus.
+    await page.evaluate(() => salla.wishlist.add(1002).then(() => salla.wishlist.remove(1002)));
+    assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
+    await page.waitForTimeout(150);
+    seen[allow] = server.relay.events.map(comparable);
+    assert.deepEqual(await pageProblems(page, problems), []);
+    await context.close();
+  }
+  assert.deepEqual(seen.none.map(([s, ce]) => [s, ce.products]),
+    [['Signed In', undefined], ['Product Added to Wishlist', '1002'], ['Product Removed from Wishlist', '1002']]);
+  assert.deepEqual(seen.none, seen.all);
+});
+
 test('a tracker that loads after the shopper acted takes the withheld events from what the bus said before', async () => {
   const { page, seen } = await open(browser, `${server.url}/test/bus.html?allow=even&late=1`);
   await page.waitForFunction(() => window.Salla && Salla.status === 'ready');
