@@ -149,7 +149,9 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let weak = Rc::downgrade(shared);
     let bus = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, input| {
         if let (Some(s), Some(name)) = (weak.upgrade(), name.as_string()) {
-            from_bus(&s, &name, &input);
+            if !s.stopped() {
+                from_bus(&s, &name, &input);
+            }
         }
     });
     let bus_fn = guarded(&shared.guard, bus.as_ref());
