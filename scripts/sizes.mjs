@@ -35,7 +35,9 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // figure counts the loader). The page's budget (issue 6) is
 // 18 KB; it is not met yet, so its ceiling is a ratchet a little above the current size: the gate
 // stops the page from growing back while the work toward 18 KB goes on. Lower it with every cut.
-const CEILINGS = { loader: 1024, snippet: 1024, page: 47_950 };
+// Raised by 2,800 B for the events the allow-list withholds, taken from Twilight's event bus
+// (docs/mapping.md §1): measured +2,752 B gzip (47,605 → 50,357 B).
+const CEILINGS = { loader: 1024, snippet: 1024, page: 50_750 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {

@@ -36,7 +36,11 @@ export function sallaApi() {
         'Access-Control-Allow-Origin': req.headers.origin ?? '*',
         'Access-Control-Allow-Credentials': 'true',
       });
-      res.end(JSON.stringify(sink ? {} : { status: 200, success: true, data: {} }));
+      // The wishlist answers with the product it names: Salla's analytics engine reads
+      // `data.product` from it.
+      const favorite = p.match(/^\/store\/v1\/products\/favorites\/(\d+)$/);
+      const data = favorite ? { product: { id: Number(favorite[1]) } } : {};
+      res.end(JSON.stringify(sink ? {} : { status: 200, success: true, data }));
       return true;
     },
   };

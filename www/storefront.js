@@ -126,8 +126,11 @@
     },
   };
 
-  /** Starts Salla's SDK as a storefront page does. */
-  function boot() {
+  /**
+   * Starts Salla's SDK as a storefront page does. `events` is the store's allow-list
+   * (`jitsu.events`, which Salla's servers set per store): by default every event.
+   */
+  function boot({ events = EVENTS } = {}) {
     Salla.init({
       debug: false,
       store: {
@@ -137,9 +140,9 @@
       page: { slug: 'index', id: null },
       user: { type: 'guest', currency_code: 'SAR', language_code: 'ar' },
       currencies: { SAR: { code: 'SAR', name: 'ريال سعودي', symbol: 'ر.س', amount: 1, country_code: 'sa' } },
-      jitsu: { host: origin, key: 'demo-key:demo-secret', events: EVENTS },
+      jitsu: { host: origin, key: 'demo-key:demo-secret', events },
     });
   }
 
-  window.storefront = { actions, boot, catalog: CATALOG };
+  window.storefront = { actions, boot, catalog: CATALOG, events: EVENTS };
 })();

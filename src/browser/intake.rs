@@ -1,12 +1,14 @@
-//! Where events come from (`docs/mapping.md` §1): Salla's tracker hook, DOM `CustomEvent`s on
-//! `window` named after catalog events, and the manual API (in `api`). Each source only turns
-//! what it receives into `(name, payload)` and hands it to the inbox; deduplication by
-//! `event_id` happens once, in the core.
+//! Where events come from (`docs/mapping.md` §1): Salla's tracker hook, with Twilight's event
+//! bus for the events the store's allow-list withholds from it, DOM `CustomEvent`s on `window`
+//! named after catalog events, and the manual API (in `api`). Each source only turns what it
+//! receives into `(name, payload)` and hands it to the inbox; deduplication by `event_id`
+//! happens once, in the core, and which bus events to take is the core's too (`salla::bus`).
 
 use super::handle::{guarded, Listener, Timeout};
 use super::inbox::Command;
-use super::value::Snapshot;
-use super::{Shared, Timer};
+use super::value::{from_js, Snapshot};
+use super::{page, Shared, Timer};
+use crate::salla::bus::{self, Taken};
 use crate::salla::Kind;
 use js_sys::{Function, Object, Reflect};
 use std::rc::{Rc, Weak};
@@ -39,13 +41,93 @@ fn receive(shared: &Weak<Shared>, name: String, payload: &JsValue) {
     }
 }
 
-/// Our registration with Salla's analytics engine. Salla has no way to unregister, so the
-/// closures live as long as the tracker; after `shutdown` they ignore what they receive.
+#[wasm_bindgen(inline_js = "export function onBus(names, f) {
+  var S = window.Salla, n = 0, past = [];
+  names = names.split(',');
+  function call(name, a, b) {
+    var c = {}, g = function (k) { return S.config.get(k); };
+    try {
+      c.allow = g('jitsu.events');
+      c.page = g('page.slug');
+      c.user_type = g('user.type');
+      c.wishlist_id = g('store.id') + '_' + g('user.id');
+      c.currency = S.config.currency().code;
+    } catch (e) {}
+    try { c.source = S.cart.api.addToCartSource; } catch (e) {}
+    try { c.user = JSON.parse(localStorage.getItem('user')); } catch (e) {}
+    c[0] = a;
+    c[1] = b;
+    f(name, c);
+  }
+  try {
+    past = window.dataLayer.filter(function (e) { return e && names.indexOf(e.event) >= 0; });
+  } catch (e) {}
+  names.forEach(function (name, i) {
+    if (names.indexOf(name) < i) return;
+    try {
+      S.event.on(name, function (a, b) { call(name, a, b); });
+      n++;
+    } catch (e) {}
+  });
+  if (n) past.forEach(function (e) { call(e.event, e); });
+  return n;
+}")]
+extern "C" {
+    /// Listens on Twilight's event bus (`Salla.event.on`) once for each of the comma-separated
+    /// `names`, calling `f(name, input)` with the event's first two arguments under `0` and `1`
+    /// and the page's context as `salla::bus` documents it, read at that moment. What the bus
+    /// said before (Twilight writes every emit into `window.dataLayer`) is replayed first, as
+    /// Salla replays its history to a late tracker. Returns how many names it listens for;
+    /// never throws.
+    #[wasm_bindgen(js_name = onBus)]
+    fn on_bus(names: &str, f: &Function) -> u32;
+}
+
+/// Our registration with Salla's analytics engine, and our listener on Twilight's event bus.
+/// Salla has no way to unregister, so the closures live as long as the tracker; after
+/// `shutdown` they ignore what they receive.
 #[must_use = "Salla calls these closures for as long as the page lives"]
 pub struct SallaHook {
     _track: Closure<dyn FnMut(JsValue, JsValue)>,
     _page: Closure<dyn FnMut(JsValue)>,
+    _bus: Closure<dyn FnMut(JsValue, JsValue)>,
     _ready: Option<Closure<dyn FnMut()>>,
+}
+
+/// One event off Twilight's bus: taken (as the catalog event the core reads it into) only when
+/// the store's allow-list withholds it from Salla's engine.
+fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
+    match bus::take(name, &from_js(input)) {
+        Taken::Event(kind, payload) => {
+            shared.log(
+                &[
+                    name,
+                    " → ",
+                    kind.name(),
+                    " (the store's allow-list withholds it: taken from Twilight's event bus)",
+                ]
+                .concat(),
+            );
+            shared.post_later(Command::Track(
+                kind.name().to_owned(),
+                Snapshot::Read(payload),
+            ));
+        }
+        // Salla's engine hands it over itself, or reports nothing for it here either.
+        Taken::Delivered | Taken::Unrouted => {}
+    }
+}
+
+/// Listens on Twilight's event bus, once the tracker is registered (Salla has then replayed
+/// its history to us; the bus's own history follows).
+fn listen_to_bus(shared: &Shared, f: &Function) {
+    if on_bus(&bus::names(), f) == 0 && shared.debug {
+        page::console(
+            true,
+            "Twilight's event bus (Salla.event.on) is not there: the events the store's \
+             allow-list (jitsu.events) withholds are not tracked",
+        );
+    }
 }
 
 /// Registers with `window.Salla.analytics` if it is there (inside `Salla.onReady` when Salla
@@ -64,6 +146,21 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
         receive(&weak, Kind::Page.name().to_owned(), &payload)
     });
+    let weak = Rc::downgrade(shared);
+    let bus = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, input| {
+        if let (Some(s), Some(name)) = (weak.upgrade(), name.as_string()) {
+            if !s.stopped() {
+                from_bus(&s, &name, &input);
+            }
+        }
+    });
+    let bus_fn = guarded(&shared.guard, bus.as_ref());
+    let weak = Rc::downgrade(shared);
+    let listen = move || {
+        if let Some(s) = weak.upgrade() {
+            listen_to_bus(&s, &bus_fn);
+        }
+    };
     let tracker = Object::new();
     let set = |k: &str, v: &JsValue| Reflect::set(&tracker, &JsValue::from_str(k), v).is_ok();
     let ok = set("name", &JsValue::from_str(TRACKER_NAME))
@@ -76,7 +173,9 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let ready = match function(&salla, "onReady") {
         Some(on_ready) => {
             let ready = Closure::once(move || {
-                let _ = register.call1(&analytics, &tracker);
+                if register.call1(&analytics, &tracker).is_ok() {
+                    listen();
+                }
             });
             on_ready
                 .call1(&salla, &guarded(&shared.guard, ready.as_ref()))
@@ -85,6 +184,7 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
         }
         None => {
             register.call1(&analytics, &tracker).ok()?;
+            listen();
             None
         }
     };
@@ -92,6 +192,7 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     Some(SallaHook {
         _track: track,
         _page: page,
+        _bus: bus,
         _ready: ready,
     })
 }

@@ -9,7 +9,8 @@
 //! - `catalog`: the one table of events — names, spellings, payload types, quiet or not;
 //! - `payload`: the typed payloads and which fields each takes;
 //! - `reader`: lenient reading of a payload's fields, and the warnings it gives;
-//! - `error`: what makes an event unsendable.
+//! - `error`: what makes an event unsendable;
+//! - [`bus`]: Twilight's event bus, where the events the store's allow-list withholds are taken.
 //!
 //! This module knows nothing of SALESmanago; `mapping` decides what each event becomes.
 
@@ -17,6 +18,8 @@ mod catalog;
 mod error;
 mod payload;
 mod reader;
+
+pub mod bus;
 
 pub use catalog::{Kind, Quiet, SallaEvent};
 pub use error::{ParseError, Problem};
