@@ -408,6 +408,7 @@ impl BatchWire {
                 Contact {
                     contact_id: optional(c.contact_id, "contactId")?,
                     email: optional(c.email, "email")?,
+                    ..Contact::default()
                 }
             }
         };
@@ -610,7 +611,7 @@ mod tests {
         e.set_details([Some("Oud, Musk"), None, Some("x".repeat(300).as_str())]);
         let contact = Contact {
             contact_id: Some("c-1".into()),
-            email: None,
+            ..Contact::default()
         };
         let envelope = Envelope {
             id: "e-1".into(),
@@ -689,7 +690,7 @@ mod tests {
                 got.contact,
                 Contact {
                     contact_id: Some("c-1".into()),
-                    email: None
+                    ..Contact::default()
                 },
                 "{bad}"
             );
