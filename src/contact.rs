@@ -36,20 +36,22 @@ pub fn new_anonymous_id(random: [u8; 16]) -> String {
     crate::protocol::hex(&random)
 }
 
-/// This browser's anonymous id at send time (`docs/mapping.md` §4): Salla's own
-/// (`Salla.analytics.getAnonymousId()`) when it offers one that fits the protocol's rule, so that
-/// our id matches Salla's analytics; else the one kept from before (`stored`); else a fresh one.
-/// Returns the id and whether it must be kept (it differs from `stored`).
+/// This browser's anonymous id at send time (`docs/mapping.md` §4): the one kept from before
+/// (`stored`), so that it stays the same from page to page; for a browser that has none yet,
+/// Salla's own (`Salla.analytics.getAnonymousId()`) when it offers one that fits the protocol's
+/// rule, so that our id matches Salla's analytics; else a fresh one. Salla's is not followed
+/// once ours is kept: its analytics makes a new id when the shopper answers the cookie bar, and
+/// on every page where its cookie cannot be kept, and the receiver ties waiting events to ours.
+/// Returns the id and whether it must be kept (it is not `stored`).
 pub fn anonymous_id(
     salla: Option<&str>,
     stored: Option<&str>,
     fresh: impl FnOnce() -> String,
 ) -> (String, bool) {
     let valid = |id: &&str| is_token(id, ANONYMOUS_ID_MAX);
-    match (salla.filter(valid), stored.filter(valid)) {
-        (Some(s), Some(k)) if s == k => (k.to_owned(), false),
-        (Some(s), _) => (s.to_owned(), true),
-        (None, Some(k)) => (k.to_owned(), false),
+    match (stored.filter(valid), salla.filter(valid)) {
+        (Some(kept), _) => (kept.to_owned(), false),
+        (None, Some(salla)) => (salla.to_owned(), true),
         (None, None) => (fresh(), true),
     }
 }
@@ -321,31 +323,32 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_id_prefers_salla_then_the_kept_one() {
+    fn anonymous_id_keeps_ours_else_takes_sallas() {
         let fresh = || "fresh".to_owned();
         assert_eq!(anonymous_id(None, None, fresh), ("fresh".into(), true));
+        assert_eq!(
+            anonymous_id(Some("salla-1"), None, fresh),
+            ("salla-1".into(), true),
+            "a new browser takes Salla's id, and keeps it"
+        );
         assert_eq!(
             anonymous_id(None, Some("kept"), fresh),
             ("kept".into(), false)
         );
         assert_eq!(
-            anonymous_id(Some("salla-1"), Some("kept"), fresh),
-            ("salla-1".into(), true),
-            "Salla's id replaces ours, and is kept for the pages that send before Salla is ready"
-        );
-        assert_eq!(
-            anonymous_id(Some("salla-1"), Some("salla-1"), fresh),
-            ("salla-1".into(), false)
+            anonymous_id(Some("salla-2"), Some("kept"), fresh),
+            ("kept".into(), false),
+            "a kept id stays when Salla's changes"
         );
         for bad in ["", "has space", "ü", &"x".repeat(65), "a/b"] {
             assert_eq!(
-                anonymous_id(Some(bad), Some("kept"), fresh).0,
-                "kept",
+                anonymous_id(Some(bad), None, fresh),
+                ("fresh".into(), true),
                 "{bad:?}"
             );
             assert_eq!(
-                anonymous_id(None, Some(bad), fresh),
-                ("fresh".into(), true),
+                anonymous_id(Some("salla-1"), Some(bad), fresh),
+                ("salla-1".into(), true),
                 "{bad:?}"
             );
         }

@@ -40,8 +40,8 @@ fn consent(st: &State, cookies: &str) -> Consent {
     .consent()
 }
 
-/// This browser's anonymous id now: Salla's, else the kept one, else a fresh one, kept for the
-/// pages after this one (for this page only when storage refuses it).
+/// This browser's anonymous id: the kept one, else Salla's, else a fresh one, kept for the pages
+/// after this one (for this page only when storage refuses it).
 fn anonymous_id(st: &mut State) -> String {
     let kept = st.anonymous_id.take().or_else(persist::anonymous_id);
     let (id, keep) = contact::anonymous_id(
