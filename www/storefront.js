@@ -126,16 +126,17 @@
     },
   };
 
-  /** Starts Salla's SDK as a storefront page does. */
-  function boot() {
+  /** Starts Salla's SDK as a storefront page does; `user` (a signed-in customer) and `features`
+   * (the store's, e.g. 'website-cookies' for the cookie bar) as the page's data would give them. */
+  function boot({ user, features = [] } = {}) {
     Salla.init({
       debug: false,
       store: {
         id: 1305, name: 'متجر العود', username: 'oud-store', url: origin, api: origin + '/store/v1',
-        features: [], settings: { arabic_numbers_enabled: false },
+        features, settings: { arabic_numbers_enabled: false },
       },
       page: { slug: 'index', id: null },
-      user: { type: 'guest', currency_code: 'SAR', language_code: 'ar' },
+      user: user || { type: 'guest', currency_code: 'SAR', language_code: 'ar' },
       currencies: { SAR: { code: 'SAR', name: 'ريال سعودي', symbol: 'ر.س', amount: 1, country_code: 'sa' } },
       jitsu: { host: origin, key: 'demo-key:demo-secret', events: EVENTS },
     });
