@@ -424,11 +424,11 @@ fn origin(t: String) -> Result<Option<String>, String> {
         (_, Some(h)) => ("http://", h),
         _ => ("https://", t.as_str()),
     };
-    let host = host.strip_suffix('/').unwrap_or(host);
+    let host = host.trim_end_matches('/');
     if host.is_empty() {
         return Ok(None);
     }
-    let ok = !host.starts_with(['.', '-', ':'])
+    let ok = host.as_bytes()[0].is_ascii_alphanumeric()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));

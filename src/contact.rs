@@ -3,7 +3,6 @@
 //! shopper's consent allows the tracker to send, write and load.
 
 use crate::salesmanago::truncate;
-use crate::value::Value;
 
 /// The longest anonymous id (`docs/protocol.md` §1).
 pub const ANONYMOUS_ID_MAX: usize = 64;
@@ -100,10 +99,9 @@ impl ConsentFacts<'_> {
             };
         }
         let category_off = cookie_value(self.cookies, CONSENT_CATEGORY).is_some_and(|v| {
-            matches!(
-                v.to_ascii_lowercase().as_str(),
-                "false" | "0" | "no" | "off" | "rejected" | "denied"
-            )
+            ["false", "0", "no", "off", "rejected", "denied"]
+                .iter()
+                .any(|off| v.eq_ignore_ascii_case(off))
         });
         match self.recorded {
             Some("rejected") => Consent::Refused,
@@ -203,39 +201,6 @@ impl Shopper {
         }
     }
 
-    /// The signed-in shopper of `salla.config.get("user")`: `None` for a guest (`type` other
-    /// than `user`) or for anything that is not such an object.
-    pub fn from_page_user(user: &Value) -> Option<Shopper> {
-        if user.get("type")?.as_str()? != "user" {
-            return None;
-        }
-        let text = |k: &str| -> Option<String> {
-            match user.get(k)? {
-                Value::String(s) => Some(s.clone()),
-                // Salla's ids and numbers may be JSON numbers.
-                Value::Number(n) if n.is_finite() && n.fract() == 0.0 && *n >= 0.0 => {
-                    Some(crate::number::uint(*n as u64))
-                }
-                _ => None,
-            }
-        };
-        let (email, first, last, mobile, code) = (
-            text("email"),
-            text("first_name"),
-            text("last_name"),
-            text("mobile"),
-            text("mobile_code"),
-        );
-        Some(Shopper::from_salla(SallaUser {
-            email: email.as_deref(),
-            first_name: first.as_deref(),
-            last_name: last.as_deref(),
-            mobile: mobile.as_deref(),
-            mobile_code: code.as_deref(),
-        }))
-        .filter(|s| !s.is_empty())
-    }
-
     /// Names nobody.
     pub fn is_empty(&self) -> bool {
         self.email.is_none() && self.name.is_none() && self.phone.is_none()
@@ -265,33 +230,28 @@ impl Shopper {
 /// dropped (`0501234567` with `+966` is `+966501234567`). A `mobile` that already starts with
 /// `+` or `00` is whole. Without a country code a national number cannot be placed: `None`.
 pub fn phone(code: Option<&str>, mobile: &str) -> Option<String> {
+    // The digits of `s`, separators dropped; `None` for anything else.
     fn digits(s: &str) -> Option<String> {
-        let mut out = String::new();
-        for c in s.chars() {
-            match crate::number::digit(c) {
-                Some(d) => out.push(char::from(b'0' + d as u8)),
-                None if matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}') => {}
-                None => return None,
-            }
-        }
-        Some(out)
+        s.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .map(|c| crate::number::digit(c).map(|d| char::from(b'0' + d as u8)))
+            .collect()
     }
     let mobile = mobile.trim();
-    let whole = match mobile.strip_prefix('+') {
-        Some(rest) => digits(rest)?,
-        None => {
-            let national = digits(mobile)?;
-            match national.strip_prefix("00") {
-                Some(rest) => rest.to_owned(),
-                None => {
-                    let code = code.map(str::trim).unwrap_or_default();
-                    let code = digits(code.strip_prefix('+').unwrap_or(code))?;
-                    let code = code.trim_start_matches('0');
-                    if code.is_empty() {
-                        return None;
-                    }
-                    [code, national.trim_start_matches('0')].concat()
+    let whole = if let Some(rest) = mobile.strip_prefix('+') {
+        digits(rest)?
+    } else {
+        let national = digits(mobile)?;
+        match national.strip_prefix("00") {
+            Some(rest) => rest.to_owned(),
+            None => {
+                let code = code?.trim();
+                let code = digits(code.strip_prefix('+').unwrap_or(code))?;
+                let code = code.trim_start_matches('0');
+                if code.is_empty() {
+                    return None;
                 }
+                [code, national.trim_start_matches('0')].concat()
             }
         }
     };
@@ -301,7 +261,6 @@ pub fn phone(code: Option<&str>, mobile: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::testing::val;
 
     #[test]
     fn reads_the_smclient_cookie() {
@@ -502,27 +461,6 @@ mod tests {
             }
         );
         assert!(Shopper::from_salla(SallaUser::default()).is_empty());
-    }
-
-    #[test]
-    fn the_page_user_is_a_signed_in_customer_only() {
-        let user = val!({"type": "user", "id": 7, "email": "noura@example.sa", "mobile": 501234567,
-                         "mobile_code": "+966", "first_name": "Noura", "last_name": ""});
-        assert_eq!(
-            Shopper::from_page_user(&user),
-            Some(Shopper {
-                email: Some("noura@example.sa".into()),
-                name: Some("Noura".into()),
-                phone: Some("+966501234567".into()),
-            })
-        );
-        assert_eq!(
-            Shopper::from_page_user(&val!({"type": "guest", "email": "a@b.sa"})),
-            None
-        );
-        assert_eq!(Shopper::from_page_user(&val!({"email": "a@b.sa"})), None);
-        assert_eq!(Shopper::from_page_user(&val!({"type": "user"})), None);
-        assert_eq!(Shopper::from_page_user(&Value::Null), None);
     }
 
     #[test]

@@ -35,6 +35,19 @@ pub struct Pipeline {
     oldest: usize,
 }
 
+/// The signed-in customer in the page's `salla.config.get("user")` (`type` "user": `email`,
+/// `first_name`, `last_name`, `mobile`, `mobile_code`), read as leniently as a Signed In
+/// payload; `None` for a guest, or for anything else.
+pub fn page_user(user: &Value) -> Option<Shopper> {
+    if user.get("type")?.as_str()? != "user" {
+        return None;
+    }
+    match salla::parse("Signed In", user).ok()?.event {
+        SallaEvent::SignedIn(account) => Some(account.shopper()).filter(|s| !s.is_empty()),
+        _ => None,
+    }
+}
+
 /// What became of one incoming event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {

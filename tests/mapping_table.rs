@@ -5,7 +5,7 @@
 use salla_salesmanago::config::Config;
 use salla_salesmanago::contact::Shopper;
 use salla_salesmanago::mapping::{Env, Skip};
-use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::pipeline::{page_user, Outcome, Pipeline};
 use salla_salesmanago::protocol::Contact;
 use salla_salesmanago::salla::Kind;
 use salla_salesmanago::value::Value;
@@ -619,10 +619,31 @@ fn name_and_phone_go_under_the_email_rule() {
 
 #[test]
 fn the_page_user_completes_the_contact_until_signed_out() {
-    let page_user = Shopper::from_page_user(&Value::from(json!({
+    let page_user = page_user(&Value::from(json!({
         "type": "user", "id": 7, "email": "noura@example.sa", "mobile": 501234567,
         "mobile_code": "+966", "first_name": "Noura", "last_name": "A"
     })));
+    assert_eq!(
+        page_user,
+        Some(Shopper {
+            email: Some("noura@example.sa".into()),
+            name: Some("Noura A".into()),
+            phone: Some("+966501234567".into()),
+        }),
+        "numbers read as text, as in payloads"
+    );
+    for guest in [
+        json!({"type": "guest", "email": "a@b.sa"}),
+        json!({"email": "a@b.sa"}),
+        json!({"type": "user"}),
+        json!("user"),
+    ] {
+        assert_eq!(
+            salla_salesmanago::pipeline::page_user(&Value::from(guest.clone())),
+            None,
+            "{guest}"
+        );
+    }
     let mut p = Pipeline::new(config(json!({"sendEmail": true})));
     // Signed In's own fields (no mobile_code) come first; the page's record adds the phone.
     run(

@@ -93,7 +93,9 @@ pub fn salla_consent() -> Option<String> {
 /// or a Salla SDK is on the page whose features cannot be read yet (it has not started): the
 /// tracker then writes and loads nothing until the shopper's answer is known.
 pub fn salla_cookie_bar() -> bool {
-    let has_salla = window().is_some_and(|w| Reflect::has(&w, &"Salla".into()).unwrap_or(false));
+    let has_salla = window()
+        .and_then(|w| Reflect::get(&w, &"Salla".into()).ok())
+        .is_some_and(|s| s.is_object());
     match call_salla("config", "get", "store.features").map(|f| from_js(&f)) {
         Some(Value::Array(features)) => features
             .iter()
@@ -110,7 +112,7 @@ pub fn salla_anonymous_id() -> Option<String> {
 
 /// The signed-in shopper of the page (`Salla.config.get('user')`); `None` for a guest.
 pub fn salla_user() -> Option<contact::Shopper> {
-    contact::Shopper::from_page_user(&from_js(&call_salla("config", "get", "user")?))
+    crate::pipeline::page_user(&from_js(&call_salla("config", "get", "user")?))
 }
 
 fn html_document() -> Option<web_sys::HtmlDocument> {
