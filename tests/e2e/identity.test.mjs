@@ -231,7 +231,7 @@ async function monitoringHost(t) {
   return sm;
 }
 
-test("SALESmanago's monitoring script: once, at once on a store without the cookie bar", async (t) => {
+test("SALESmanago's monitoring script: once, at once on a store without the cookie bar, also set in the Salla app's settings", async (t) => {
   const sm = await monitoringHost(t);
   const { page, seen } = await storefront(`monitoring=${encodeURIComponent(sm.url)}`);
   await page.waitForFunction(() => window.__smRuns === 1);
@@ -242,6 +242,14 @@ test("SALESmanago's monitoring script: once, at once on a store without the cook
   assert.deepEqual(sm.requests, ['/static/sm.js'], 'loaded once');
   assert.equal(await page.evaluate(() => document.querySelectorAll('script[src*="/static/sm.js"]').length), 1);
   assert.deepEqual(await pageProblems(page, seen), []);
+  await page.context().close();
+
+  // The same from the Salla app's settings form (monitoring, sm_host).
+  const app = await storefront(`app_sm_host=${encodeURIComponent(sm.url)}`);
+  await app.page.waitForFunction(() => window.__smRuns === 1);
+  assert.equal(await app.page.evaluate(() => window._smid), 'demo-client');
+  assert.deepEqual(sm.requests, ['/static/sm.js', '/static/sm.js'], 'once on each page');
+  assert.deepEqual(await pageProblems(app.page, app.seen), []);
 });
 
 test('the monitoring script waits for consent where the store has the cookie bar, and never loads on a refusal', async (t) => {
