@@ -63,7 +63,7 @@ pub enum Consent {
     /// The store asks (Salla's cookie bar) and the shopper has not answered yet: personal data
     /// may be sent (as before the bar existed), but nothing is written or loaded.
     Undecided,
-    /// The shopper accepted, or the store does not ask.
+    /// The shopper accepted, or the store does not ask (it has no cookie bar).
     Given,
 }
 
@@ -72,7 +72,8 @@ pub enum Consent {
 pub struct ConsentFacts<'a> {
     /// The page's own word (`setConsent`), which overrides everything else.
     pub page: Option<bool>,
-    /// The store shows Salla's cookie bar (`store.features` has `website-cookies`).
+    /// The store shows Salla's cookie bar (`store.features` has `website-cookies`), or the page
+    /// cannot tell.
     pub bar: bool,
     /// What the bar recorded (`Salla.storage.get('cookies-consent')`): `accepted` / `rejected`.
     pub recorded: Option<&'a str>,

@@ -89,18 +89,16 @@ pub fn salla_consent() -> Option<String> {
     call_salla("storage", "get", "cookies-consent")?.as_string()
 }
 
-/// Whether the store may show Salla's cookie bar: its `store.features` has `website-cookies`,
-/// or a Salla SDK is on the page whose features cannot be read yet (it has not started): the
-/// tracker then writes and loads nothing until the shopper's answer is known.
+/// Whether the store may show Salla's cookie bar: `false` only when Salla's `store.features`
+/// can be read and has no `website-cookies`. Where they cannot be read (Salla's SDK not started
+/// yet, or not on the page), the tracker cannot tell, and writes and loads nothing until the
+/// shopper's acceptance is known.
 pub fn salla_cookie_bar() -> bool {
-    let has_salla = window()
-        .and_then(|w| Reflect::get(&w, &"Salla".into()).ok())
-        .is_some_and(|s| s.is_object());
     match call_salla("config", "get", "store.features").map(|f| from_js(&f)) {
         Some(Value::Array(features)) => features
             .iter()
             .any(|f| f.as_str() == Some("website-cookies")),
-        _ => has_salla,
+        _ => true,
     }
 }
 

@@ -252,7 +252,7 @@ test("SALESmanago's monitoring script: once, at once on a store without the cook
   assert.deepEqual(await pageProblems(app.page, app.seen), []);
 });
 
-test('the monitoring script waits for consent where the store has the cookie bar, and never loads on a refusal', async (t) => {
+test('the monitoring script waits for consent where the store has the cookie bar (or without Salla), and never loads on a refusal', async (t) => {
   const sm = await monitoringHost(t);
   const host = encodeURIComponent(sm.url);
   const { page, seen } = await storefront(`bar=1&monitoring=${host}`);
@@ -278,6 +278,17 @@ test('the monitoring script waits for consent where the store has the cookie bar
   assert.deepEqual(sm.requests, ['/static/sm.js'], 'nothing more after a refusal');
   assert.equal(await refused.page.evaluate(() => window._smid), undefined);
   assert.deepEqual(await pageProblems(refused.page, refused.seen), []);
+  await refused.context.close();
+
+  // Without Salla's SDK nothing says whether the store asks: the page's setConsent(true) decides.
+  const bare = await open(browser, `${server.url}/test/no-salla.html?monitoring=${host}`);
+  await bare.page.evaluate(() => window.SallaSalesmanago.ready);
+  await send(bare.page, 'no-salla');
+  await bare.page.waitForTimeout(300);
+  assert.deepEqual(sm.requests, ['/static/sm.js'], 'not without consent');
+  await bare.page.evaluate(() => window.SallaSalesmanago.setConsent(true));
+  await bare.page.waitForFunction(() => window.__smRuns === 1);
+  assert.deepEqual(await pageProblems(bare.page, bare.seen), []);
 });
 
 test('a monitoring script that 404s or cannot be reached harms nothing; one the merchant installed is not loaded again', async (t) => {
