@@ -215,6 +215,28 @@ test('a 2xx naming contactId is kept in the smclient cookie and named by later b
   assert.deepEqual(await pageProblems(refused.page, refused.seen), []);
 });
 
+test("reading the answer's body holds nothing up: flush() resolves on the status, the cookie follows the body", async (t) => {
+  // The 2xx's head and half its body at once, the rest (with contactId) 3 s later.
+  const slow = await small(t, (req, res) => {
+    const cors = { 'Access-Control-Allow-Origin': req.headers.origin ?? '*', Vary: 'Origin' };
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'POST' });
+      return res.end();
+    }
+    res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+    res.write('{"accepted":1,"duplicates":0,');
+    setTimeout(() => res.end('"contactId":"c-slow"}'), 3000);
+  });
+  const { page, seen } = await storefront(`endpoint=${encodeURIComponent(`${slow.url}/collect`)}`);
+  const started = Date.now();
+  assert.equal(await send(page, 'slow-body'), true, 'the batch is done with');
+  const flushedIn = Date.now() - started;
+  assert.ok(flushedIn < 2500, `flush() waited ${flushedIn} ms for a body it does not need`);
+  assert.equal(await smclient(page), undefined, 'the body has not arrived yet');
+  await page.waitForFunction(() => document.cookie.includes('smclient=c-slow'), null, { timeout: 10_000 });
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
 /** Serves SALESmanago's monitoring script (or answers `sm.status`), counting requests. */
 async function monitoringHost(t) {
   const sm = await small(t, (req, res) => {
