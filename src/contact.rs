@@ -5,7 +5,7 @@
 use crate::salesmanago::truncate;
 
 /// The longest anonymous id (`docs/protocol.md` §1).
-pub const ANONYMOUS_ID_MAX: usize = 64;
+pub const ANONYMOUS_ID_MAX: usize = crate::protocol::HEAD_ID_MAX;
 /// The longest contact field (`contact.name`, `contact.phone`, the `smclient` contact id).
 pub const CONTACT_FIELD_MAX: usize = 255;
 /// The `smclient` cookie's life: 10 years, as SALESmanago's own plugins write it.

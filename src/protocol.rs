@@ -56,15 +56,23 @@ pub struct Head<'a> {
     pub store_id: Option<&'a str>,
 }
 
+/// The longest `storeId` and `anonymousId` (`docs/protocol.md` §1).
+pub const HEAD_ID_MAX: usize = 64;
+
 impl Head<'_> {
-    /// The optional top-level keys after `clientId`, in the order they are written.
+    /// The optional top-level keys after `clientId`, in the order they are written. One outside
+    /// the protocol's rule is left out rather than sent: a receiver would refuse the whole batch
+    /// for it (a page's store id of 65 characters must not cost the shopper's events).
     fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [
-            ("anonymousId", self.anonymous_id),
-            ("storeId", self.store_id),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        let anonymous_id = self
+            .anonymous_id
+            .filter(|id| crate::contact::is_token(id, HEAD_ID_MAX));
+        let store_id = self
+            .store_id
+            .filter(|id| !id.is_empty() && id.encode_utf16().count() <= HEAD_ID_MAX);
+        [("anonymousId", anonymous_id), ("storeId", store_id)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
     }
 }
 
@@ -276,6 +284,16 @@ mod tests {
             ..Head::default()
         };
         let empty = body(&bare, 9, &Contact::default(), &[]);
+        let outside = Head {
+            client_id: "cl",
+            anonymous_id: Some("has space"),
+            store_id: Some(&"٣".repeat(65)),
+        };
+        assert_eq!(
+            body(&outside, 9, &Contact::default(), &[]),
+            empty,
+            "ids outside the rule are left out"
+        );
         assert_eq!(
             empty,
             r#"{"v":1,"clientId":"cl","sentAt":9,"contact":{},"events":[]}"#
