@@ -126,9 +126,9 @@
     },
   };
 
-  /** Starts Salla's SDK as a storefront page does; `user` (a signed-in customer) and `features`
-   * (the store's, e.g. 'website-cookies' for the cookie bar) as the page's data would give them. */
-  function boot({ user, features = [] } = {}) {
+  /** Starts Salla's SDK as a storefront page does; `features`, the store's (e.g. 'website-cookies'
+   * for the cookie bar), as the page's data would give them. */
+  function boot({ features = [] } = {}) {
     Salla.init({
       debug: false,
       store: {
@@ -136,7 +136,7 @@
         features, settings: { arabic_numbers_enabled: false },
       },
       page: { slug: 'index', id: null },
-      user: user || { type: 'guest', currency_code: 'SAR', language_code: 'ar' },
+      user: { type: 'guest', currency_code: 'SAR', language_code: 'ar' },
       currencies: { SAR: { code: 'SAR', name: 'ريال سعودي', symbol: 'ر.س', amount: 1, country_code: 'sa' } },
       jitsu: { host: origin, key: 'demo-key:demo-secret', events: EVENTS },
     });
