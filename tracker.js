@@ -40,7 +40,7 @@
             })
             .then(function () {
               var app = {};
-              'client_id endpoint location send_email custom_events events debug'.split(' ').forEach(function (k) {
+              'client_id endpoint location send_email custom_events events debug monitoring sm_host'.split(' ').forEach(function (k) {
                 var v = s.config.get('app.' + k);
                 if (v != null && v !== '') app[k] = v;
               });

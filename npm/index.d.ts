@@ -6,7 +6,7 @@ export interface Config {
   endpoint: string;
   /** Shop identifier sent as `location` (≤ 36 characters); default: the Salla store id. */
   location?: string;
-  /** Send the shopper's email when consent allows. Default false. */
+  /** Send the shopper's email, name and phone when consent allows. Default false. */
   sendEmail?: boolean;
   /** Map event names outside Salla's catalog to OTHER. Default false. */
   customEvents?: boolean;
@@ -14,6 +14,10 @@ export interface Config {
   events?: Record<string, string | boolean>;
   /** Log every decision to the console (also on with `?sm_debug=1` in the page URL). */
   debug?: boolean;
+  /** Add SALESmanago's monitoring script (once, after the shopper's consent). Default false. */
+  monitoring?: boolean;
+  /** The SALESmanago account's host for the monitoring script, e.g. `app3.salesmanago.com`. */
+  smHost?: string;
   /** Where `salesmanago_bg.wasm` is served, when a bundler moved it away from this module. */
   wasmUrl?: string | URL;
 }

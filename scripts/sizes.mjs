@@ -36,8 +36,10 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // 18 KB; it is not met yet, so its ceiling is a ratchet a little above the current size: the gate
 // stops the page from growing back while the work toward 18 KB goes on. Lower it with every cut.
 // Raised by 2,800 B for the events the allow-list withholds, taken from Twilight's event bus
-// (docs/mapping.md §1): measured +2,752 B gzip (47,605 → 50,357 B).
-const CEILINGS = { loader: 1024, snippet: 1024, page: 50_750 };
+// (docs/mapping.md §1): measured +2,752 B gzip (47,605 → 50,357 B); and by 4,096 B, exactly what the
+// browser's identity measured: anonymous id, name and phone, the smclient cookie from the
+// receiver's answer, SALESmanago's monitoring script. Both together measure 54,378 B (+6,818 B).
+const CEILINGS = { loader: 1024, snippet: 1024, page: 54_450 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {

@@ -27,6 +27,9 @@ pub struct Config {
     pub custom_events: bool,
     /// Log every decision to the console.
     pub debug: bool,
+    /// Where SALESmanago's monitoring script comes from (`https://app3.salesmanago.com`), when the
+    /// merchant switched `monitoring` on: the tracker loads `<origin>/static/sm.js`.
+    pub monitoring: Option<String>,
     overrides: Vec<(EventKey, Override)>,
 }
 
@@ -67,10 +70,14 @@ pub enum Key {
     Events,
     /// `debug`.
     Debug,
+    /// `monitoring`.
+    Monitoring,
+    /// `smHost`.
+    SmHost,
 }
 
 impl Key {
-    const ALL: [Key; 7] = [
+    const ALL: [Key; 9] = [
         Key::ClientId,
         Key::Endpoint,
         Key::Location,
@@ -78,6 +85,8 @@ impl Key {
         Key::CustomEvents,
         Key::Events,
         Key::Debug,
+        Key::Monitoring,
+        Key::SmHost,
     ];
 
     /// The name in `init()` and the global object.
@@ -90,6 +99,8 @@ impl Key {
             Key::CustomEvents => "customEvents",
             Key::Events => "events",
             Key::Debug => "debug",
+            Key::Monitoring => "monitoring",
+            Key::SmHost => "smHost",
         }
     }
 
@@ -103,6 +114,8 @@ impl Key {
             Key::CustomEvents => "data-custom-events",
             Key::Events => "data-events",
             Key::Debug => "data-debug",
+            Key::Monitoring => "data-monitoring",
+            Key::SmHost => "data-sm-host",
         }
     }
 
@@ -234,6 +247,7 @@ impl Config {
             send_email: false,
             custom_events: false,
             debug: false,
+            monitoring: None,
             overrides: Vec::new(),
         }
     }
@@ -246,6 +260,7 @@ impl Config {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut config = Config::new("", "");
+        let (mut monitoring, mut sm_host) = (false, None);
         for (raw, value) in fields {
             let Some(key) = Key::from_raw(raw) else {
                 let folded: String = raw
@@ -272,6 +287,8 @@ impl Config {
                 Key::SendEmail => flag(value).map(|b| config.send_email = b),
                 Key::CustomEvents => flag(value).map(|b| config.custom_events = b),
                 Key::Debug => flag(value).map(|b| config.debug = b),
+                Key::Monitoring => flag(value).map(|b| monitoring = b),
+                Key::SmHost => text(value).and_then(origin).map(|o| sm_host = o),
                 Key::Events => overrides(value, &mut warnings).map(|o| config.overrides = o),
             };
             if let Err(why) = result {
@@ -283,6 +300,13 @@ impl Config {
         }
         if config.endpoint.is_empty() && !has_error_for(&errors, Key::Endpoint) {
             errors.push(ConfigError::Missing(Key::Endpoint));
+        }
+        if monitoring {
+            match sm_host {
+                Some(o) => config.monitoring = Some(o),
+                None if has_error_for(&errors, Key::SmHost) => {}
+                None => errors.push(ConfigError::Missing(Key::SmHost)),
+            }
         }
         if errors.is_empty() {
             Ok((config, warnings))
@@ -389,6 +413,34 @@ fn endpoint(t: String) -> Result<String, String> {
         .concat());
     }
     Ok(t)
+}
+
+/// `smHost`: the SALESmanago account's host (`app3.salesmanago.com`, as in the account's API
+/// endpoint), optionally with `https://` (or `http://`, for a test server) and a port; written
+/// as the origin the monitoring script is loaded from.
+fn origin(t: String) -> Result<Option<String>, String> {
+    let (scheme, host) = match (t.strip_prefix("https://"), t.strip_prefix("http://")) {
+        (Some(h), _) => ("https://", h),
+        (_, Some(h)) => ("http://", h),
+        _ => ("https://", t.as_str()),
+    };
+    let host = host.trim_end_matches('/');
+    if host.is_empty() {
+        return Ok(None);
+    }
+    let ok = host.as_bytes()[0].is_ascii_alphanumeric()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !ok {
+        return Err([
+            "must be your SALESmanago host, such as app3.salesmanago.com, got \"",
+            crate::salesmanago::truncate(&t, 120),
+            "\"",
+        ]
+        .concat());
+    }
+    Ok(Some([scheme, host].concat()))
 }
 
 fn location(t: String) -> Result<Option<String>, String> {
@@ -615,6 +667,63 @@ mod tests {
         assert_eq!(c.location.as_deref(), Some("from-data"));
         assert!(!c.debug, "the global object's false beats the attribute");
         assert!(c.send_email);
+    }
+
+    #[test]
+    fn monitoring_needs_the_salesmanago_host() {
+        let base = |extra: Value| {
+            let mut fields = vec![
+                ("clientId".to_owned(), Value::from("a")),
+                ("endpoint".to_owned(), Value::from("/c")),
+            ];
+            if let Value::Object(more) = extra {
+                fields.extend(more);
+            }
+            Config::from_value(&Value::Object(fields))
+        };
+        let host = |v: Value| base(v).unwrap().0.monitoring;
+        assert_eq!(host(val!({})), None, "off by default");
+        assert_eq!(
+            host(val!({"smHost": "app3.salesmanago.com"})),
+            None,
+            "a host alone loads nothing"
+        );
+        assert_eq!(
+            host(val!({"monitoring": "true", "sm_host": "app3.salesmanago.com"})).as_deref(),
+            Some("https://app3.salesmanago.com")
+        );
+        assert_eq!(
+            host(val!({"data-monitoring": "", "data-sm-host": "https://app2.salesmanago.pl/"}))
+                .as_deref(),
+            Some("https://app2.salesmanago.pl")
+        );
+        assert_eq!(
+            host(val!({"monitoring": true, "smHost": "http://127.0.0.1:8081"})).as_deref(),
+            Some("http://127.0.0.1:8081")
+        );
+        let errs = |v: Value| -> Vec<String> {
+            base(v)
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            errs(val!({"monitoring": true})),
+            ["`smHost` (data-sm-host on the script tag) is missing; the tracker is off"]
+        );
+        for bad in [
+            "app3.salesmanago.com/static/sm.js",
+            "evil.example\"><script>",
+            "a b",
+        ] {
+            let e = errs(val!({"monitoring": true, "smHost": bad}));
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(
+                e[0].contains("must be your SALESmanago host, such as app3.salesmanago.com"),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::cart::Cart;
 use crate::config::Config;
-use crate::contact::looks_like_email;
+use crate::contact::{looks_like_email, Shopper};
 use crate::mapping::{self, Decision, Env, Skip};
 use crate::protocol::{Contact, Envelope};
 use crate::salesmanago::{limits, truncate};
@@ -24,11 +24,28 @@ const SEEN_IDS: usize = 512;
 pub struct Pipeline {
     config: Config,
     cart: Cart,
-    email: Option<String>,
+    /// Who the shopper said they are on this page (Signed In / Signed Up, `identify`).
+    shopper: Shopper,
+    /// Signed Out: the page's own record of the user (which may still name them until the page
+    /// reloads) no longer counts either.
+    signed_out: bool,
     /// (name, event_id) of the last [`SEEN_IDS`] events, a ring: when full, the entry at
     /// `oldest` is replaced (lookups do not care about order).
     seen: Vec<(String, String)>,
     oldest: usize,
+}
+
+/// The signed-in customer in the page's `salla.config.get("user")` (`type` "user": `email`,
+/// `first_name`, `last_name`, `mobile`, `mobile_code`), read as leniently as a Signed In
+/// payload; `None` for a guest, or for anything else.
+pub fn page_user(user: &Value) -> Option<Shopper> {
+    if user.get("type")?.as_str()? != "user" {
+        return None;
+    }
+    match salla::parse("Signed In", user).ok()?.event {
+        SallaEvent::SignedIn(account) => Some(account.shopper()).filter(|s| !s.is_empty()),
+        _ => None,
+    }
 }
 
 /// What became of one incoming event.
@@ -63,7 +80,8 @@ impl Pipeline {
         Pipeline {
             config,
             cart: Cart::default(),
-            email: None,
+            shopper: Shopper::default(),
+            signed_out: false,
             seen: Vec::new(),
             oldest: 0,
         }
@@ -178,36 +196,64 @@ impl Pipeline {
     fn learn_identity(&mut self, event: &SallaEvent) {
         match event {
             SallaEvent::SignedIn(a) | SallaEvent::SignedUp(a) => {
-                if let Some(email) = a.email.as_deref().filter(|e| looks_like_email(e)) {
-                    self.email = Some(email.to_owned());
+                let shopper = a.shopper();
+                if !shopper.is_empty() {
+                    // Another sign-in names the person anew: nothing of the one before is kept.
+                    self.shopper = shopper;
+                    self.signed_out = false;
                 }
             }
-            SallaEvent::SignedOut => self.email = None,
+            SallaEvent::SignedOut => {
+                self.shopper = Shopper::default();
+                self.signed_out = true;
+            }
             _ => {}
         }
     }
 
-    /// Sets the shopper's email (the `identify` API); an implausible address is ignored.
+    /// Sets the shopper's email (the `identify` API); an implausible address is ignored. A
+    /// different email names another person: the name and phone learnt before are forgotten.
     pub fn identify(&mut self, email: &str) -> bool {
-        let ok = looks_like_email(email.trim());
+        let email = email.trim();
+        let ok = looks_like_email(email);
         if ok {
-            self.email = Some(email.trim().to_owned());
+            if self.shopper.email.as_deref() != Some(email) {
+                self.shopper = Shopper::default();
+            }
+            self.shopper.email = Some(email.to_owned());
+            self.signed_out = false;
         }
         ok
     }
 
-    /// The contact to name in a batch: the `smclient` id when there is one; the email only when
-    /// `sendEmail` is on and the shopper has not refused consent.
-    pub fn contact(&self, contact_id: Option<&str>, consent: bool) -> Contact {
+    /// The contact to name in a batch (`docs/mapping.md` §4): the `smclient` id when there is
+    /// one; the email, name and phone only when `sendEmail` is on and `personal_data` (the
+    /// shopper's consent) allows. They are what this page learnt (sign-in, `identify`), completed
+    /// by the page's signed-in user (`salla.config.get("user")`, read at send time), unless the
+    /// shopper signed out on this page.
+    pub fn contact(
+        &self,
+        contact_id: Option<&str>,
+        personal_data: bool,
+        page_user: Option<&Shopper>,
+    ) -> Contact {
+        let contact_id = contact_id
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| truncate(id, limits::EXTERNAL_ID).to_owned());
+        if !(self.config.send_email && personal_data) {
+            return Contact {
+                contact_id,
+                ..Contact::default()
+            };
+        }
+        let page_user = page_user.filter(|_| !self.signed_out);
+        let shopper = self.shopper.completed_by(page_user);
         Contact {
-            contact_id: contact_id
-                .map(str::trim)
-                .filter(|id| !id.is_empty())
-                .map(|id| truncate(id, limits::EXTERNAL_ID).to_owned()),
-            email: self
-                .email
-                .clone()
-                .filter(|_| self.config.send_email && consent),
+            contact_id,
+            email: shopper.email,
+            name: shopper.name,
+            phone: shopper.phone,
         }
     }
 }

@@ -20,17 +20,59 @@ pub struct Contact {
     pub contact_id: Option<String>,
     /// The shopper's email, only where configuration and consent allow it.
     pub email: Option<String>,
+    /// The shopper's name, under the same rule as the email.
+    pub name: Option<String>,
+    /// The shopper's mobile number (`+` and digits), under the same rule as the email.
+    pub phone: Option<String>,
 }
 
 impl Contact {
+    /// The keys of the `contact` object that are known, in the order they are written.
+    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("contactId", &self.contact_id),
+            ("email", &self.email),
+            ("name", &self.name),
+            ("phone", &self.phone),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    }
+
     /// The `contact` object: only the keys that are known.
     pub fn to_value(&self) -> Value {
-        let fields = [("contactId", &self.contact_id), ("email", &self.email)];
-        Value::object(
-            fields
-                .into_iter()
-                .filter_map(|(k, v)| v.as_deref().map(|v| (k, Value::from(v)))),
-        )
+        Value::object(self.fields().map(|(k, v)| (k, Value::from(v))))
+    }
+}
+
+/// Who sends a batch: the account, this browser, and the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head<'a> {
+    /// The SALESmanago client id.
+    pub client_id: &'a str,
+    /// This browser's anonymous id (`docs/mapping.md` §4).
+    pub anonymous_id: Option<&'a str>,
+    /// The Salla store id of the page.
+    pub store_id: Option<&'a str>,
+}
+
+/// The longest `storeId` and `anonymousId` (`docs/protocol.md` §1).
+pub const HEAD_ID_MAX: usize = 64;
+
+impl Head<'_> {
+    /// The optional top-level keys after `clientId`, in the order they are written. One outside
+    /// the protocol's rule is left out rather than sent: a receiver would refuse the whole batch
+    /// for it (a page's store id of 65 characters must not cost the shopper's events).
+    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let anonymous_id = self
+            .anonymous_id
+            .filter(|id| crate::contact::is_token(id, HEAD_ID_MAX));
+        let store_id = self
+            .store_id
+            .filter(|id| !id.is_empty() && id.encode_utf16().count() <= HEAD_ID_MAX);
+        [("anonymousId", anonymous_id), ("storeId", store_id)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
     }
 }
 
@@ -56,46 +98,53 @@ impl Envelope {
     }
 }
 
-/// A whole request body.
+/// A whole request body, from `client_id` alone (no anonymous id, no store id).
 pub fn batch(client_id: &str, sent_at: u64, contact: &Contact, events: &[Envelope]) -> Value {
-    Value::object([
+    let head = Head {
+        client_id,
+        ..Head::default()
+    };
+    batch_from(&head, sent_at, contact, events)
+}
+
+/// A whole request body.
+pub fn batch_from(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[Envelope]) -> Value {
+    let mut fields = vec![
         ("v", Value::Number(f64::from(VERSION))),
-        ("clientId", Value::from(client_id)),
+        ("clientId", Value::from(head.client_id)),
+    ];
+    fields.extend(head.fields().map(|(k, v)| (k, Value::from(v))));
+    fields.extend([
         ("sentAt", Value::Number(sent_at as f64)),
         ("contact", contact.to_value()),
         (
             "events",
             Value::Array(events.iter().map(Envelope::to_value).collect()),
         ),
-    ])
+    ]);
+    Value::object(fields)
 }
 
 /// A whole request body from events already serialised as JSON (by the browser's
 /// `JSON.stringify`, or [`Envelope::to_value`] natively). Only strings and integers are written
 /// here, so no float formatting is needed to build a request.
-pub fn body(client_id: &str, sent_at: u64, contact: &Contact, events: &[String]) -> String {
+pub fn body(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[String]) -> String {
     let mut out = String::from("{\"v\":");
     number::push_uint(u64::from(VERSION), &mut out);
     out.push_str(",\"clientId\":");
-    crate::value::write_json_string(client_id, &mut out);
+    crate::value::write_json_string(head.client_id, &mut out);
+    for (k, v) in head.fields() {
+        out.push(',');
+        write_pair(k, v, &mut out);
+    }
     out.push_str(",\"sentAt\":");
     number::push_uint(sent_at, &mut out);
     out.push_str(",\"contact\":{");
-    let fields = [
-        ("contactId", &contact.contact_id),
-        ("email", &contact.email),
-    ];
-    let mut first = true;
-    for (k, v) in fields {
-        if let Some(v) = v {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            crate::value::write_json_string(k, &mut out);
-            out.push(':');
-            crate::value::write_json_string(v, &mut out);
+    for (i, (k, v)) in contact.fields().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
+        write_pair(k, v, &mut out);
     }
     out.push_str("},\"events\":[");
     for (i, event) in events.iter().enumerate() {
@@ -108,22 +157,43 @@ pub fn body(client_id: &str, sent_at: u64, contact: &Contact, events: &[String])
     out
 }
 
+/// `"key":"text"`.
+fn write_pair(k: &str, v: &str, out: &mut String) {
+    crate::value::write_json_string(k, out);
+    out.push(':');
+    crate::value::write_json_string(v, out);
+}
+
+/// Bytes as lower-case hex digits, two per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
 /// A fresh event id from 128 random bits (the caller's randomness: the core has none of its
 /// own), written as a UUID v4 so it looks like the `event_id`s Salla assigns.
 pub fn event_id(random: [u8; 16]) -> String {
     let mut b = random;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    out
+    let h = hex(&b);
+    [
+        &h[..8],
+        "-",
+        &h[8..12],
+        "-",
+        &h[12..16],
+        "-",
+        &h[16..20],
+        "-",
+        &h[20..],
+    ]
+    .concat()
 }
 
 /// Milliseconds as the integer text protocol fields use (no float formatting in the wasm).
@@ -153,7 +223,7 @@ mod tests {
             1_763_830_000_000,
             &Contact {
                 contact_id: Some("c-1".into()),
-                email: None,
+                ..Contact::default()
             },
             &[Envelope {
                 id: "e-1".into(),
@@ -190,11 +260,40 @@ mod tests {
         let contact = Contact {
             contact_id: Some("c\\1".into()),
             email: Some("a@b.sa".into()),
+            name: Some("نورة \"N\"".into()),
+            phone: Some("+966501234567".into()),
         };
-        let from_strings = body("cl", 9, &contact, &[envelope.to_value().to_json()]);
-        let from_value = batch("cl", 9, &contact, &[envelope]).to_json();
+        let head = Head {
+            client_id: "cl",
+            anonymous_id: Some("0123abcd"),
+            store_id: Some("1305"),
+        };
+        let from_strings = body(&head, 9, &contact, &[envelope.to_value().to_json()]);
+        let from_value = batch_from(&head, 9, &contact, &[envelope]).to_json();
         assert_eq!(from_strings, from_value);
-        let empty = body("cl", 9, &Contact::default(), &[]);
+        let parsed: serde_json::Value = serde_json::from_str(&from_strings).unwrap();
+        assert_eq!(parsed["anonymousId"], "0123abcd");
+        assert_eq!(parsed["storeId"], "1305");
+        assert_eq!(
+            parsed["contact"],
+            serde_json::json!({"contactId": "c\\1", "email": "a@b.sa",
+                               "name": "نورة \"N\"", "phone": "+966501234567"})
+        );
+        let bare = Head {
+            client_id: "cl",
+            ..Head::default()
+        };
+        let empty = body(&bare, 9, &Contact::default(), &[]);
+        let outside = Head {
+            client_id: "cl",
+            anonymous_id: Some("has space"),
+            store_id: Some(&"٣".repeat(65)),
+        };
+        assert_eq!(
+            body(&outside, 9, &Contact::default(), &[]),
+            empty,
+            "ids outside the rule are left out"
+        );
         assert_eq!(
             empty,
             r#"{"v":1,"clientId":"cl","sentAt":9,"contact":{},"events":[]}"#

@@ -3,8 +3,10 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use salla_salesmanago::config::Config;
+use salla_salesmanago::contact::Shopper;
 use salla_salesmanago::mapping::{Env, Skip};
-use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::pipeline::{page_user, Outcome, Pipeline};
+use salla_salesmanago::protocol::Contact;
 use salla_salesmanago::salla::Kind;
 use salla_salesmanago::value::Value;
 use serde_json::{json, Value as Json};
@@ -545,23 +547,138 @@ fn the_email_goes_only_with_send_email_and_consent() {
     let mut off = Pipeline::new(config(json!({})));
     run(&mut off, "Signed In", signed_in.clone());
     assert_eq!(
-        off.contact(Some("c-1"), true).email,
+        off.contact(Some("c-1"), true, None).email,
         None,
         "sendEmail defaults to off"
     );
 
     let mut on = Pipeline::new(config(json!({"sendEmail": true})));
     run(&mut on, "Signed In", signed_in);
-    let c = on.contact(Some("c-1"), true);
+    let c = on.contact(Some("c-1"), true, None);
     assert_eq!(
         (c.contact_id.as_deref(), c.email.as_deref()),
         (Some("c-1"), Some("noura@example.sa"))
     );
-    assert_eq!(on.contact(None, false).email, None, "the shopper refused");
+    assert_eq!(
+        on.contact(None, false, None).email,
+        None,
+        "the shopper refused"
+    );
     run(&mut on, "Signed Out", json!({}));
-    assert_eq!(on.contact(None, true).email, None, "Signed Out forgets it");
+    assert_eq!(
+        on.contact(None, true, None).email,
+        None,
+        "Signed Out forgets it"
+    );
     run(&mut on, "Signed Up", json!({"email": "not an email"}));
-    assert_eq!(on.contact(None, true).email, None, "junk is never an email");
+    assert_eq!(
+        on.contact(None, true, None).email,
+        None,
+        "junk is never an email"
+    );
+}
+
+#[test]
+fn name_and_phone_go_under_the_email_rule() {
+    let signed_in = json!({"email": "noura@example.sa", "first_name": "نورة", "last_name": "العتيبي",
+                           "mobile": "0501234567", "mobile_code": "+966", "type": "user"});
+    let mut on = Pipeline::new(config(json!({"sendEmail": true})));
+    run(&mut on, "Signed In", signed_in.clone());
+    let c = on.contact(None, true, None);
+    assert_eq!(
+        (c.email.as_deref(), c.name.as_deref(), c.phone.as_deref()),
+        (
+            Some("noura@example.sa"),
+            Some("نورة العتيبي"),
+            Some("+966501234567")
+        )
+    );
+    let refused = on.contact(Some("c-1"), false, None);
+    assert_eq!(
+        refused,
+        Contact {
+            contact_id: Some("c-1".into()),
+            ..Contact::default()
+        },
+        "refused: no email, name or phone"
+    );
+    let mut off = Pipeline::new(config(json!({})));
+    run(&mut off, "Signed In", signed_in);
+    assert_eq!(off.contact(None, true, None), Contact::default());
+
+    // A mobile-only shopper: the phone alone, under the same rule.
+    let mut mobile = Pipeline::new(config(json!({"sendEmail": true})));
+    run(
+        &mut mobile,
+        "Signed In",
+        json!({"mobile": "+966 50 123 4567", "type": "user"}),
+    );
+    let c = mobile.contact(None, true, None);
+    assert_eq!((c.email, c.phone.as_deref()), (None, Some("+966501234567")));
+}
+
+#[test]
+fn the_page_user_completes_the_contact_until_signed_out() {
+    let page_user = page_user(&Value::from(json!({
+        "type": "user", "id": 7, "email": "noura@example.sa", "mobile": 501234567,
+        "mobile_code": "+966", "first_name": "Noura", "last_name": "A"
+    })));
+    assert_eq!(
+        page_user,
+        Some(Shopper {
+            email: Some("noura@example.sa".into()),
+            name: Some("Noura A".into()),
+            phone: Some("+966501234567".into()),
+        }),
+        "numbers read as text, as in payloads"
+    );
+    for guest in [
+        json!({"type": "guest", "email": "a@b.sa"}),
+        json!({"email": "a@b.sa"}),
+        json!({"type": "user"}),
+        json!("user"),
+    ] {
+        assert_eq!(
+            salla_salesmanago::pipeline::page_user(&Value::from(guest.clone())),
+            None,
+            "{guest}"
+        );
+    }
+    let mut p = Pipeline::new(config(json!({"sendEmail": true})));
+    // Signed In's own fields (no mobile_code) come first; the page's record adds the phone.
+    run(
+        &mut p,
+        "Signed In",
+        json!({"email": "noura@example.sa", "first_name": "نورة", "mobile": "501234567"}),
+    );
+    let c = p.contact(None, true, page_user.as_ref());
+    assert_eq!(
+        (c.email.as_deref(), c.name.as_deref(), c.phone.as_deref()),
+        (
+            Some("noura@example.sa"),
+            Some("نورة"),
+            Some("+966501234567")
+        )
+    );
+    let fresh = Pipeline::new(config(json!({"sendEmail": true})));
+    assert_eq!(
+        fresh
+            .contact(None, true, page_user.as_ref())
+            .name
+            .as_deref(),
+        Some("Noura A"),
+        "a shopper signed in on an earlier page"
+    );
+    assert_eq!(
+        fresh.contact(None, false, page_user.as_ref()),
+        Contact::default()
+    );
+    run(&mut p, "Signed Out", json!({}));
+    assert_eq!(
+        p.contact(None, true, page_user.as_ref()),
+        Contact::default(),
+        "the page's record is stale after Signed Out"
+    );
 }
 
 #[test]

@@ -26,6 +26,10 @@ const KEYS: &[&str] = &[
     "promotion_id",
     "query",
     "email",
+    "first_name",
+    "last_name",
+    "mobile",
+    "mobile_code",
     "event_id",
     "category",
     "discount",
@@ -122,7 +126,16 @@ proptest! {
                 let body = envelope.to_value().to_json();
                 prop_assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
             }
-            let _ = pipeline.contact(Some("c"), true);
+            // Whatever a sign-in said, the contact keeps to the protocol's rules.
+            let contact = pipeline.contact(Some("c"), true, None);
+            if let Some(phone) = &contact.phone {
+                let digits = phone.strip_prefix('+').unwrap_or("");
+                prop_assert!((7..=15).contains(&digits.len()), "{phone}");
+                prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{phone}");
+            }
+            if let Some(name) = &contact.name {
+                prop_assert!((1..=255).contains(&name.encode_utf16().count()));
+            }
         }
     }
 

@@ -114,7 +114,8 @@ export class Relay {
     // took the batch: 2xx), fault (the switch that answered instead, if any) }.
     this.log = [];
     // Every event of a batch the receiver answered 2xx, the first time its id was seen since the
-    // reset: { seq, id, source, contactEvent, contact, clientId, receivedAt, via }.
+    // reset: { seq, id, source, contactEvent, contact, clientId, anonymousId, storeId, receivedAt,
+    // via }.
     this.events = [];
     this.byId = new Map();
     // The receiver's own count of events it already held (its answers' `duplicates`).
@@ -253,6 +254,8 @@ export class Relay {
         contactEvent: ev.contactEvent,
         contact: batch.contact ?? {},
         clientId: batch.clientId,
+        anonymousId: batch.anonymousId,
+        storeId: batch.storeId,
         receivedAt: row.at,
         via: row.via,
       };

@@ -128,14 +128,15 @@
 
   /**
    * Starts Salla's SDK as a storefront page does. `events` is the store's allow-list
-   * (`jitsu.events`, which Salla's servers set per store): by default every event.
+   * (`jitsu.events`, which Salla's servers set per store): by default every event. `features`,
+   * the store's (e.g. 'website-cookies' for the cookie bar), as the page's data would give them.
    */
-  function boot({ events = EVENTS } = {}) {
+  function boot({ events = EVENTS, features = [] } = {}) {
     Salla.init({
       debug: false,
       store: {
         id: 1305, name: 'متجر العود', username: 'oud-store', url: origin, api: origin + '/store/v1',
-        features: [], settings: { arabic_numbers_enabled: false },
+        features, settings: { arabic_numbers_enabled: false },
       },
       page: { slug: 'index', id: null },
       user: { type: 'guest', currency_code: 'SAR', language_code: 'ar' },

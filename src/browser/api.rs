@@ -122,6 +122,8 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             offline: !window.navigator().on_line(),
             shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
             store_id: None,
+            anonymous_id: None,
+            monitoring_started: false,
             consent: None,
             cart_dirty: false,
         }),

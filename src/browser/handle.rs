@@ -34,6 +34,11 @@ extern "C" {
 /// it rejects. Through the guard, like every callback. One closure serves both outcomes (bound
 /// to `true` and to `false`), and frees itself after its one call.
 pub fn settle(promise: &Promise, guard: &Function, then: impl FnOnce(bool, JsValue) + 'static) {
+    settle_boxed(promise, guard, Box::new(then));
+}
+
+/// [`settle`] behind `dyn`: one copy of the closure's glue in the wasm, whoever waits.
+fn settle_boxed(promise: &Promise, guard: &Function, then: Box<dyn FnOnce(bool, JsValue)>) {
     let f = guarded(guard, &Closure::once_into_js(then));
     let f: &Bindable = f.unchecked_ref();
     promise.unchecked_ref::<Thenable>().then(

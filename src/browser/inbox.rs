@@ -17,7 +17,7 @@
 use super::handle::{Then, Timeout};
 use super::lease::Turn;
 use super::value::Snapshot;
-use super::{lifecycle, sender, track, Shared, State, Timer};
+use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
 use std::rc::Rc;
 
@@ -52,6 +52,8 @@ pub enum Command {
     LeaseOver(bool, Then),
     /// A request ended (`Err`: no answer); then the rest of the sending.
     Answered(Request, Result<Answer, ()>, Then),
+    /// The receiver's 2xx named the shopper's SALESmanago contact id.
+    ContactNamed(String),
 }
 
 impl Shared {
@@ -129,6 +131,7 @@ impl Shared {
             }
             Command::SetConsent(granted) => {
                 st.consent = Some(granted);
+                identity::monitor_now(self, st);
                 self.log(if granted {
                     "consent given"
                 } else {
@@ -157,6 +160,7 @@ impl Shared {
             Command::Answered(request, answer, then) => {
                 sender::answered(self, st, request, answer, then)
             }
+            Command::ContactNamed(id) => identity::contact_named(self, st, &id),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`sender`]: sending what is due, and what the answers mean, as [`crate::delivery`] says;
 //! - [`lease`]: one sending tab at a time; [`transport`]: `fetch` and `sendBeacon`;
 //! - [`persist`]: where the outbox and the cart are kept between pages (storage or memory);
+//! - [`identity`]: who a batch is from and about, and what consent lets the tracker write and
+//!   load (the `smclient` cookie, SALESmanago's monitoring script);
 //! - [`lifecycle`]: the page hidden or left, the connection lost or back;
 //! - [`intake`]: Salla's hook and the DOM events; [`page`]: what the page tells (clock, ids,
 //!   cookie, consent); [`value`]: JavaScript values read safely; [`handle`]: listeners and
@@ -21,6 +23,7 @@
 
 mod api;
 mod handle;
+mod identity;
 mod inbox;
 mod intake;
 mod lease;
@@ -106,6 +109,10 @@ struct State {
     offline: bool,
     shop_domain: Option<String>,
     store_id: Option<String>,
+    /// This browser's anonymous id, once a batch needed it (see [`identity`]).
+    anonymous_id: Option<String>,
+    /// SALESmanago's monitoring script was added (or found) on this page.
+    monitoring_started: bool,
     /// The page's own word on consent (`setConsent`), over Salla's cookie bar.
     consent: Option<bool>,
     /// The held cart changed since it was last kept.

@@ -1,6 +1,6 @@
 //! What the page tells the tracker: its window, the clock, random ids, the console, and the
-//! facts events are sent with (Salla's store id, Salla's cookie bar, SALESmanago's `smclient`
-//! cookie). Every reader returns `None` rather than throw.
+//! facts events are sent with (Salla's store id, anonymous id and signed-in user, Salla's cookie
+//! bar, the page's cookies). Every reader returns `None` rather than throw.
 
 use super::value::from_js;
 use crate::contact;
@@ -35,8 +35,8 @@ pub fn random() -> f64 {
     js_sys::Math::random()
 }
 
-/// A fresh random event id (the browser's `crypto`, else `Math.random`).
-pub fn random_id() -> String {
+/// 128 random bits (the browser's `crypto`, else `Math.random`).
+pub fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     let filled = window()
         .and_then(|w| w.crypto().ok())
@@ -46,7 +46,12 @@ pub fn random_id() -> String {
             *b = (random() * 256.0) as u8;
         }
     }
-    protocol::event_id(bytes)
+    bytes
+}
+
+/// A fresh random event id.
+pub fn random_id() -> String {
+    protocol::event_id(random_bytes())
 }
 
 /// Writes to the console, prefixed; `warn` for what a merchant must act on.
@@ -84,13 +89,50 @@ pub fn salla_consent() -> Option<String> {
     call_salla("storage", "get", "cookies-consent")?.as_string()
 }
 
-/// SALESmanago's `smclient` cookie: who the shopper is to SALESmanago.
-pub fn smclient_cookie() -> Option<String> {
-    let document = window()?.document()?;
+/// Whether the store may show Salla's cookie bar: `false` only when Salla's `store.features`
+/// can be read and has no `website-cookies`. Where they cannot be read (Salla's SDK not started
+/// yet, or not on the page), the tracker cannot tell, and writes and loads nothing until the
+/// shopper's acceptance is known.
+pub fn salla_cookie_bar() -> bool {
+    match call_salla("config", "get", "store.features").map(|f| from_js(&f)) {
+        Some(Value::Array(features)) => features
+            .iter()
+            .any(|f| f.as_str() == Some("website-cookies")),
+        _ => true,
+    }
+}
+
+/// Salla's anonymous id of this browser (`Salla.analytics.getAnonymousId()`): its analytics'
+/// id, once that has started; `None` before, or on a store without it.
+pub fn salla_anonymous_id() -> Option<String> {
+    call_salla("analytics", "getAnonymousId", "")?.as_string()
+}
+
+/// The signed-in shopper of the page (`Salla.config.get('user')`); `None` for a guest.
+pub fn salla_user() -> Option<contact::Shopper> {
+    crate::pipeline::page_user(&from_js(&call_salla("config", "get", "user")?))
+}
+
+fn html_document() -> Option<web_sys::HtmlDocument> {
     // A page's document is an HTMLDocument, which is where `cookie` is.
-    let cookies = document
-        .unchecked_into::<web_sys::HtmlDocument>()
-        .cookie()
-        .ok()?;
-    contact::cookie_value(&cookies, "smclient").map(str::to_owned)
+    Some(window()?.document()?.unchecked_into())
+}
+
+/// The page's cookies (`document.cookie`), empty when unreadable.
+pub fn cookies() -> String {
+    html_document()
+        .and_then(|d| d.cookie().ok())
+        .unwrap_or_default()
+}
+
+/// Writes one cookie (`document.cookie = cookie`); failures are ignored (a sandboxed page).
+pub fn set_cookie(cookie: &str) {
+    if let Some(d) = html_document() {
+        let _ = d.set_cookie(cookie);
+    }
+}
+
+/// The page is served over HTTPS (a cookie it writes may be `Secure`).
+pub fn https() -> bool {
+    window().is_some_and(|w| w.location().protocol().is_ok_and(|p| p == "https:"))
 }

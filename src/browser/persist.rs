@@ -14,6 +14,8 @@ use web_sys::Storage;
 
 /// Where the held cart is kept between pages.
 const CART_KEY: &str = "sm_salla_cart";
+/// Where this browser's anonymous id is kept, as plain text (`docs/mapping.md` §4).
+const ANONYMOUS_ID_KEY: &str = "sm_aid";
 /// Each queued event is kept under this prefix and its id, so tabs never overwrite each other.
 const OUTBOX_PREFIX: &str = "sm:o:";
 
@@ -68,6 +70,16 @@ pub fn cart() -> Option<Value> {
 /// Keeps the held cart; `false` if refused.
 pub fn save_cart(cart: &Value) -> bool {
     save(CART_KEY, cart)
+}
+
+/// The anonymous id an earlier page kept.
+pub fn anonymous_id() -> Option<String> {
+    local()?.get_item(ANONYMOUS_ID_KEY).ok()?
+}
+
+/// Keeps the anonymous id; `false` if refused (it then lives as long as the page).
+pub fn save_anonymous_id(id: &str) -> bool {
+    local().is_some_and(|storage| storage.set_item(ANONYMOUS_ID_KEY, id).is_ok())
 }
 
 fn event_key(id: &str) -> String {

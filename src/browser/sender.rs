@@ -7,11 +7,10 @@
 use super::handle::{Then, Timeout};
 use super::inbox::Command;
 use super::lease::{self, Turn};
-use super::{page, track, transport, Shared, State, Timer};
+use super::{identity, page, track, transport, Shared, State, Timer};
 use crate::delivery::{self, Answer, Next, Request, BATCH_WINDOW_MS, LEASE_RETRY_MS};
 use crate::number;
 use crate::outbox::MAX_BODY_BYTES;
-use crate::protocol;
 use std::rc::Rc;
 
 /// Sets `timer` to hand `command` to the inbox after `ms`, unless the tracker is gone by then.
@@ -125,17 +124,6 @@ pub fn sync(shared: &Shared, st: &mut State) {
     st.persist.remove(&expired);
 }
 
-/// The protocol body for `events` sent at `now`, about the shopper as the page says now.
-fn body(st: &State, now: u64, events: &[String]) -> String {
-    let consent = st
-        .consent
-        .unwrap_or_else(|| crate::contact::consent_allows_email(page::salla_consent().as_deref()));
-    let contact = st
-        .pipeline
-        .contact(page::smclient_cookie().as_deref(), consent);
-    protocol::body(&st.pipeline.config().client_id, now, &contact, events)
-}
-
 /// Sends the next due batch; the answer comes back as [`Command::Answered`]. With nothing due,
 /// tells `then` whether the outbox is empty.
 fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
@@ -147,14 +135,14 @@ fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
     let Some(batch) = batch else {
         return then(st.outbox.is_empty());
     };
-    let body = body(st, now, &batch.events);
+    let body = identity::body(shared, st, now, &batch.events);
     let keepalive = st.keepalive.begin(body.len());
     let request = Request {
         batch,
         bytes: body.len(),
         keepalive,
     };
-    let weak = Rc::downgrade(shared);
+    let (weak, named) = (Rc::downgrade(shared), Rc::downgrade(shared));
     transport::post(
         &st.pipeline.config().endpoint,
         &body,
@@ -163,6 +151,11 @@ fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
         move |answer| {
             if let Some(s) = weak.upgrade() {
                 s.callback(Command::Answered(request, answer, then));
+            }
+        },
+        move |contact_id| {
+            if let Some(s) = named.upgrade() {
+                s.callback(Command::ContactNamed(contact_id));
             }
         },
     );
@@ -247,7 +240,7 @@ pub fn exit(shared: &Shared, st: &mut State) {
     track::save_cart(shared, st);
     let now = page::now_ms();
     while let Some(batch) = st.outbox.take_for_exit(now, MAX_BODY_BYTES) {
-        let body = body(st, now, &batch.events);
+        let body = identity::body(shared, st, now, &batch.events);
         let taken = transport::beacon(&st.pipeline.config().endpoint, &body);
         delivery::beaconed(&mut st.outbox, &batch.ids, taken, now);
         if !taken {

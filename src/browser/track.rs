@@ -3,7 +3,7 @@
 //! after this one.
 
 use super::persist::{self, Memory};
-use super::{page, sender, Shared, State};
+use super::{identity, page, sender, Shared, State};
 use crate::cart::Cart;
 use crate::mapping::Env;
 use crate::number;
@@ -21,6 +21,7 @@ pub fn restore(shared: &Rc<Shared>, st: &mut State) {
     if let Some(stored) = persist::cart() {
         st.pipeline.restore_cart(Cart::from_value(&stored));
     }
+    identity::monitor_now(shared, st);
     // Events an earlier page (or a closed tab) left behind go out now.
     sender::sync(shared, st);
     if !st.outbox.is_empty() {

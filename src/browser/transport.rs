@@ -12,13 +12,16 @@ use wasm_bindgen::JsCast;
 use web_sys::{RequestCredentials, RequestInit, RequestMode, Response};
 
 /// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure
-/// (offline, refused, CORS, blocked).
+/// (offline, refused, CORS, blocked). After a 2xx whose body is JSON naming a `contactId`
+/// (`docs/protocol.md` §2), calls `named` with it, once the body has arrived: `then` does not
+/// wait for it, and a body that is empty, not JSON or unreadable only means no call.
 pub fn post(
     url: &str,
     body: &str,
     keepalive: bool,
     guard: &Function,
     then: impl FnOnce(Result<Answer, ()>) + 'static,
+    named: impl FnOnce(String) + 'static,
 ) {
     let Some(window) = super::page::window() else {
         return then(Err(()));
@@ -32,14 +35,16 @@ pub fn post(
     // web-sys has no setter for `keepalive`; RequestInit is a plain dictionary object.
     let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &keepalive.into());
     let request = window.fetch_with_str_and_init(url, &init);
-    settle(&request, guard, move |fulfilled, response| {
+    let guard = guard.clone();
+    settle(&request, &guard.clone(), move |fulfilled, response| {
         // A page may have replaced `fetch`: take only a real Response as an answer.
         let response = match response.dyn_into::<Response>() {
             Ok(response) if fulfilled => response,
             _ => return then(Err(())),
         };
+        let status = response.status();
         then(Ok(Answer {
-            status: response.status(),
+            status,
             retry_after_ms: outbox::retry_after_ms(
                 response
                     .headers()
@@ -48,7 +53,18 @@ pub fn post(
                     .flatten()
                     .as_deref(),
             ),
-        }))
+        }));
+        if !(200..300).contains(&status) {
+            return;
+        }
+        if let Ok(json) = response.json() {
+            settle(&json, &guard, move |parsed, value| {
+                let id = js_sys::Reflect::get(&value, &"contactId".into()).ok();
+                if let Some(id) = id.and_then(|id| id.as_string()).filter(|_| parsed) {
+                    named(id);
+                }
+            });
+        }
     });
 }
 

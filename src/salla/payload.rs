@@ -193,12 +193,38 @@ impl Payload for Order {
 pub struct Account {
     /// `email`, as sent (checked where it is used).
     pub email: Option<String>,
+    /// `first_name`.
+    pub first_name: Option<String>,
+    /// `last_name`.
+    pub last_name: Option<String>,
+    /// `mobile`: the national number (or the whole number with `+`).
+    pub mobile: Option<String>,
+    /// `mobile_code`, when the payload has it (Salla's user record does; the event's documented
+    /// fields do not).
+    pub mobile_code: Option<String>,
 }
 
 impl Payload for Account {
     fn read(r: &mut Reader<'_>) -> Result<Self, Problem> {
         Ok(Account {
             email: r.text("email"),
+            first_name: r.text("first_name"),
+            last_name: r.text("last_name"),
+            mobile: r.text("mobile"),
+            mobile_code: r.text("mobile_code"),
+        })
+    }
+}
+
+impl Account {
+    /// The shopper it names, each field checked ([`crate::contact::Shopper`]).
+    pub fn shopper(&self) -> crate::contact::Shopper {
+        crate::contact::Shopper::from_salla(crate::contact::SallaUser {
+            email: self.email.as_deref(),
+            first_name: self.first_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+            mobile: self.mobile.as_deref(),
+            mobile_code: self.mobile_code.as_deref(),
         })
     }
 }
