@@ -226,9 +226,17 @@ impl Pipeline {
         ok
     }
 
-    /// The contact to name in a batch (`docs/mapping.md` §4): the `smclient` id when there is
-    /// one; the email, name and phone only when `sendEmail` is on and `personal_data` (the
-    /// shopper's consent) allows. They are what this page learnt (sign-in, `identify`), completed
+    /// Whether the shopper signed out on this page (and has not signed in again): the `smclient`
+    /// cookie then names the person who left, and the shell deletes it.
+    pub fn signed_out(&self) -> bool {
+        self.signed_out
+    }
+
+    /// The contact to name in a batch (`docs/mapping.md` §4): nobody when the shopper refused
+    /// (`personal_data` false): the `smclient` id names a known person as surely as the email;
+    /// nor the `smclient` id after Signed Out (the next shopper on this browser is someone else
+    /// as far as the tracker knows); else the `smclient` id when there is one, and the email,
+    /// name and phone only when `sendEmail` is on. They are what this page learnt (sign-in, `identify`), completed
     /// by the page's signed-in user (`salla.config.get("user")`, read at send time), unless the
     /// shopper signed out on this page.
     pub fn contact(
@@ -238,6 +246,7 @@ impl Pipeline {
         page_user: Option<&Shopper>,
     ) -> Contact {
         let contact_id = contact_id
+            .filter(|_| personal_data && !self.signed_out)
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .map(|id| truncate(id, limits::EXTERNAL_ID).to_owned());

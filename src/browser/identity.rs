@@ -72,11 +72,14 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     } else {
         None
     };
-    let contact = st.pipeline.contact(
-        contact::cookie_value(&cookies, "smclient"),
-        consent.allows_personal_data(),
-        user.as_ref(),
-    );
+    let smclient = contact::cookie_value(&cookies, "smclient");
+    if smclient.is_some() && st.pipeline.signed_out() {
+        page::set_cookie("smclient=; path=/; max-age=0");
+        shared.log("signed out: the smclient cookie deleted");
+    }
+    let contact = st
+        .pipeline
+        .contact(smclient, consent.allows_personal_data(), user.as_ref());
     let head = Head {
         client_id: &config.client_id,
         anonymous_id: Some(&anonymous_id),

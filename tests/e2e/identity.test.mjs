@@ -144,6 +144,7 @@ test("the shopper's email, name and phone: with sendEmail, unless the shopper re
   assert.deepEqual(byId('custom-choices-without-advertising').contact, {}, 'advertising cookies off');
   assert.deepEqual(byId('accepted').contact, noura);
   assert.deepEqual(byId('signed-out').contact, {}, "Signed Out: Salla's record no longer counts");
+  assert.equal((await p.context().cookies()).find((c) => c.name === 'smclient'), undefined, 'Signed Out deletes smclient');
   assert.deepEqual(byId('after-mobile-only').contact, { name: 'سارة', phone: '+966501112222' });
   assert.deepEqual(await pageProblems(p, bar.seen), []);
   await bar.context.close();

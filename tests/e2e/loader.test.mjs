@@ -219,7 +219,9 @@ test('sendEmail sends the email only while the shopper has not refused', async (
   assert.deepEqual(contact.refused, {}, 'the cookie bar said no');
   assert.deepEqual(contact.accepted, { email: 'noura@example.sa' });
   assert.deepEqual(contact.override, {}, 'setConsent(false) overrides');
-  assert.deepEqual(contact['signed-out'], {}, 'Signed Out forgets the email');
+  assert.deepEqual(contact['signed-out'], {}, 'Signed Out forgets the email and the smclient contact');
+  const smclient = (await page.context().cookies()).find((c) => c.name === 'smclient');
+  assert.equal(smclient, undefined, 'Signed Out deletes the smclient cookie');
   assert.deepEqual(await pageProblems(page, seen), []);
 });
 
