@@ -113,13 +113,15 @@
       setPage('product.single', 1001);
       emit('share-element', { share_via: 'whatsapp', url: `${origin}/p/1001`, title: CATALOG[1001].name });
     },
-    // The thank-you page's server event.
-    completeOrder() {
+    // The thank-you page's server event. The order is kept in `storefront.lastOrder` (the demo
+    // sends Salla's order.created webhook for it).
+    completeOrder(orderId = 'ord-' + Math.floor(Date.now() / 1000)) {
       setPage('thank-you');
       const products = [...cart].map(([id, quantity]) => ({ product_id: String(id), name: CATALOG[id].name, price: CATALOG[id].price, quantity }));
       const sub = products.reduce((n, p) => n + p.price * p.quantity, 0);
+      window.storefront.lastOrder = { order_id: orderId, products };
       Salla.event.dispatch('Order Completed', [{
-        order_id: 'ord-' + Math.floor(Date.now() / 1000), checkout_id: CART_ID, total: +(sub * 1.15 + 25).toFixed(2),
+        order_id: orderId, checkout_id: CART_ID, total: +(sub * 1.15 + 25).toFixed(2),
         revenue: sub, shipping: 25, tax: +(sub * 0.15).toFixed(2), discount: 0, coupon: '', currency: 'SAR', products,
       }]);
       cart.clear();
@@ -145,5 +147,5 @@
     });
   }
 
-  window.storefront = { actions, boot, catalog: CATALOG, events: EVENTS };
+  window.storefront = { actions, boot, catalog: CATALOG, events: EVENTS, lastOrder: null };
 })();
