@@ -69,7 +69,8 @@ export function orderCreated({ merchant, id, reference, email, products, shippin
         id: 500 + i, name: p.name, quantity: p.quantity, product: { id: Number(p.product_id) },
         amounts: { price_without_tax: { amount: p.price } },
       })),
-      customer: { id: 77, first_name: 'نورة', last_name: 'العتيبي', mobile: 501234567, mobile_code: '+966', email },
+      // The demo storefront's signed-in shopper (www/storefront.js signIn), the same card.
+      customer: { id: 77, first_name: 'نورة', last_name: 'العتيبي', mobile: 500000000, mobile_code: '+966', email },
       status: { slug: 'under_review' },
     },
   };

@@ -24,6 +24,11 @@
   };
   const CART_ID = 'cart-7001';
   const cart = new Map(); // product id → quantity
+  // The id the cart's order will have: fixed once Salla's servers know the order (the demo's
+  // order.created button may send it before the thank-you page shows it).
+  let pendingOrderId = null;
+  const newOrderId = () => 'ord-' + Date.now();
+  const orderLines = () => [...cart].map(([id, quantity]) => ({ product_id: String(id), name: CATALOG[id].name, price: CATALOG[id].price, quantity }));
 
   const productOf = (id) => ({ ...CATALOG[id], currency: 'SAR', url: `${origin}/p/${id}`, image_url: `${origin}/img/${id}.jpg`, quantity: 1 });
   const setPage = (slug, id = null) => {
@@ -115,9 +120,10 @@
     },
     // The thank-you page's server event. The order is kept in `storefront.lastOrder` (the demo
     // sends Salla's order.created webhook for it).
-    completeOrder(orderId = 'ord-' + Math.floor(Date.now() / 1000)) {
+    completeOrder(orderId = pendingOrderId ?? newOrderId()) {
       setPage('thank-you');
-      const products = [...cart].map(([id, quantity]) => ({ product_id: String(id), name: CATALOG[id].name, price: CATALOG[id].price, quantity }));
+      pendingOrderId = null;
+      const products = orderLines();
       const sub = products.reduce((n, p) => n + p.price * p.quantity, 0);
       window.storefront.lastOrder = { order_id: orderId, products };
       Salla.event.dispatch('Order Completed', [{
@@ -147,5 +153,12 @@
     });
   }
 
-  window.storefront = { actions, boot, catalog: CATALOG, events: EVENTS, lastOrder: null };
+  /** The order Salla's order.created would be about: the cart's, once it is ordered (its id
+   * kept for the thank-you page), else the order completed last; null with neither. */
+  function currentOrder() {
+    if (cart.size) return { order_id: (pendingOrderId ??= newOrderId()), products: orderLines() };
+    return window.storefront.lastOrder;
+  }
+
+  window.storefront = { actions, boot, currentOrder, catalog: CATALOG, events: EVENTS, lastOrder: null };
 })();
