@@ -218,8 +218,12 @@ test('sendEmail sends the email only while the shopper has not refused', async (
   const contact = Object.fromEntries(events.map((e) => [e.id, e.contact]));
   assert.deepEqual(contact.refused, {}, 'the cookie bar said no');
   assert.deepEqual(contact.accepted, { email: 'noura@example.sa' });
-  assert.deepEqual(contact.override, {}, 'setConsent(false) overrides');
-  assert.deepEqual(contact['signed-out'], {}, 'Signed Out forgets the email');
+  // The receiver answered the accepted batch with her contactId, and the tracker kept it in
+  // smclient (consent given then): later batches name the contact by it, never by her email.
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'smclient');
+  assert.ok(cookie, 'the smclient cookie from the receiver');
+  assert.deepEqual(contact.override, { contactId: cookie.value }, 'setConsent(false) overrides: no email');
+  assert.deepEqual(contact['signed-out'], { contactId: cookie.value }, 'Signed Out forgets the email');
   assert.deepEqual(await pageProblems(page, seen), []);
 });
 
