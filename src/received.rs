@@ -748,6 +748,64 @@ mod tests {
     }
 
     #[test]
+    fn the_browsers_body_with_anonymous_id_store_id_name_and_phone_parses_to_the_same_values() {
+        // The body the browser sends is written by `protocol::body` (events already serialised);
+        // `batch_from` is its twin for native callers. Both must read back field for field,
+        // with text that needs escaping (Arabic, quotes) in the personal fields.
+        let head = crate::protocol::Head {
+            client_id: "client-ع",
+            anonymous_id: Some("aid_1.2:3-XYZ"),
+            store_id: Some("1305"),
+        };
+        let contact = Contact {
+            contact_id: Some("c-\"1\"".into()),
+            email: Some("noura@example.sa".into()),
+            name: Some("نورة \"العتيبي\"".into()),
+            phone: Some("+966501234567".into()),
+        };
+        let envelope = Envelope {
+            id: "e-1".into(),
+            source: "Signed In".into(),
+            event: ContactEvent::new(ExternalEventType::Login, 1_763_829_999_000),
+        };
+        let written = [
+            crate::protocol::body(
+                &head,
+                1_763_830_000_000,
+                &contact,
+                &[envelope.to_value().to_json()],
+            ),
+            crate::protocol::batch_from(&head, 1_763_830_000_000, &contact, &[envelope]).to_json(),
+        ];
+        for sent in written {
+            let got = ReceivedBatch::parse(sent.as_bytes()).unwrap();
+            assert_eq!(got.client_id, "client-ع");
+            assert_eq!(got.sent_at, 1_763_830_000_000);
+            assert_eq!(
+                got.anonymous_id.as_ref().map(AnonymousId::as_str),
+                Some("aid_1.2:3-XYZ")
+            );
+            assert_eq!(got.store_id.as_deref(), Some("1305"));
+            assert_eq!(
+                got.contact,
+                ReceivedContact {
+                    contact_id: contact.contact_id.clone(),
+                    email: contact.email.clone(),
+                    name: contact.name.clone(),
+                    phone: contact.phone.clone(),
+                },
+                "{sent}"
+            );
+            assert!(!got.email_dropped && !got.phone_dropped);
+            assert_eq!(got.events[0].id, "e-1");
+            assert_eq!(
+                got.events[0].contact_event.event_type,
+                ExternalEventType::Login
+            );
+        }
+    }
+
+    #[test]
     fn null_or_absent_contact_names_nobody() {
         for contact in [
             json!(null),

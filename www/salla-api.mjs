@@ -46,3 +46,32 @@ export function sallaApi() {
   };
   return api;
 }
+
+/**
+ * The `order.created` webhook Salla's servers send the app for an order of store `merchant`
+ * (docs/webhooks.md §3; its shape after Salla's documented example): `id` Salla's order id,
+ * `reference_id` the number the storefront shows, the customer's email, name and mobile, and the
+ * items of `products` (`{ product_id, name, price, quantity }`, as the storefront's Order
+ * Completed carries them).
+ */
+export function orderCreated({ merchant, id, reference, email, products, shipping = 25 }) {
+  const sub = products.reduce((n, p) => n + p.price * p.quantity, 0);
+  return {
+    event: 'order.created',
+    merchant,
+    created_at: new Date().toString(),
+    data: {
+      id,
+      reference_id: reference,
+      currency: 'SAR',
+      amounts: { total: { amount: +(sub * 1.15 + shipping).toFixed(2), currency: 'SAR' }, shipping_cost: { amount: shipping } },
+      items: products.map((p, i) => ({
+        id: 500 + i, name: p.name, quantity: p.quantity, product: { id: Number(p.product_id) },
+        amounts: { price_without_tax: { amount: p.price } },
+      })),
+      // The demo storefront's signed-in shopper (www/storefront.js signIn), the same card.
+      customer: { id: 77, first_name: 'نورة', last_name: 'العتيبي', mobile: 500000000, mobile_code: '+966', email },
+      status: { slug: 'under_review' },
+    },
+  };
+}

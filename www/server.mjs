@@ -12,7 +12,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Relay } from './collector.mjs';
-import { sallaApi } from './salla-api.mjs';
+import { orderCreated, sallaApi } from './salla-api.mjs';
 import { DEMO_ACCOUNT, startStack } from './stack.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,6 +94,8 @@ function readBody(req) {
  * `stack` a running www/stack.mjs stack to relay to (or `connect(stack)` later: the receiver must
  * know this server's origin before it starts, and the port is known only once listening).
  * Returns `{ url, port, relay, api, faults, setFaults(f), down(seconds), connect(stack), server, close() }`.
+ * `POST /demo/order-created` (`{ storeId, reference, email, products }`) sends Salla's signed
+ * order.created for that order to the connected receiver; `/received` lists those calls.
  */
 export async function startServer({ port = 8080, host = '127.0.0.1', headers = () => ({}), pages = null, stack = null } = {}) {
   const staticDirs = pages ? [['/test/', path.resolve(pages)], ...STATIC] : STATIC;
@@ -102,10 +104,15 @@ export async function startServer({ port = 8080, host = '127.0.0.1', headers = (
   const sockets = new Set();
   let fake = null;
   let clientId = DEMO_ACCOUNT.clientId;
+  let webhook = null;
+  // The order.created calls the demo sent as Salla: { seq, at, reference, id, status, answer }.
+  const webhooks = [];
+  const sallaIds = new Map(); // the page's order reference → Salla's order id
   const connect = (s) => {
     relay.upstream = s.receiver.url;
     fake = s.fake;
     clientId = s.account.clientId;
+    webhook = s.webhook;
   };
   if (stack) connect(stack);
   const server = http.createServer(async (req, res) => {
@@ -119,6 +126,24 @@ export async function startServer({ port = 8080, host = '127.0.0.1', headers = (
       if (p === '/admin/down' && req.method === 'POST') {
         down(Number(url.searchParams.get('seconds') ?? 5));
         return send(res, 200, { down: true });
+      }
+      if (p === '/demo/order-created' && req.method === 'POST') {
+        // Plays Salla's servers: the order.created webhook for the page's order, signed with the
+        // app's webhook secret the stack gave sm-receiver, posted to its /salla/webhook.
+        if (!webhook) return send(res, 503, { error: 'no receiver connected' });
+        const { storeId, reference, email, products } = JSON.parse((await readBody(req)) || '{}');
+        if (!reference || !Array.isArray(products) || !products.length) {
+          return send(res, 400, { error: 'an order needs its reference and products' });
+        }
+        // Salla's own id of the order, another number than the reference the storefront shows;
+        // the same for every delivery of one order, as Salla's.
+        const id = sallaIds.get(reference) ?? Date.now();
+        sallaIds.set(reference, id);
+        const body = orderCreated({ merchant: Number(storeId) || storeId, id, reference, email, products });
+        const { status, answer } = await webhook(body);
+        const sent = { seq: webhooks.length + 1, at: Date.now(), reference, id: String(id), status, answer };
+        webhooks.push(sent);
+        return send(res, 200, sent);
       }
       if (p === '/demo-config.js') {
         // The demo's tracker posts to this server's relay, as the tracker of the receiver's account.
@@ -135,11 +160,13 @@ export async function startServer({ port = 8080, host = '127.0.0.1', headers = (
           // The fake SALESmanago's calls; null when the receiver delivers to a real account.
           salesmanago: fake ? await fake.calls(Number(url.searchParams.get('callsSince') ?? 0)) : null,
           salla: api.log.filter((e) => e.seq > Number(url.searchParams.get('sallaSince') ?? 0)),
+          webhooks,
         });
       }
       if (p === '/reset' && req.method === 'POST') {
         relay.reset();
         api.reset();
+        webhooks.length = 0;
         await fake?.reset();
         return send(res, 200, { ok: true });
       }

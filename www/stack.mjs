@@ -11,6 +11,7 @@
 // Build the binaries first: `cargo build -p salla-salesmanago-receiver -p fake-salesmanago`.
 import dotenv from 'dotenv';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +27,10 @@ export const DEMO_ACCOUNT = {
   apiSecret: 'demo-secret',
   owner: 'owner@oud-store.example',
 };
+
+/** The Salla app's webhook secret the stack gives sm-receiver (SM_SALLA_WEBHOOK_SECRET) unless an
+ * env file names its own: the demo and the tests sign `order.created` with it, as Salla would. */
+export const DEMO_WEBHOOK_SECRET = 'demo-webhook-secret';
 
 const STARTUP_MS = 15_000;
 
@@ -123,7 +128,9 @@ let started = 0;
  * - `env`: more SM_* variables for the receiver (they win over the defaults below).
  *
  * Returns `{ receiver: { url, log }, fake: { url, calls(since), reset(), down(on) } | null,
- * account: { clientId }, dir, close() }`.
+ * account: { clientId }, webhook(body), dir, close() }`: `webhook` posts a Salla webhook body to
+ * the receiver's `/salla/webhook`, authenticated with the app's secret as Salla does (signed, or
+ * the token), and resolves with `{ status, answer }`.
  */
 export async function startStack({ allowedOrigins, dir, dataDir, envFile = null, receiverPort = 0, env = {}, keep = false } = {}) {
   if (!allowedOrigins?.length) throw new Error('startStack: allowedOrigins must name the storefront origin(s)');
@@ -143,8 +150,9 @@ export async function startStack({ allowedOrigins, dir, dataDir, envFile = null,
     let fake = null;
     let account;
     const receiverEnv = { ...process.env };
+    let file = {};
     if (envFile) {
-      const file = readEnvFile(envFile);
+      file = readEnvFile(envFile);
       // sm-receiver lets the environment win over its env file; so does this.
       account = { clientId: process.env.SM_CLIENT_ID ?? file.SM_CLIENT_ID };
     } else {
@@ -171,6 +179,14 @@ export async function startStack({ allowedOrigins, dir, dataDir, envFile = null,
       SM_TRUST_PROXY: 'true',
       ...env,
     });
+    // Webhooks on, with the env file's (or the environment's) secret and strategy if it names
+    // them, else the demo's.
+    const webhookAuth = {
+      secret: receiverEnv.SM_SALLA_WEBHOOK_SECRET ?? file.SM_SALLA_WEBHOOK_SECRET ?? DEMO_WEBHOOK_SECRET,
+      strategy: receiverEnv.SM_SALLA_WEBHOOK_AUTH ?? file.SM_SALLA_WEBHOOK_AUTH ?? 'signature',
+    };
+    receiverEnv.SM_SALLA_WEBHOOK_SECRET = webhookAuth.secret;
+    receiverEnv.SM_SALLA_WEBHOOK_AUTH = webhookAuth.strategy;
     const receiverLog = path.join(dir, 'receiver.log');
     const r = await launchProcess('sm-receiver', envFile ? ['--env-file', envFile] : [], receiverEnv, receiverLog, (line) => {
       // Its JSON log names the address it bound once it listens (port 0 picks a free one).
@@ -184,7 +200,8 @@ export async function startStack({ allowedOrigins, dir, dataDir, envFile = null,
     processes.push(r);
     children.add(r.child);
     await waitForHealth(r.value);
-    return { receiver: { url: r.value, log: receiverLog }, fake, account, dir, close };
+    const webhook = (body) => sendWebhook(r.value, webhookAuth, body);
+    return { receiver: { url: r.value, log: receiverLog }, fake, account, webhook, dir, close };
   } catch (e) {
     await close();
     throw e;
@@ -199,6 +216,25 @@ async function waitForHealth(url) {
     if (Date.now() > end) throw new Error(`sm-receiver at ${url} did not answer /health`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Posts `body` (a Salla webhook: `{ event, merchant, created_at, data }`) as Salla's servers
+ * do: the raw body with its hex HMAC-SHA256 in `X-Salla-Signature`, or the secret itself in
+ * `Authorization` for the token strategy (docs/webhooks.md §2). */
+async function sendWebhook(url, { secret, strategy }, body) {
+  const raw = JSON.stringify(body);
+  const auth = strategy.toLowerCase() === 'token'
+    ? { Authorization: secret }
+    : { 'X-Salla-Signature': createHmac('sha256', secret).update(raw).digest('hex'), 'X-Salla-Security-Strategy': 'Signature' };
+  const r = await fetch(`${url}/salla/webhook`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...auth }, body: raw });
+  const text = await r.text();
+  let answer;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    answer = text;
+  }
+  return { status: r.status, answer };
 }
 
 /** sm-fake's test routes, as functions. */

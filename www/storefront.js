@@ -24,6 +24,11 @@
   };
   const CART_ID = 'cart-7001';
   const cart = new Map(); // product id → quantity
+  // The id the cart's order will have: fixed once Salla's servers know the order (the demo's
+  // order.created button may send it before the thank-you page shows it).
+  let pendingOrderId = null;
+  const newOrderId = () => 'ord-' + Date.now();
+  const orderLines = () => [...cart].map(([id, quantity]) => ({ product_id: String(id), name: CATALOG[id].name, price: CATALOG[id].price, quantity }));
 
   const productOf = (id) => ({ ...CATALOG[id], currency: 'SAR', url: `${origin}/p/${id}`, image_url: `${origin}/img/${id}.jpg`, quantity: 1 });
   const setPage = (slug, id = null) => {
@@ -113,13 +118,16 @@
       setPage('product.single', 1001);
       emit('share-element', { share_via: 'whatsapp', url: `${origin}/p/1001`, title: CATALOG[1001].name });
     },
-    // The thank-you page's server event.
-    completeOrder() {
+    // The thank-you page's server event. The order is kept in `storefront.lastOrder` (the demo
+    // sends Salla's order.created webhook for it).
+    completeOrder(orderId = pendingOrderId ?? newOrderId()) {
       setPage('thank-you');
-      const products = [...cart].map(([id, quantity]) => ({ product_id: String(id), name: CATALOG[id].name, price: CATALOG[id].price, quantity }));
+      pendingOrderId = null;
+      const products = orderLines();
       const sub = products.reduce((n, p) => n + p.price * p.quantity, 0);
+      window.storefront.lastOrder = { order_id: orderId, products };
       Salla.event.dispatch('Order Completed', [{
-        order_id: 'ord-' + Math.floor(Date.now() / 1000), checkout_id: CART_ID, total: +(sub * 1.15 + 25).toFixed(2),
+        order_id: orderId, checkout_id: CART_ID, total: +(sub * 1.15 + 25).toFixed(2),
         revenue: sub, shipping: 25, tax: +(sub * 0.15).toFixed(2), discount: 0, coupon: '', currency: 'SAR', products,
       }]);
       cart.clear();
@@ -145,5 +153,12 @@
     });
   }
 
-  window.storefront = { actions, boot, catalog: CATALOG, events: EVENTS };
+  /** The order Salla's order.created would be about: the cart's, once it is ordered (its id
+   * kept for the thank-you page), else the order completed last; null with neither. */
+  function currentOrder() {
+    if (cart.size) return { order_id: (pendingOrderId ??= newOrderId()), products: orderLines() };
+    return window.storefront.lastOrder;
+  }
+
+  window.storefront = { actions, boot, currentOrder, catalog: CATALOG, events: EVENTS, lastOrder: null };
 })();
