@@ -402,10 +402,17 @@ async fn deliver_lane(
             },
             _ => None,
         };
+        // An email names the shopper who signed in; the `smclient` id beside it may be the cookie
+        // of someone who used this browser before (docs/protocol.md §3), and SALESmanago would
+        // file the event under that id. The email's contact exists by now (ensured above).
+        let contact_id = event
+            .contact_id
+            .as_deref()
+            .filter(|_| event.email.is_none());
         let answer = client
             .send(
                 &event.contact_event,
-                event.contact_id.as_deref(),
+                contact_id,
                 event.email.as_deref(),
                 cart_event.as_deref(),
                 now_ms(),

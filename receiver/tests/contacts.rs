@@ -498,3 +498,28 @@ async fn a_card_from_elsewhere_is_upserted_once_and_its_batches_get_the_contact_
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_naming_an_email_goes_by_it_not_by_a_cookie_left_by_someone_before() {
+    let (sm, r, url) = running("contacts-email-wins").await;
+    // The smclient cookie still names the shopper who used this browser before; Sara signs in.
+    let sara = "sara@example.sa";
+    let b = batch_from(
+        Some("aid-shared"),
+        vec![event("sara-login", "LOGIN", None, "1")],
+        json!({ "contactId": "c-previous-shopper", "email": sara }),
+    );
+    assert_eq!(
+        post(&url, &b).await.1["contactId"],
+        json!(contact_id_of(CLIENT_ID, sara)),
+        "the answer names Sara's contact, which replaces the cookie"
+    );
+    let taken = sm.wait_for_taken(1, secs(10)).await;
+    assert_eq!(taken[0].email(), Some(sara));
+    assert_eq!(
+        taken[0].contact_id(),
+        None,
+        "not filed under the previous shopper's contact"
+    );
+    r.stop().await;
+}
