@@ -3,23 +3,11 @@
 // event bus. Whatever the allow-list names, every action of the shopper becomes exactly one
 // SALESmanago event at the receiver, the same one. The real Twilight SDK runs the page; the
 // tracker posts to the real sm-receiver.
-import { test, before, after, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
+import { suite, open, waitForEvents, pageProblems } from './harness.mjs';
 
-let browser;
-let server;
-
-before(async () => {
-  server = await serve();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-afterEach(() => closePages(browser));
-beforeEach(() => server.relay.reset());
+const ctx = suite();
 
 // One raw storefront event each (what Salla's servers, the SDK and its components emit), and
 // the SALESmanago event each becomes. Product Shared is left out: Salla builds it from its own
@@ -52,14 +40,14 @@ async function act(page, steps) {
 
 /** The shopper's actions on a page whose store's allow-list is `allow`; what the receiver took. */
 async function shop(allow) {
-  server.relay.reset();
-  const { page, seen, context } = await open(browser, `${server.url}/test/bus.html?allow=${encodeURIComponent(allow)}`);
+  ctx.server.relay.reset();
+  const { page, seen, context } = await open(ctx.browser, `${ctx.server.url}/test/bus.html?allow=${encodeURIComponent(allow)}`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await page.waitForFunction(() => Salla.status === 'ready');
   await act(page, SHOPPER.map(([step]) => step));
   assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true, `${allow}: all sent`);
   await page.waitForTimeout(150);
-  const events = server.relay.events.slice();
+  const events = ctx.server.relay.events.slice();
   const problems = await pageProblems(page, seen);
   const logs = seen.console.map((m) => m.text);
   const engine = await page.evaluate(() => Salla.analytics.history.filter((h) => h.action === 'track').map((h) => h.eventName));
@@ -127,8 +115,8 @@ for (const allow of ['none', 'even', '"Product Viewed,Cart Viewed,Signed In"', '
 test('the SDK’s own wishlist calls (HTTP to the storefront’s API): one SALESmanago event each, whatever the allow-list', async () => {
   const seen = {};
   for (const allow of ['all', 'none']) {
-    server.relay.reset();
-    const { page, seen: problems, context } = await open(browser, `${server.url}/test/bus.html?allow=${allow}`);
+    ctx.server.relay.reset();
+    const { page, seen: problems, context } = await open(ctx.browser, `${ctx.server.url}/test/bus.html?allow=${allow}`);
     await page.evaluate(() => window.SallaSalesmanago.ready);
     await page.waitForFunction(() => Salla.status === 'ready');
     await act(page, [['signIn']]);
@@ -137,7 +125,7 @@ test('the SDK’s own wishlist calls (HTTP to the storefront’s API): one SALES
     await page.evaluate(() => salla.wishlist.add(1002).then(() => salla.wishlist.remove(1002)));
     assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
     await page.waitForTimeout(150);
-    seen[allow] = server.relay.events.map(comparable);
+    seen[allow] = ctx.server.relay.events.map(comparable);
     assert.deepEqual(await pageProblems(page, problems), []);
     await context.close();
   }
@@ -147,18 +135,18 @@ test('the SDK’s own wishlist calls (HTTP to the storefront’s API): one SALES
 });
 
 test('a tracker that loads after the shopper acted takes the withheld events from what the bus said before', async () => {
-  const { page, seen } = await open(browser, `${server.url}/test/bus.html?allow=even&late=1`);
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/bus.html?allow=even&late=1`);
   await page.waitForFunction(() => window.Salla && Salla.status === 'ready');
   await act(page, [['viewProduct', 1003], ['addToCart', 1003], ['search']]);
   await page.evaluate(() => window.loadTracker());
   await page.waitForFunction(() => window.SallaSalesmanago && window.SallaSalesmanago.loaded);
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await act(page, [['viewCart'], ['completeOrder']]);
-  const events = await waitForEvents(server.relay, (ev) => ev.length >= 5, { what: 'replayed and live events' });
+  const events = await waitForEvents(ctx.server.relay, (ev) => ev.length >= 5, { what: 'replayed and live events' });
   await page.waitForTimeout(200);
   // Product Viewed, Products Searched and Product Removed… are allowed (Salla replays them);
   // Product Added, Cart Viewed and Order Completed are withheld (the bus's past, then live).
-  assert.deepEqual(server.relay.events.map((e) => e.source).sort(),
+  assert.deepEqual(ctx.server.relay.events.map((e) => e.source).sort(),
     ['Cart Viewed', 'Order Completed', 'Product Added', 'Product Viewed', 'Products Searched']);
   const purchase = events.find((e) => e.source === 'Order Completed').contactEvent;
   assert.equal(purchase.products, '1003');
@@ -166,7 +154,7 @@ test('a tracker that loads after the shopper acted takes the withheld events fro
 });
 
 test('a bus that refuses listeners, and odd payloads on it, never break the page', async () => {
-  const broken = await open(browser, `${server.url}/test/bus.html?allow=even&bus=throws&late=1`);
+  const broken = await open(ctx.browser, `${ctx.server.url}/test/bus.html?allow=even&bus=throws&late=1`);
   await broken.page.waitForFunction(() => window.Salla && Salla.status === 'ready');
   await broken.page.evaluate(() => window.loadTracker());
   await broken.page.waitForFunction(() => window.SallaSalesmanago && window.SallaSalesmanago.loaded);
@@ -174,14 +162,14 @@ test('a bus that refuses listeners, and odd payloads on it, never break the page
   await act(broken.page, [['viewProduct', 1001], ['addToCart', 1001]]);
   await broken.page.evaluate(() => window.SallaSalesmanago.flush());
   // The allowed event still comes from Salla's engine; the withheld one is lost, and said so.
-  assert.deepEqual(server.relay.events.map((e) => e.source), ['Product Viewed']);
+  assert.deepEqual(ctx.server.relay.events.map((e) => e.source), ['Product Viewed']);
   assert.ok(broken.seen.console.some((m) => m.type === 'warning' && m.text.includes("Twilight's event bus (Salla.event.on) is not there")),
     'a named debug warning');
   assert.deepEqual(await pageProblems(broken.page, broken.seen), []);
   await broken.context.close();
 
-  server.relay.reset();
-  const { page, seen } = await open(browser, `${server.url}/test/bus.html?allow=none`);
+  ctx.server.relay.reset();
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/bus.html?allow=none`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await page.waitForFunction(() => Salla.status === 'ready');
   await page.evaluate(() => {
@@ -198,6 +186,6 @@ test('a bus that refuses listeners, and odd payloads on it, never break the page
   assert.deepEqual(await pageProblems(page, seen), []);
   const texts = seen.console.map((m) => m.text);
   assert.ok(texts.some((t) => t.includes('Product Viewed was not sent: `product_id` is missing')), 'named in debug');
-  assert.equal(server.relay.events.at(-1).source, 'Product Viewed', 'the tracker still runs');
-  assert.equal(server.relay.events.at(-1).contactEvent.products, '1002');
+  assert.equal(ctx.server.relay.events.at(-1).source, 'Product Viewed', 'the tracker still runs');
+  assert.equal(ctx.server.relay.events.at(-1).contactEvent.products, '1002');
 });

@@ -3,6 +3,7 @@
 // Chromium driven by playwright-core. Nothing is mocked: the built dist/ runs in the browser and
 // posts over HTTP to sm-receiver on 127.0.0.1, which decides what it takes.
 import { chromium } from 'playwright-core';
+import { before, after, beforeEach, afterEach } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../www/server.mjs';
@@ -117,4 +118,24 @@ export async function closePages(browser) {
   // a context left open then is harmless (the browser closes it at the end).
   const bounded = (p) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
   await Promise.all((browser?.contexts() ?? []).map((c) => bounded(c.close())));
+}
+
+/**
+ * The usual test file: one page server (relay, sm-receiver, sm-fake; `serveOptions` as for
+ * `serve`) and one Chromium for the whole file, each test's pages closed after it and, with
+ * `reset`, the relay's log emptied before it. `browser` and `server` are set once `before` ran.
+ */
+export function suite(serveOptions, { reset = true } = {}) {
+  const s = { browser: undefined, server: undefined };
+  before(async () => {
+    s.server = await serve(serveOptions);
+    s.browser = await launch();
+  });
+  after(async () => {
+    await s.browser?.close();
+    await s.server?.close();
+  });
+  afterEach(() => closePages(s.browser));
+  if (reset) beforeEach(() => s.server.relay.reset());
+  return s;
 }

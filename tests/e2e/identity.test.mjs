@@ -2,24 +2,12 @@
 // anonymous id in every batch, the signed-in shopper's email, name and phone only where the
 // merchant and the shopper allow, the contact id a receiver answers kept in the smclient cookie,
 // and SALESmanago's monitoring script loaded once, after consent, never harming the page.
-import { test, before, after, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
+import { suite, open, waitForEvents, pageProblems } from './harness.mjs';
 
-let browser;
-let server;
-
-before(async () => {
-  server = await serve();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-afterEach(() => closePages(browser));
-beforeEach(() => server.relay.reset());
+const ctx = suite();
 
 /** A small HTTP server on 127.0.0.1 (closed after the test) answering `handler(req, body)`. */
 async function small(t, handler) {
@@ -36,7 +24,7 @@ async function small(t, handler) {
 
 /** Opens identity.html with `query` once the tracker and Salla's SDK both run. */
 async function storefront(query = '', options) {
-  const opened = await open(browser, `${server.url}/test/identity.html?${query}`, options);
+  const opened = await open(ctx.browser, `${ctx.server.url}/test/identity.html?${query}`, options);
   await opened.page.evaluate(() => window.SallaSalesmanago.ready);
   await opened.page.waitForFunction(() => window.Salla && Salla.status === 'ready');
   return opened;
@@ -49,7 +37,7 @@ const send = (page, id) =>
     return window.SallaSalesmanago.flush();
   }, id);
 
-const byId = (id) => server.relay.events.find((e) => e.id === id);
+const byId = (id) => ctx.server.relay.events.find((e) => e.id === id);
 
 test("the anonymous id is Salla's analytics id on the first page, kept in sm_aid, sent in every batch, the same after a reload", async () => {
   const { page, seen } = await storefront();
@@ -67,7 +55,7 @@ test("the anonymous id is Salla's analytics id on the first page, kept in sm_aid
   // (Salla's analytics cannot keep its cookie on 127.0.0.1 and makes a new id on every page: the
   // tracker keeps the one it took.)
   await send(page, 'after-reload');
-  const events = await waitForEvents(server.relay, (ev) => ev.length >= 3, { what: 'three events' });
+  const events = await waitForEvents(ctx.server.relay, (ev) => ev.length >= 3, { what: 'three events' });
   assert.deepEqual(
     events.map((e) => [e.anonymousId, e.storeId]),
     events.map(() => [sallaId, '1305']),
@@ -78,9 +66,9 @@ test("the anonymous id is Salla's analytics id on the first page, kept in sm_aid
 });
 
 test("without Salla: the tracker's own id, kept in localStorage sm_aid; with storage refused, one id for the page", async () => {
-  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/loader.html`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
-  const [first] = await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
+  const [first] = await waitForEvents(ctx.server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
   assert.match(first.anonymousId, /^[0-9a-f]{32}$/, '128 random bits in hex');
   assert.equal(first.storeId, undefined, 'no Salla, no store id');
   assert.equal(await page.evaluate(() => localStorage.getItem('sm_aid')), first.anonymousId);
@@ -91,7 +79,7 @@ test("without Salla: the tracker's own id, kept in localStorage sm_aid; with sto
   assert.deepEqual(await pageProblems(page, seen), []);
 
   // Another browser whose storage refuses everything: an id all the same, one for the page.
-  const denied = await open(browser, `${server.url}/test/loader.html`, {
+  const denied = await open(ctx.browser, `${ctx.server.url}/test/loader.html`, {
     beforeLoad: (p) =>
       p.addInitScript(() =>
         Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('denied', 'SecurityError'); } }),
@@ -103,7 +91,7 @@ test("without Salla: the tracker's own id, kept in localStorage sm_aid; with sto
   const ids = [byId('denied-1').anonymousId, byId('denied-2').anonymousId];
   assert.match(ids[0], /^[0-9a-f]{32}$/);
   assert.equal(ids[1], ids[0]);
-  assert.notEqual(ids[0], first.anonymousId, 'another browser, another id');
+  assert.notEqual(ids[0], first.anonymousId, 'another ctx.browser, another id');
   assert.deepEqual(await pageProblems(denied.page, denied.seen), []);
 });
 
@@ -112,7 +100,7 @@ test("the shopper's email, name and phone: with sendEmail, unless the shopper re
   const { page, seen } = await storefront('send=1');
   await page.evaluate(() => window.storefront.actions.signIn());
   await page.evaluate(() => window.SallaSalesmanago.flush());
-  const login = server.relay.events.find((e) => e.source === 'Signed In');
+  const login = ctx.server.relay.events.find((e) => e.source === 'Signed In');
   assert.deepEqual(login.contact, { email: 'noura@example.sa', name: 'نورة العتيبي', phone: '+966500000000' });
   assert.deepEqual(await pageProblems(page, seen), []);
   await page.context().close();
@@ -304,7 +292,7 @@ test('the monitoring script waits for consent where the store has the cookie bar
   await refused.context.close();
 
   // Without Salla's SDK nothing says whether the store asks: the page's setConsent(true) decides.
-  const bare = await open(browser, `${server.url}/test/no-salla.html?monitoring=${host}`);
+  const bare = await open(ctx.browser, `${ctx.server.url}/test/no-salla.html?monitoring=${host}`);
   await bare.page.evaluate(() => window.SallaSalesmanago.ready);
   await send(bare.page, 'no-salla');
   await bare.page.waitForTimeout(300);
@@ -321,7 +309,7 @@ test('a monitoring script that 404s or cannot be reached harms nothing; one the 
   const unreachable = closed.url;
   await new Promise((r) => closed.close(r));
   for (const [what, host] of [['404', sm.url], ['unreachable', unreachable]]) {
-    server.relay.reset();
+    ctx.server.relay.reset();
     const { page, seen, context } = await storefront(`monitoring=${encodeURIComponent(host)}`);
     await page.waitForFunction(() => document.querySelector('script[src*="/static/sm.js"]'));
     await page.waitForTimeout(200);

@@ -1,22 +1,11 @@
 // The whole path: the demo storefront (real Salla SDK) → the tracker → the page server's relay →
 // the Rust receiver (target/debug/sm-receiver) → SALESmanago's API (sm-fake, which checks the sha,
 // the contact and every contactEvent, and answers eventIds).
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, serve, open, pageProblems, closePages } from './harness.mjs';
+import { suite, open, pageProblems } from './harness.mjs';
 
-let browser;
-let server;
-
-before(async () => {
-  server = await serve();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-afterEach(() => closePages(browser));
+const ctx = suite(undefined, { reset: false });
 
 const typeOf = (c) => c.body.contactEvent?.contactExtEventType;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -25,7 +14,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function callsWhen(predicate, what) {
   const end = Date.now() + 15_000;
   for (;;) {
-    const calls = await server.stack.fake.calls();
+    const calls = await ctx.server.stack.fake.calls();
     if (predicate(calls)) return calls;
     assert.ok(Date.now() < end, `${what} did not reach SALESmanago: ${JSON.stringify(calls.map((c) => c.method + ' ' + (c.body.contactEvent?.description ?? c.refused ?? '')))}`);
     await sleep(100);
@@ -33,7 +22,7 @@ async function callsWhen(predicate, what) {
 }
 
 test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-in; one cart event updated in place; one purchase, from the browser or from Salla', async () => {
-  const { page, seen } = await open(browser, `${server.url}/`);
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
   await page.waitForFunction(() => Salla.status === 'ready');
   const act = async ([action, ...args]) => {
@@ -48,7 +37,7 @@ test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-i
   await page.evaluate(() => window.SallaSalesmanago.flush());
   await page.waitForFunction(() => /waiting at the receiver/.test(document.querySelector('#rows')?.innerText));
   assert.match(await page.locator('#smclient').innerText(), /none: an anonymous shopper/);
-  assert.deepEqual(await server.stack.fake.calls(), [], 'nothing delivered for an anonymous shopper');
+  assert.deepEqual(await ctx.server.stack.fake.calls(), [], 'nothing delivered for an anonymous shopper');
 
   // She signs in: the receiver upserts her contact, the tracker writes its id to smclient.
   await act(['signIn']);
@@ -72,7 +61,7 @@ test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-i
   await page.evaluate(() => window.SallaSalesmanago.flush());
   await callsWhen((c) => c.some((x) => typeOf(x) === 'PURCHASE'), 'the PURCHASE');
   await sleep(600);
-  const all = await server.stack.fake.calls();
+  const all = await ctx.server.stack.fake.calls();
   assert.deepEqual(all.filter((c) => c.refused), [], 'SALESmanago refused nothing');
   const calls = all.filter((c) => c.method !== 'upsert');
   const carts = calls.filter((c) => typeOf(c) === 'CART');
@@ -103,7 +92,7 @@ test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-i
   await page.click('#order-created');
   await orderRow.filter({ hasText: 'duplicate' }).waitFor({ timeout: 10_000 });
   await sleep(600);
-  assert.equal((await server.stack.fake.calls()).filter((c) => typeOf(c) === 'PURCHASE').length, 1);
+  assert.equal((await ctx.server.stack.fake.calls()).filter((c) => typeOf(c) === 'PURCHASE').length, 1);
   assert.match(await orderRow.innerText(), /browser: PURCHASE taken[\s\S]*order\.created \d+ → 200 duplicate[\s\S]*from the browser[\s\S]*\(1 PURCHASE sent/);
 
   // The other way round: Salla's order.created for the cart's order first, then the thank-you page.
@@ -117,13 +106,13 @@ test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-i
   const second = page.locator('#orders tr', { hasText: webhookOrder });
   await second.filter({ hasText: 'browser: PURCHASE taken' }).waitFor({ timeout: 10_000 });
   await sleep(600);
-  assert.equal((await server.stack.fake.calls()).filter((c) => typeOf(c) === 'PURCHASE').length, 2, 'one per order');
+  assert.equal((await ctx.server.stack.fake.calls()).filter((c) => typeOf(c) === 'PURCHASE').length, 2, 'one per order');
   assert.match(await second.innerText(), /accepted[\s\S]*from the webhook[\s\S]*\(1 PURCHASE sent/);
   await page
     .locator('#rows tr', { hasText: webhookOrder })
     .filter({ hasText: "not sent: the order's PURCHASE went from Salla's order.created" })
     .waitFor({ timeout: 5000 });
-  assert.equal((await server.stack.fake.calls()).filter((c) => c.method === 'upsert').length, 1, 'the webhooks name the same card: still one upsert');
+  assert.equal((await ctx.server.stack.fake.calls()).filter((c) => c.method === 'upsert').length, 1, 'the webhooks name the same card: still one upsert');
 
   // A new shopper: no smclient, another anonymous id.
   const aid = await page.evaluate(() => localStorage.getItem('sm_aid'));
@@ -134,7 +123,7 @@ test('the demo: a shopper without SALESmanago cookie becomes a contact on sign-i
   assert.equal(await page.evaluate(() => document.cookie), '');
   await act(['viewProduct', 1002]);
   await page.evaluate(() => window.SallaSalesmanago.flush());
-  const last = server.relay.events.at(-1);
+  const last = ctx.server.relay.events.at(-1);
   assert.equal(last.source, 'Product Viewed');
   assert.ok(last.anonymousId && last.anonymousId !== aid, `another anonymous id: ${last.anonymousId} after ${aid}`);
   assert.deepEqual(last.contact, {}, 'nobody named');

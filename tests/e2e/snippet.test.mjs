@@ -1,33 +1,21 @@
 // The Salla app's way onto a storefront: settings from the app's public settings form
 // (salla.config.get("app.<key>"), with the real Twilight SDK), and dist/snippet.js, which Salla
 // serves from its own CDN while the tracker's files stay on the vendor's asset host.
-import { test, before, after, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { startServer } from '../../www/server.mjs';
-import { launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
+import { suite, open, waitForEvents, pageProblems } from './harness.mjs';
 
-let browser;
-let server;
-
-before(async () => {
-  server = await serve();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-afterEach(() => closePages(browser));
-beforeEach(() => server.relay.reset());
+const ctx = suite();
 
 /** Opens the app-settings page with `query`; returns the first event the receiver took, its page. */
 async function viewedWith(query) {
-  const { page, seen } = await open(browser, `${server.url}/test/app-settings.html?${query}`);
-  const [event] = await waitForEvents(server.relay, (e) => e.length > 0, { what: 'the replayed Product Viewed' });
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/app-settings.html?${query}`);
+  const [event] = await waitForEvents(ctx.server.relay, (e) => e.length > 0, { what: 'the replayed Product Viewed' });
   assert.deepEqual(await pageProblems(page, seen), []);
   return { event, page, seen };
 }
@@ -45,7 +33,7 @@ test('the page says more than the app: data-* on the tag, then the global object
   let { event } = await viewedWith('tag=from-tag');
   assert.equal(event.contactEvent.location, 'from-tag', 'data-location over app.location');
   assert.equal(event.contactEvent.contactExtEventType, 'OTHER', 'the other keys still from the app');
-  server.relay.reset();
+  ctx.server.relay.reset();
   ({ event } = await viewedWith('tag=from-tag&global=from-global'));
   assert.equal(event.contactEvent.location, 'from-global', 'SallaSalesmanagoConfig over data-location');
 });
@@ -67,10 +55,10 @@ async function threeOrigins(t) {
 /** Opens the shop page with the snippet at `src`; returns where the tracker's files came from. */
 async function shopWithSnippet(query, assets) {
   const fetched = [];
-  const { page, seen } = await open(browser, `${server.url}/test/app-settings.html?${query}`, {
+  const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/app-settings.html?${query}`, {
     beforeLoad: (p) => p.on('request', (r) => fetched.push(r.url())),
   });
-  const [event] = await waitForEvents(server.relay, (e) => e.length > 0, { what: 'the replayed Product Viewed' });
+  const [event] = await waitForEvents(ctx.server.relay, (e) => e.length > 0, { what: 'the replayed Product Viewed' });
   assert.equal(event.source, 'Product Viewed');
   assert.equal(event.contactEvent.location, 'from-app', 'configured by the app settings alone');
   assert.equal((await page.evaluate(() => window.SallaSalesmanago.ready)).active, true);
@@ -102,11 +90,11 @@ test('the built dist/snippet.js takes a page\'s window.SallaSalesmanagoAssetBase
 
 for (const mode of ['never', 'throws', 'rejects', 'plain']) {
   test(`a salla object whose onReady ${mode === 'plain' ? 'gives nothing and whose config throws' : mode}: the tracker starts from the page's configuration, nothing reaches the page`, async () => {
-    const { page, seen } = await open(browser, `${server.url}/test/salla-stalled.html?mode=${mode}`);
+    const { page, seen } = await open(ctx.browser, `${ctx.server.url}/test/salla-stalled.html?mode=${mode}`);
     const ready = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
     assert.equal(ready, true);
     await page.evaluate(() => window.SallaSalesmanago.track('Products Searched', { event_id: 'stalled-1', query: 'oud' }));
-    await waitForEvents(server.relay, (e) => e.some((x) => x.id === 'stalled-1'), { what: 'the event tracked after start' });
+    await waitForEvents(ctx.server.relay, (e) => e.some((x) => x.id === 'stalled-1'), { what: 'the event tracked after start' });
     assert.deepEqual(await pageProblems(page, seen), []);
   });
 }
