@@ -116,7 +116,11 @@ test('a fresh shopper with no smclient: anonymous events wait, she signs in, one
   assert.equal(later.contact.contactId, upsert.contactId);
   const after = await fakeCalls((c) => events(c).length === delivered.length + 1, 'the later VISIT');
   assert.equal(upserts(after).length, 1, 'still one upsert');
-  assert.equal(sentAs(events(after).at(-1)), upsert.contactId);
+  // The batch names her by the cookie and, still signed in, by her email: the receiver files it
+  // by the email (docs/protocol.md §3, "The email wins"), which is the same contact.
+  const last = events(after).at(-1);
+  assert.equal(last.body.email, EMAIL);
+  assert.equal(last.body.contactId, undefined);
 
   assert.ok(monitoring.length === 1, `no cookie bar: the monitoring script is loaded once (${monitoring})`);
   assert.deepEqual(await pageProblems(page, seen), []);
