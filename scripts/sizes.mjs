@@ -38,8 +38,10 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // Raised by 2,800 B for the events the allow-list withholds, taken from Twilight's event bus
 // (docs/mapping.md §1): measured +2,752 B gzip (47,605 → 50,357 B); and by 4,096 B, exactly what the
 // browser's identity measured: anonymous id, name and phone, the smclient cookie from the
-// receiver's answer, SALESmanago's monitoring script. Both together measure 54,378 B (+6,818 B).
-const CEILINGS = { loader: 1024, snippet: 1024, page: 54_450 };
+// receiver's answer, SALESmanago's monitoring script. Both together measure 54,378 B (+6,818 B);
+// the review's consent fixes (no anonymous id after a refusal, no smclient after Signed Out,
+// SALESmanago's `sm` queue beside _smid) 54,510 B.
+const CEILINGS = { loader: 1024, snippet: 1024, page: 54_600 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {

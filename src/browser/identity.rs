@@ -13,6 +13,8 @@ use wasm_bindgen::prelude::*;
   var w = window, d = document;
   if (w._smid || d.querySelector('script[src*=\"/static/sm.js\"]')) return false;
   w._smid = id;
+  w.SalesmanagoObject = 'sm';
+  w.sm = w.sm || function () { (w.sm.q = w.sm.q || []).push(arguments); };
   var s = d.createElement('script');
   s.async = true;
   s.src = origin + '/static/sm.js';
@@ -21,8 +23,9 @@ use wasm_bindgen::prelude::*;
   return true;
 }")]
 extern "C" {
-    /// Sets `window._smid` and adds SALESmanago's monitoring script, unless the page has either
-    /// already (the merchant installed it): `false` then. A script that fails to load (blocked,
+    /// Sets `window._smid` and SALESmanago's `sm` command queue as its own snippet does, and adds
+    /// its monitoring script, unless the page has either already (the merchant installed it):
+    /// `false` then. A script that fails to load (blocked,
     /// 404) fires only its own, swallowed, `error` event.
     #[wasm_bindgen(catch)]
     fn sm(origin: &str, client_id: &str) -> Result<bool, JsValue>;
@@ -62,7 +65,9 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     let cookies = page::cookies();
     let consent = consent(st, &cookies);
     monitor(shared, st, consent);
-    let anonymous_id = anonymous_id(st);
+    // A shopper who refused is not followed across pages: no id, so that the receiver never
+    // ties what was sent meanwhile to a contact named later.
+    let anonymous_id = consent.allows_personal_data().then(|| anonymous_id(st));
     if st.store_id.is_none() {
         st.store_id = page::salla_store_id();
     }
@@ -82,7 +87,7 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
         .contact(smclient, consent.allows_personal_data(), user.as_ref());
     let head = Head {
         client_id: &config.client_id,
-        anonymous_id: Some(&anonymous_id),
+        anonymous_id: anonymous_id.as_deref(),
         store_id: st.store_id.as_deref(),
     };
     protocol::body(&head, now, &contact, events)
@@ -118,6 +123,10 @@ pub fn monitor_now(shared: &Shared, st: &mut State) {
 /// The receiver named the shopper's SALESmanago contact: kept in the `smclient` cookie where
 /// consent allows, so that later batches (and SALESmanago's own script) name it.
 pub fn contact_named(shared: &Shared, st: &State, contact_id: &str) {
+    // The answer to a batch sent before the shopper signed out names the one who left.
+    if st.pipeline.signed_out() {
+        return shared.log("the receiver named the contact; not kept: signed out since");
+    }
     let cookies = page::cookies();
     if !consent(st, &cookies).allows_cookies() {
         return shared.log("the receiver named the contact; not kept: no consent to cookies");

@@ -91,7 +91,7 @@ test("without Salla: the tracker's own id, kept in localStorage sm_aid; with sto
   const ids = [byId('denied-1').anonymousId, byId('denied-2').anonymousId];
   assert.match(ids[0], /^[0-9a-f]{32}$/);
   assert.equal(ids[1], ids[0]);
-  assert.notEqual(ids[0], first.anonymousId, 'another ctx.browser, another id');
+  assert.notEqual(ids[0], first.anonymousId, 'another browser, another id');
   assert.deepEqual(await pageProblems(denied.page, denied.seen), []);
 });
 
@@ -201,6 +201,7 @@ test('a 2xx naming contactId is kept in the smclient cookie and named by later b
   await refused.page.waitForTimeout(300);
   assert.equal(await smclient(refused.page), undefined);
   assert.equal(receiver.batches.at(-1).events[0].id, 'refused');
+  assert.equal(receiver.batches.at(-1).anonymousId, undefined, 'a shopper who refused is not followed across pages');
   assert.deepEqual(await pageProblems(refused.page, refused.seen), []);
 });
 
