@@ -187,6 +187,9 @@ export async function startStack({ allowedOrigins, dir, dataDir, envFile = null,
     };
     receiverEnv.SM_SALLA_WEBHOOK_SECRET = webhookAuth.secret;
     receiverEnv.SM_SALLA_WEBHOOK_AUTH = webhookAuth.strategy;
+    // The env file's account is the demo store's (Salla id 1305, www/storefront.js): its webhooks
+    // go there, and no other store's.
+    receiverEnv.SM_SALLA_STORE_ID ??= file.SM_SALLA_STORE_ID ?? '1305';
     const receiverLog = path.join(dir, 'receiver.log');
     const r = await launchProcess('sm-receiver', envFile ? ['--env-file', envFile] : [], receiverEnv, receiverLog, (line) => {
       // Its JSON log names the address it bound once it listens (port 0 picks a free one).

@@ -54,6 +54,10 @@ pub struct Config {
     pub account: Option<Account>,
     /// The Salla app's webhook secret and strategy; `None` turns the webhook route off.
     pub webhook: Option<crate::webhook::WebhookAuth>,
+    /// The Salla store id of the env file's own store: the one store whose webhooks go to the
+    /// env file's account when it has no settings of its own. Without it, no store's do (a
+    /// vendor's receiver must never file another merchant's customers under its own account).
+    pub salla_store_id: Option<String>,
     /// Store origins allowed to post, exactly (`https://store.example`); `*` alone allows any
     /// (a receiver that serves every store that installs the app cannot list them).
     pub allowed_origins: Vec<String>,
@@ -102,6 +106,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_SALLA_WEBHOOK_SECRET",
         "the Salla app's webhook secret: turns on POST /salla/webhook (never logged)",
+    ),
+    (
+        "SM_SALLA_STORE_ID",
+        "the Salla store id of the env file's own store, whose webhooks go to its account",
     ),
     (
         "SM_SALLA_WEBHOOK_AUTH",
@@ -235,6 +243,7 @@ impl Config {
                 strategy,
                 secret: Secret(secret),
             }),
+            salla_store_id: get("SM_SALLA_STORE_ID").map(|s| s.trim().to_owned()),
             allowed_origins,
             listen,
             data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),

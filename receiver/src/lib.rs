@@ -185,6 +185,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let mut store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
     let tenants = Tenants {
         env: config.account.clone(),
+        env_store: config.salla_store_id.clone(),
         stores: store
             .tenants()
             .map_err(|e| e.to_string())?

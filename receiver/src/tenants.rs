@@ -226,6 +226,8 @@ impl fmt::Display for RouteError {
 pub struct Tenants {
     /// The env file's account, if the receiver has one.
     pub env: Option<Account>,
+    /// The Salla store id the env file's account is for (`SM_SALLA_STORE_ID`).
+    pub env_store: Option<String>,
     /// The stores' tenants, by key.
     pub stores: BTreeMap<String, StoreTenant>,
 }
@@ -294,14 +296,21 @@ impl Tenants {
         })
     }
 
-    /// The tenant a webhook of store `store_id` belongs to: the store's active tenant, else the
-    /// env file's account (a self-hosted store whose app sends webhooks), else none.
+    /// The tenant a webhook of store `store_id` belongs to: the store's active tenant; else,
+    /// for a store with no tenant at all (never uninstalled), the env file's account when it is
+    /// that store's (`SM_SALLA_STORE_ID`); else none. Never the env account for another store:
+    /// its customers would be filed under the operator's account.
     pub fn for_store(&self, store_id: &str) -> Option<String> {
-        self.stores
+        if let Some(t) = self
+            .stores
             .values()
             .find(|t| t.store_id == store_id && t.status == Status::Active)
-            .map(StoreTenant::key)
-            .or_else(|| self.env.is_some().then(|| ENV.to_owned()))
+        {
+            return Some(t.key());
+        }
+        let known = self.stores.values().any(|t| t.store_id == store_id);
+        (!known && self.env.is_some() && self.env_store.as_deref() == Some(store_id))
+            .then(|| ENV.to_owned())
     }
 
     /// The `location` events of `key` carry when the page sets none.
@@ -420,8 +429,22 @@ mod tests {
         t.env = Some(from_settings("x", &full("env")).unwrap().account.unwrap());
         assert_eq!(t.route("env", Some("9")), Ok(ENV.into()));
         assert_eq!(t.route("env", None), Ok(ENV.into()));
-        assert_eq!(t.for_store("9"), Some(ENV.into()));
+        assert_eq!(
+            t.for_store("9"),
+            None,
+            "the env account is not every store's"
+        );
+        t.env_store = Some("9".into());
+        assert_eq!(t.for_store("9"), Some(ENV.into()), "its own store's");
+        assert_eq!(t.for_store("8"), None);
         assert_eq!(t.for_store("2"), Some("2:b".into()));
+        t.uninstall("2");
+        t.env_store = Some("2".into());
+        assert_eq!(
+            t.for_store("2"),
+            None,
+            "an uninstalled store's webhooks go nowhere"
+        );
     }
 
     #[test]

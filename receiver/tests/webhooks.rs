@@ -90,6 +90,8 @@ fn with_webhooks(
         strategy,
         secret: Secret::from(WEBHOOK_SECRET),
     });
+    // The env file's account is store 42's (the self-hosted tests' store).
+    c.salla_store_id = Some("42".into());
     c
 }
 

@@ -95,7 +95,11 @@ impl Customer {
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .collect();
-        (!parts.is_empty()).then(|| parts.join(" "))
+        // Within the card's limit as a batch's `contact.name` is (255 UTF-16 units): a card
+        // SALESmanago refuses would hold back every event of the shopper's email.
+        (!parts.is_empty())
+            .then(|| parts.join(" "))
+            .filter(|n| n.encode_utf16().count() <= 255)
     }
 
     /// `+` and digits, from `mobile_code` and `mobile` (the form protocol v1 uses).
@@ -106,7 +110,9 @@ impl Customer {
                 .unwrap_or_default()
         };
         let (code, mobile) = (digits(&self.mobile_code), digits(&self.mobile));
-        (!code.is_empty() && !mobile.is_empty()).then(|| format!("+{code}{mobile}"))
+        (!code.is_empty() && !mobile.is_empty())
+            .then(|| format!("+{code}{mobile}"))
+            .filter(|p| salla_salesmanago::received::is_phone(p))
     }
 
     /// The email when it is one SALESmanago can file a contact under.
@@ -326,5 +332,22 @@ mod tests {
         assert_eq!(c.email(), None);
         assert_eq!(c.phone(), None, "no country code");
         assert_eq!(c.name(), None);
+        // What SALESmanago would refuse stays off the card (it would hold back the email's events).
+        let c = Customer {
+            first_name: Some("ن".repeat(256)),
+            mobile_code: Some(Id("966".into())),
+            mobile: Some(Id("12".into())),
+            ..Customer::default()
+        };
+        assert_eq!(c.phone(), None, "+96612: too short for a number");
+        assert_eq!(c.name(), None, "over 255 characters");
+        let c = Customer {
+            first_name: Some("نورة".into()),
+            mobile_code: Some(Id("+966".into())),
+            mobile: Some(Id("501234567".into())),
+            ..Customer::default()
+        };
+        assert_eq!(c.phone().as_deref(), Some("+966501234567"));
+        assert_eq!(c.name().as_deref(), Some("نورة"));
     }
 }
