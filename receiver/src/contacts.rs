@@ -10,6 +10,7 @@
 //! reads its result.
 
 use crate::salesmanago::{Answer, ContactCard};
+use crate::store::ContactState;
 use crate::{now_ms, Shared};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
@@ -133,5 +134,35 @@ pub async fn note_and_ensure(
         Some(Ok(_)) => ensure(shared, tenant, &card.email).await,
         Some(Err(e)) => Err(NoContact::Later(e.to_string())),
         None => Err(NoContact::Later("the store failed".into())),
+    }
+}
+
+/// The `contactId` of `email` for an answer that cannot wait long (a batch's, a webhook's): the
+/// stored one when the card has nothing new for SALESmanago; else the upsert's, if it answers
+/// within [`INLINE_WAIT`] (it goes on after that, and the forwarder upserts before the email's
+/// events go in any case). While the
+/// account is paused no upsert is tried here; a contact known before is still answered.
+pub async fn within_wait(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    email: String,
+    state: ContactState,
+) -> Option<String> {
+    if !state.pending || shared.account_problems().contains_key(tenant) {
+        return state.contact_id;
+    }
+    let upsert = tokio::spawn({
+        let (shared, tenant) = (shared.clone(), tenant.to_owned());
+        async move {
+            let answer = ensure(&shared, &tenant, &email).await;
+            if let Err(NoContact::Account(reason)) = &answer {
+                crate::forwarder::pause_for_account(&shared, &tenant, reason);
+            }
+            answer
+        }
+    });
+    match tokio::time::timeout(INLINE_WAIT, upsert).await {
+        Ok(Ok(Ok(id))) => Some(id),
+        _ => state.contact_id,
     }
 }

@@ -4,8 +4,7 @@
 //! carries the `contactId` of the shopper it names by email when the receiver has it or gets it by
 //! an upsert within [`contacts::INLINE_WAIT`].
 
-use crate::contacts::{self, NoContact};
-use crate::store::ContactState;
+use crate::contacts;
 use crate::writer::Writer;
 use crate::Shared;
 use axum::body::{to_bytes, Body};
@@ -248,7 +247,7 @@ async fn collect(
     m.unattached.fetch_add(accepted.unattached as u64, Relaxed);
     // The contact first, then the forwarder: woken earlier, it would only wait for this upsert.
     let contact_id = match (email, accepted.contact) {
-        (Some(email), Some(state)) => contact_id(&shared, &tenant, email, state).await,
+        (Some(email), Some(state)) => contacts::within_wait(&shared, &tenant, email, state).await,
         _ => None,
     };
     shared.wake.notify_one();
@@ -274,35 +273,6 @@ async fn collect(
         r.headers_mut().insert(k, v);
     }
     r
-}
-
-/// The `contactId` to answer for the batch's email: the stored one when the card has nothing new
-/// for SALESmanago; else the upsert's, if it answers within [`contacts::INLINE_WAIT`] (it goes on
-/// after that, and the forwarder upserts before the email's events go in any case). While the
-/// account is paused no upsert is tried here; a contact known before is still answered.
-async fn contact_id(
-    shared: &Arc<Shared>,
-    tenant: &str,
-    email: String,
-    state: ContactState,
-) -> Option<String> {
-    if !state.pending || shared.account_problems().contains_key(tenant) {
-        return state.contact_id;
-    }
-    let upsert = tokio::spawn({
-        let (shared, tenant) = (shared.clone(), tenant.to_owned());
-        async move {
-            let answer = contacts::ensure(&shared, &tenant, &email).await;
-            if let Err(NoContact::Account(reason)) = &answer {
-                crate::forwarder::pause_for_account(&shared, &tenant, reason);
-            }
-            answer
-        }
-    });
-    match tokio::time::timeout(contacts::INLINE_WAIT, upsert).await {
-        Ok(Ok(Ok(id))) => Some(id),
-        _ => state.contact_id,
-    }
 }
 
 async fn webhook(

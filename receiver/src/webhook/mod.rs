@@ -21,10 +21,10 @@ pub mod payload;
 
 pub use auth::{Strategy, WebhookAuth};
 
-use crate::contacts::{self, NoContact};
+use crate::contacts;
 use crate::forwarder;
 use crate::salesmanago::ContactCard;
-use crate::store::{OrderOutcome, WebhookOrder};
+use crate::store::{ContactState, OrderOutcome, WebhookOrder};
 use crate::tenants::{self, label};
 use crate::{now_ms, Shared};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -122,14 +122,17 @@ fn tenant_of(shared: &Shared, store_id: &str) -> Option<(String, String)> {
 
 /// Notes `card` for the tenant's account (durably: the forwarder upserts it before any event of
 /// the email goes out).
-async fn note(shared: &Arc<Shared>, client_id: &str, card: &ContactCard) -> Result<bool, String> {
+async fn note(
+    shared: &Arc<Shared>,
+    client_id: &str,
+    card: &ContactCard,
+) -> Result<ContactState, String> {
     let (c, k) = (client_id.to_owned(), card.clone());
-    let state = shared
+    shared
         .with_store(move |s| s.note_contact(&c, &k, now_ms()))
         .await
         .ok_or("the store panicked")?
-        .map_err(|e| e.to_string())?;
-    Ok(state.pending)
+        .map_err(|e| e.to_string())
 }
 
 /// `customer.created`, `customer.updated`, `customer.login`: the card is noted, then upserted
@@ -156,27 +159,10 @@ async fn customer(
             json!({ "ignored": event, "reason": "the customer has no email address" }),
         ));
     };
-    let pending = note(shared, &client_id, &card).await?;
-    let upserted = if !pending {
-        true
-    } else if shared.account_problems().contains_key(&tenant) {
-        false
-    } else {
-        let upsert = tokio::spawn({
-            let (shared, tenant, email) = (shared.clone(), tenant.clone(), card.email.clone());
-            async move {
-                let answer = contacts::ensure(&shared, &tenant, &email).await;
-                if let Err(NoContact::Account(reason)) = &answer {
-                    forwarder::pause_for_account(&shared, &tenant, reason);
-                }
-                answer
-            }
-        });
-        matches!(
-            tokio::time::timeout(contacts::INLINE_WAIT, upsert).await,
-            Ok(Ok(Ok(_)))
-        )
-    };
+    let state = note(shared, &client_id, &card).await?;
+    let upserted = contacts::within_wait(shared, &tenant, card.email.clone(), state)
+        .await
+        .is_some();
     tracing::info!(tenant = label(&tenant), %event, upserted, "contact card from a webhook");
     Ok(answer(
         StatusCode::OK,
