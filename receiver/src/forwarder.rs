@@ -306,7 +306,20 @@ async fn deliver_due(
                 Ok(c) => c,
                 Err(reason) => {
                     paused.push(tenant.clone());
-                    account.push((tenant, reason));
+                    let store = shared
+                        .tenants()
+                        .uninstalled_store(&tenant)
+                        .map(str::to_owned);
+                    match store {
+                        // A batch routed just before the uninstall and committed after it: cancelled
+                        // as the uninstall cancelled the rest, not a paused account.
+                        Some(store) => {
+                            let _ = shared
+                                .with_store(move |s| s.uninstall(&store, now_ms()))
+                                .await;
+                        }
+                        None => account.push((tenant, reason)),
+                    }
                     continue;
                 }
             };

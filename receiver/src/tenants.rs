@@ -255,6 +255,14 @@ impl Tenants {
         }
     }
 
+    /// The store of tenant `key` when it uninstalled the app.
+    pub fn uninstalled_store(&self, key: &str) -> Option<&str> {
+        self.stores
+            .get(key)
+            .filter(|t| t.status == Status::Uninstalled)
+            .map(|t| t.store_id.as_str())
+    }
+
     /// The tenant a batch with `client_id` (and `store_id`, when the page knows it) belongs to:
     /// the store's active tenant with that client id; else the env file's account when its
     /// client id matches; else, for a batch that names no store, the one store whose active

@@ -676,3 +676,47 @@ async fn incomplete_settings_keep_the_stores_events_until_they_are_complete() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused_account() {
+    use salla_salesmanago::received::ReceivedBatch;
+    use salla_salesmanago_receiver::store::Arriving;
+    let (sm, r, url, _) = cloud("wh-uninstall-race").await;
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    let tenant = r.shared.tenants().route("client-a", Some("1")).unwrap();
+    let body = uninstalled(1);
+    assert_eq!(webhook(&url, &body, signed(&body)).await.0, 200);
+    // The race: /collect routed this batch while the store was still installed, and its commit
+    // lands after the uninstall's cancel.
+    let late = serde_json::to_vec(&store_batch("client-a", "1", "a-late")).unwrap();
+    let late = ReceivedBatch::parse(&late).unwrap();
+    r.shared
+        .store()
+        .accept(
+            &[Arriving {
+                batch: &late,
+                tenant: &tenant,
+            }],
+            1,
+            100,
+        )
+        .unwrap();
+    r.shared.wake.notify_one();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while r.shared.store().counts().unwrap().queued > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late event was never cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        sm.calls().is_empty(),
+        "nothing of the uninstalled store is sent"
+    );
+    assert!(
+        !r.shared.account_problems().contains_key(&tenant),
+        "an uninstalled store is not a paused account"
+    );
+    r.stop().await;
+}
