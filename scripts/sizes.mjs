@@ -40,8 +40,9 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // browser's identity measured: anonymous id, name and phone, the smclient cookie from the
 // receiver's answer, SALESmanago's monitoring script. Both together measure 54,378 B (+6,818 B);
 // the review's consent fixes (no anonymous id after a refusal, no smclient after Signed Out,
-// SALESmanago's `sm` queue beside _smid) 54,510 B.
-const CEILINGS = { loader: 1024, snippet: 1024, page: 54_600 };
+// SALESmanago's `sm` queue beside _smid) 54,510 B; monitoring without a usable smHost a warning,
+// not the tracker off, 54,676 B.
+const CEILINGS = { loader: 1024, snippet: 1024, page: 54_750 };
 const PAGE_TARGET = 18 * 1024;
 
 if (process.argv.includes('--check')) {

@@ -208,6 +208,9 @@ pub enum ConfigWarning {
     UnknownKey(String),
     /// An override for a name outside the catalog: it applies to a custom event of that name.
     CustomOverride(String),
+    /// `monitoring` is on without a usable `smHost` (`None`: missing; else why not): the
+    /// script is not loaded, and the tracker runs — the script is an extra, the events are not.
+    NoMonitoring(Option<String>),
 }
 
 impl ConfigWarning {
@@ -222,6 +225,13 @@ impl ConfigWarning {
                 name,
                 "` in `events` is not a Salla catalog event; the override applies to a \
                  custom event of exactly that name",
+            ]
+            .concat(),
+            ConfigWarning::NoMonitoring(why) => [
+                &Key::SmHost.label(),
+                " ",
+                why.as_deref().unwrap_or("is missing"),
+                "; SALESmanago's monitoring script is not loaded",
             ]
             .concat(),
         }
@@ -260,7 +270,7 @@ impl Config {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut config = Config::new("", "");
-        let (mut monitoring, mut sm_host) = (false, None);
+        let (mut monitoring, mut sm_host, mut sm_host_problem) = (false, None, None);
         for (raw, value) in fields {
             let Some(key) = Key::from_raw(raw) else {
                 let folded: String = raw
@@ -288,7 +298,13 @@ impl Config {
                 Key::CustomEvents => flag(value).map(|b| config.custom_events = b),
                 Key::Debug => flag(value).map(|b| config.debug = b),
                 Key::Monitoring => flag(value).map(|b| monitoring = b),
-                Key::SmHost => text(value).and_then(origin).map(|o| sm_host = o),
+                Key::SmHost => {
+                    match text(value).and_then(origin) {
+                        Ok(o) => sm_host = o,
+                        Err(why) => sm_host_problem = Some(why),
+                    }
+                    Ok(())
+                }
                 Key::Events => overrides(value, &mut warnings).map(|o| config.overrides = o),
             };
             if let Err(why) = result {
@@ -304,8 +320,7 @@ impl Config {
         if monitoring {
             match sm_host {
                 Some(o) => config.monitoring = Some(o),
-                None if has_error_for(&errors, Key::SmHost) => {}
-                None => errors.push(ConfigError::Missing(Key::SmHost)),
+                None => warnings.push(ConfigWarning::NoMonitoring(sm_host_problem)),
             }
         }
         if errors.is_empty() {
@@ -701,29 +716,37 @@ mod tests {
             host(val!({"monitoring": true, "smHost": "http://127.0.0.1:8081"})).as_deref(),
             Some("http://127.0.0.1:8081")
         );
-        let errs = |v: Value| -> Vec<String> {
-            base(v)
-                .unwrap_err()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
+        // Monitoring is an extra: without a usable host the script stays away, the tracker runs.
+        let warned = |v: Value| -> (Option<String>, Vec<String>) {
+            let (config, warnings) = base(v).expect("the tracker still starts");
+            let w = warnings.iter().map(ToString::to_string).collect();
+            (config.monitoring, w)
         };
         assert_eq!(
-            errs(val!({"monitoring": true})),
-            ["`smHost` (data-sm-host on the script tag) is missing; the tracker is off"]
+            warned(val!({"monitoring": true})),
+            (
+                None,
+                vec!["`smHost` (data-sm-host on the script tag) is missing; SALESmanago's monitoring script is not loaded".to_owned()]
+            )
         );
         for bad in [
             "app3.salesmanago.com/static/sm.js",
             "evil.example\"><script>",
             "a b",
         ] {
-            let e = errs(val!({"monitoring": true, "smHost": bad}));
-            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            let (host, w) = warned(val!({"monitoring": true, "smHost": bad}));
+            assert_eq!(host, None, "{bad}");
+            assert_eq!(w.len(), 1, "{bad}: {w:?}");
             assert!(
-                e[0].contains("must be your SALESmanago host, such as app3.salesmanago.com"),
-                "{e:?}"
+                w[0].contains("must be your SALESmanago host, such as app3.salesmanago.com"),
+                "{w:?}"
             );
         }
+        assert_eq!(
+            warned(val!({"smHost": "a b"})),
+            (None, vec![]),
+            "a bad host with monitoring off harms nothing"
+        );
     }
 
     #[test]
