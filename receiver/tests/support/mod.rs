@@ -3,6 +3,9 @@
 // Each test binary (and the load benchmark) uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+/// A fresh PostgreSQL database per test (tests/instances.rs, the load benchmark).
+pub mod postgres;
+
 pub use fake_salesmanago::{Call, Fake};
 use salla_salesmanago_receiver::config::{Account, Config, Secret};
 use serde_json::{json, Value as J};
