@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # Built first, so the server does not sit through the compile.
 cargo bench -p salla-salesmanago-receiver --bench load --no-run
-bash scripts/pg.sh start
+# A server of the benchmark's own (not one started by hand in target/pg, which stop would end).
+export SM_PG_DIR=target/pg/bench
+bash scripts/pg.sh start >/dev/null
 trap 'status=$?; bash scripts/pg.sh stop || true; exit $status' EXIT
 SM_BENCH_DATABASE_URL="$(bash scripts/pg.sh url)" \
   cargo bench -p salla-salesmanago-receiver --bench load -- --postgres "$@"

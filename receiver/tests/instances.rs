@@ -60,6 +60,14 @@ fn a_database_url_names_another_database_and_keeps_its_parameters() {
         "postgres://postgres@db:5432/postgres"
     );
     assert_eq!(
+        with_database(
+            "postgres:///postgres?host=%2Fw%2Ftarget%2Fpg&port=5433&user=postgres",
+            "sm_x"
+        ),
+        "postgres://localhost/sm_x?host=%2Fw%2Ftarget%2Fpg&port=5433&user=postgres",
+        "scripts/pg.sh's form"
+    );
+    assert_eq!(
         with_database("postgres://@:5433/postgres", "sm_x"),
         "postgres://@localhost:5433/sm_x"
     );
