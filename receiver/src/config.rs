@@ -65,6 +65,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database lives.
     pub data_dir: PathBuf,
+    /// PostgreSQL shared by every instance (`postgres://…`); `None`: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// How long an instance holds the events it claimed for delivery: past it, another instance
+    /// takes them (this one died). Longer than a round of calls to SALESmanago can take.
+    pub claim_lease: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Requests a minute from one IP, and from one origin.
@@ -116,7 +121,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "how Salla proves its webhooks, as the app is set: signature (default) or token",
     ),
     ("SM_LISTEN", "address to listen on (default 127.0.0.1:8787)"),
-    ("SM_DATA_DIR", "directory for the database (default ./data)"),
+    ("SM_DATA_DIR", "directory for the SQLite database (default ./data)"),
+    (
+        "SM_DATABASE_URL",
+        "postgres://user:password@host/db to share one PostgreSQL between several receivers (default: SQLite in SM_DATA_DIR; never logged)",
+    ),
+    (
+        "SM_CLAIM_LEASE",
+        "seconds an instance holds the events it took to deliver before another may take them (default 60)",
+    ),
     (
         "SM_TRUST_PROXY",
         "true behind a reverse proxy: the shopper's address is the last X-Forwarded-For hop (default false)",
@@ -211,6 +224,7 @@ impl Config {
         };
         let rate_per_ip = number("SM_RATE_PER_IP", 600);
         let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
+        let claim_lease = Duration::from_secs(u64::from(number("SM_CLAIM_LEASE", 60)));
         let mut flag = |name: &str| match get(name).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
@@ -247,6 +261,10 @@ impl Config {
             allowed_origins,
             listen,
             data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
+            database_url: get("SM_DATABASE_URL")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            claim_lease,
             max_body_bytes: 256 * 1024,
             rate_per_ip,
             rate_per_origin,

@@ -199,10 +199,20 @@ async fn collect(
     };
     // The batch's tenant: a tracker set up with another account's client id (or another
     // store's) must not file its shoppers under an account that is not theirs.
-    let tenant = match shared
-        .tenants()
-        .route(&batch.client_id, batch.store_id.as_deref())
-    {
+    let route = |shared: &Shared| {
+        shared
+            .tenants()
+            .route(&batch.client_id, batch.store_id.as_deref())
+    };
+    let mut routed = route(&shared);
+    if routed.is_err() {
+        // Another instance may have taken the store's settings a moment ago.
+        if let Err(e) = shared.refresh_tenants().await {
+            tracing::error!(error = %e, "could not read the tenants");
+        }
+        routed = route(&shared);
+    }
+    let tenant = match routed {
         Ok(t) => t,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -284,10 +294,7 @@ async fn webhook(
 }
 
 async fn health(State((shared, ..)): State<AppState>) -> Response {
-    let ok = shared
-        .with_store(|s| s.counts().is_ok())
-        .await
-        .unwrap_or(false);
+    let ok = shared.store.ping().await.is_ok();
     if !ok {
         return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
     }
@@ -319,10 +326,7 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
 }
 
 async fn metrics(State((shared, ..)): State<AppState>) -> Response {
-    let counts = shared
-        .with_store(|s| s.counts().unwrap_or_default())
-        .await
-        .unwrap_or_default();
+    let counts = shared.store.counts().await.unwrap_or_default();
     let m = &shared.metrics;
     let problems = shared.account_problems();
     let rows: [(&str, &str, &str, u64); 24] = [

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use store::{SqliteStore, Store};
+use store::Store;
 use tenants::Tenants;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -82,8 +82,8 @@ pub struct Metrics {
 pub struct Shared {
     /// The configuration.
     pub config: Config,
-    /// The durable state.
-    pub store: Mutex<Box<dyn Store>>,
+    /// The durable state (SQLite, or PostgreSQL shared with other instances).
+    pub store: Store,
     /// In-memory counters.
     pub metrics: Metrics,
     /// Wakes the forwarder when a batch was stored.
@@ -100,12 +100,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The store, also after a panic elsewhere while it was held: its transactions roll back when
-    /// dropped, so what it holds is consistent, and one bad request must not stop the service.
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Tenants whose delivery is paused, and why.
     pub fn account_problems(&self) -> BTreeMap<String, String> {
         self.account_problems
@@ -134,21 +128,18 @@ impl Shared {
         }
     }
 
+    /// Reads the stores' tenants again from the database: another instance may have taken a
+    /// store's settings (or its uninstall) since.
+    pub async fn refresh_tenants(&self) -> Result<(), store::StoreError> {
+        let stores = self.store.tenants().await?;
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        tenants.stores = stores.into_iter().map(|t| (t.key(), t)).collect();
+        Ok(())
+    }
+
     /// The tenants, also after a panic elsewhere while they were written (each write is whole).
     pub fn tenants(&self) -> std::sync::RwLockReadGuard<'_, Tenants> {
         self.tenants.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `f` on the store off the async threads (SQLite waits for the disk), or `None` if it
-    /// panicked.
-    pub async fn with_store<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
-    ) -> Option<T> {
-        let shared = self.clone();
-        tokio::task::spawn_blocking(move || f(shared.store().as_mut()))
-            .await
-            .ok()
     }
 }
 
@@ -182,12 +173,15 @@ impl Running {
 
 /// Opens the store and starts the HTTP server and the forwarder.
 pub async fn start(config: Config) -> Result<Running, String> {
-    let mut store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
     let tenants = Tenants {
         env: config.account.clone(),
         env_store: config.salla_store_id.clone(),
         stores: store
             .tenants()
+            .await
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|t| (t.key(), t))
@@ -201,7 +195,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         clients: Mutex::new(HashMap::new()),
         contact_locks: contacts::Locks::default(),
         config,
-        store: Mutex::new(Box::new(store)),
+        store,
         metrics: Metrics::default(),
         wake: Notify::new(),
         tenants: RwLock::new(tenants),

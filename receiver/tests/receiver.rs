@@ -188,7 +188,7 @@ async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the
         "one first call and a few probes, not a storm: {refusals}"
     );
     assert!(sm.taken().is_empty());
-    assert_eq!(r.shared.store().counts().unwrap().failed, 0);
+    assert_eq!(r.shared.store.counts().await.unwrap().failed, 0);
     r.stop().await;
 
     // The fix: the right secret, on the same database.
@@ -239,7 +239,7 @@ async fn an_event_refused_on_its_own_merits_is_dropped_and_counted_and_nothing_p
         sm.refused(),
         ["updateContactExtEvent needs a known contactEvent.eventId"]
     );
-    assert_eq!(r.shared.store().counts().unwrap().failed, 1);
+    assert_eq!(r.shared.store.counts().await.unwrap().failed, 1);
     assert_eq!(health_becomes(&url, 200).await, "ok\n");
     let (_, metrics) = get_text(format!("{url}/metrics")).await;
     for line in [
@@ -347,7 +347,7 @@ async fn an_email_that_is_not_an_address_is_dropped_before_it_is_stored() {
     )
     .await;
     assert_eq!(status, 200);
-    let stored = r.shared.store().counts().unwrap();
+    let stored = r.shared.store.counts().await.unwrap();
     assert_eq!(stored.waiting, 1, "the dropped email named no contact");
     let metrics = reqwest::get(format!("{url}/metrics"))
         .await
@@ -418,7 +418,7 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
         body["error"],
         "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID, or a store's app settings); check the tracker's clientId"
     );
-    let counts = r.shared.store().counts().unwrap();
+    let counts = r.shared.store.counts().await.unwrap();
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty());

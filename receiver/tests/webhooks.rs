@@ -156,7 +156,7 @@ async fn a_signed_order_becomes_one_purchase_and_forged_calls_store_nothing() {
     assert_eq!(tampered.status(), 401);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty(), "nothing stored, nothing sent");
-    assert_eq!(r.shared.store().counts().unwrap().queued, 0);
+    assert_eq!(r.shared.store.counts().await.unwrap().queued, 0);
 
     let (status, answer) = webhook(&url, &body, signed(&body)).await;
     assert_eq!(
@@ -691,7 +691,7 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
     let late = serde_json::to_vec(&store_batch("client-a", "1", "a-late")).unwrap();
     let late = ReceivedBatch::parse(&late).unwrap();
     r.shared
-        .store()
+        .store
         .accept(
             &[Arriving {
                 batch: &late,
@@ -700,10 +700,11 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
             1,
             100,
         )
+        .await
         .unwrap();
     r.shared.wake.notify_one();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while r.shared.store().counts().unwrap().queued > 0 {
+    while r.shared.store.counts().await.unwrap().queued > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the late event was never cancelled"

@@ -29,6 +29,8 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         allowed_origins: vec![ORIGIN.into()],
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
+        database_url: None,
+        claim_lease: Duration::from_secs(60),
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
