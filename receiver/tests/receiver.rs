@@ -505,3 +505,164 @@ async fn cors_health_and_metrics() {
     }
     r.stop().await;
 }
+
+#[tokio::test]
+async fn preflights_and_answers_carry_cors_headers_for_allowed_origins_only() {
+    let (_sm, r, url) = running("preflight").await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{url}/collect"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let pre = preflight(ORIGIN).await.unwrap();
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(header(h, "access-control-allow-origin"), ORIGIN);
+    assert!(header(h, "access-control-allow-methods").contains("POST"));
+    assert_eq!(
+        header(h, "access-control-allow-headers").to_ascii_lowercase(),
+        "content-type"
+    );
+    assert_eq!(header(h, "access-control-max-age"), "600");
+    assert!(header(h, "vary").to_ascii_lowercase().contains("origin"));
+    // The relay in front of the receiver (www/collector.mjs) copies these from a preflight onto
+    // its own answers (a 429 with Retry-After the tracker must read).
+    assert_eq!(
+        header(h, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after"
+    );
+    // Another origin: refused, and no CORS header to let a page read anything.
+    let pre = preflight("https://evil.example").await.unwrap();
+    assert_eq!(pre.status(), 403);
+    assert_eq!(header(pre.headers(), "access-control-allow-origin"), "");
+    assert_eq!(
+        pre.json::<serde_json::Value>().await.unwrap()["error"],
+        "origin https://evil.example is not allowed (SM_ALLOWED_ORIGINS)"
+    );
+    // A POST's answers carry them too, refusals included.
+    let good = batch(
+        vec![event("p1", "VISIT", None, "1")],
+        json!({ "contactId": "c" }),
+    );
+    let (status, h, _) = post_with(&url, &good, Some(ORIGIN), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "access-control-allow-origin"), ORIGIN);
+    assert_eq!(
+        header(&h, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after"
+    );
+    assert!(header(&h, "vary").to_ascii_lowercase().contains("origin"));
+    let bad = batch(vec![event("p2", "VISITED", None, "1")], json!({}));
+    let (status, h, _) = post_with(&url, &bad, Some(ORIGIN), &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(header(&h, "access-control-allow-origin"), ORIGIN);
+    // Only /collect is for browsers.
+    for path in ["/health", "/metrics"] {
+        let answer = client
+            .get(format!("{url}{path}"))
+            .header("Origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(answer.headers(), "access-control-allow-origin"), "");
+    }
+    r.stop().await;
+}
+
+/// A POST of `size` bytes to `/collect` from [`ORIGIN`] in chunks (no Content-Length), over a
+/// bare connection: the status and the JSON body of the answer. Without its last chunk unless
+/// `end`: over the limit, the receiver answers without reading the rest.
+async fn post_chunked(
+    addr: std::net::SocketAddr,
+    size: usize,
+    end: bool,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /collect HTTP/1.1\r\nHost: {addr}\r\nOrigin: {ORIGIN}\r\nContent-Type: text/plain;charset=UTF-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = [b' '; 8192];
+    for _ in 0..size.div_ceil(chunk.len()) {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if tcp.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    if end {
+        tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(secs(10), async {
+        let mut buf = [0; 4096];
+        // Until the whole answer is in (it is short, with a Content-Length).
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head.lines().find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                });
+                if length.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+    });
+    read.await.expect("an answer");
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_with_the_json_error_also_when_chunked() {
+    let (sm, r, url) = running("too-large").await;
+    let huge = batch(
+        vec![event("big", "VISIT", None, &"1,".repeat(150_000))],
+        json!({ "contactId": "c" }),
+    );
+    // Refused by its Content-Length, before it is read.
+    let (status, h, body) = post_with(&url, &huge, Some(ORIGIN), &[]).await;
+    assert_eq!(
+        (status, body),
+        (
+            413,
+            json!({ "error": "the body is larger than 262144 bytes" })
+        )
+    );
+    assert_eq!(header(&h, "content-type"), "application/json");
+    assert_eq!(
+        header(&h, "access-control-allow-origin"),
+        ORIGIN,
+        "the tracker can read it"
+    );
+    // Without a Content-Length, once it grows past the limit.
+    assert_eq!(
+        post_chunked(r.addr, 300 * 1024, false).await,
+        (
+            413,
+            json!({ "error": "the body is larger than 262144 bytes" })
+        )
+    );
+    // A chunked body within the limit is read as usual (spaces: not JSON).
+    let (status, body) = post_chunked(r.addr, 16 * 1024, true).await;
+    assert_eq!(status, 400, "{body}");
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_refused_total"), 3);
+    assert_eq!(r.shared.store().counts().unwrap(), Default::default());
+    assert!(sm.calls().is_empty());
+    r.stop().await;
+}
