@@ -4,7 +4,7 @@
 //! carries the `contactId` of the shopper it names by email when the receiver has it or gets it by
 //! an upsert within [`contacts::INLINE_WAIT`].
 //!
-//! `/collect`'s plumbing is tower-http's; what is ours is the policy:
+//! `/collect`'s plumbing is tower-http's and governor's; what is ours is the policy:
 //! - `origin_policy`: a request from an origin not in `SM_ALLOWED_ORIGINS`, or without an
 //!   `Origin` (unless `SM_ALLOW_NO_ORIGIN`), is refused with a 403 before anything else runs;
 //! - [`CorsLayer`] writes the CORS headers (on every answer to an allowed origin, 4xx and 5xx
@@ -12,7 +12,8 @@
 //! - [`RequestBodyLimitLayer`] refuses a body over `max_body_bytes` (by its `Content-Length`,
 //!   before it is read; a chunked one once it grows past it), and `too_large` words that 413 as
 //!   every other refusal: `{"error": "…"}`;
-//! - the rate limits per client address and per origin.
+//! - `Limits`: governor's keyed GCRA limiters per client address, per origin and per store,
+//!   checked in the handler (the store's key comes from the batch).
 
 use crate::contacts;
 use crate::writer::Writer;
@@ -24,16 +25,21 @@ use axum::middleware::{from_fn_with_state, map_response_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use salla_salesmanago::received::ReceivedBatch;
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::{RequestBodyLimitLayer, ResponseBody};
+
+/// How often the rate limiters forget the keys that have been quiet for their whole minute.
+const FORGET_QUIET_KEYS: Duration = Duration::from_secs(60);
 
 /// Serves until `stopped` turns true; requests in progress finish.
 pub async fn serve(
@@ -41,14 +47,27 @@ pub async fn serve(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let limiter = Arc::new(Limiter::default());
+    let limits = Arc::new(Limits::new(&shared.config));
+    // A keyed limiter keeps a state per key it has seen (every shopper's address): forget those
+    // whose state is back to a fresh one's, or memory grows with every address ever seen.
+    let sweeper = tokio::spawn({
+        let limits = limits.clone();
+        async move {
+            let mut every = tokio::time::interval(FORGET_QUIET_KEYS);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                limits.retain_recent();
+            }
+        }
+    });
     let writer = Writer::start(shared.clone());
     let app = Router::new()
         .route("/collect", collect_route(&shared))
         .route(crate::webhook::PATH, post(webhook))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .with_state((shared, limiter, writer));
+        .with_state((shared, limits, writer));
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
@@ -61,9 +80,10 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "server stopped");
     }
+    sweeper.abort();
 }
 
-type AppState = (Arc<Shared>, Arc<Limiter>, Writer);
+type AppState = (Arc<Shared>, Arc<Limits>, Writer);
 
 /// `POST /collect` with its layers, the outermost first: the origin policy in front of all, the
 /// CORS headers, the 413 as JSON, the body limit. `layer` on the method router covers the
@@ -190,8 +210,20 @@ fn client_ip(addr: &SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> Strin
     forwarded.map_or_else(|| addr.ip().to_string(), str::to_owned)
 }
 
+/// The key of the batch's store for [`Limits::per_store`]: `store:<storeId>` when the batch
+/// routed to that store's tenant (a store that installed the app); else, the env file's account
+/// or an older tracker's batch without a `storeId`, `client:<clientId>`, the SALESmanago account
+/// it routed to. A `storeId` that no tenant has (any text a sender makes up) is the account's:
+/// it buys no budget of its own, and the keys stay as many as the tenants.
+fn store_key(batch: &ReceivedBatch, tenant: &str) -> String {
+    match batch.store_id.as_deref() {
+        Some(store) if tenant != crate::tenants::ENV => format!("store:{store}"),
+        _ => format!("client:{}", batch.client_id),
+    }
+}
+
 async fn collect(
-    State((shared, limiter, writer)): State<AppState>,
+    State((shared, limits, writer)): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
@@ -209,24 +241,9 @@ async fn collect(
         .to_owned();
     let ip = client_ip(&addr, request.headers(), cfg.trust_proxy);
     // Before the body is read: a flood costs as little as it can.
-    for (key, limit) in [
-        (format!("ip:{ip}"), cfg.rate_per_ip),
-        (format!("origin:{origin}"), cfg.rate_per_origin),
-    ] {
-        if let Some(wait) = limiter.hit(&key, limit) {
-            shared.metrics.rate_limited.fetch_add(1, Relaxed);
-            let mut r = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "rate limit: at most {limit} requests a minute per {}",
-                    key.split(':').next().unwrap_or("")
-                ),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.as_secs().max(1)),
-            );
-            return r;
+    for (limit, key) in [(&limits.per_ip, ip), (&limits.per_origin, origin.clone())] {
+        if let Err(wait) = limit.hit(key) {
+            return rate_limited(&shared, limit, wait);
         }
     }
     let body = match Bytes::from_request(request, &()).await {
@@ -248,6 +265,9 @@ async fn collect(
         Ok(t) => t,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if let Err(wait) = limits.per_store.hit(store_key(&batch, &tenant)) {
+        return rate_limited(&shared, &limits.per_store, wait);
+    }
     let email_dropped = batch.email_dropped;
     let phone_dropped = batch.phone_dropped;
     // The addresses themselves stay out of the log: personal data, and the counts say enough.
@@ -545,28 +565,78 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Fixed one-minute windows per key.
-#[derive(Default)]
-struct Limiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+/// `/collect`'s rate limits: governor's GCRA, one limiter per kind of key, one state per key.
+/// Each key may send its `limit` at once, then one more every minute / `limit` (the same number
+/// a minute as a fixed window, without a window's edge letting twice as many through).
+struct Limits {
+    /// `SM_RATE_PER_IP`, by [`client_ip`].
+    per_ip: Limit,
+    /// `SM_RATE_PER_ORIGIN`, by the `Origin` header (`-` for none).
+    per_origin: Limit,
+    /// `SM_RATE_PER_STORE`, by [`store_key`].
+    per_store: Limit,
 }
 
-impl Limiter {
-    /// Counts a request; `Some(wait)` when over the limit.
-    fn hit(&self, key: &str, limit: u32) -> Option<Duration> {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if w.len() > 100_000 {
-            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+impl Limits {
+    fn new(config: &crate::config::Config) -> Limits {
+        Limits {
+            per_ip: Limit::new("client address", config.rate_per_ip),
+            per_origin: Limit::new("origin", config.rate_per_origin),
+            per_store: Limit::new("store", config.rate_per_store),
         }
-        let entry = w.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        (entry.1 > limit)
-            .then(|| Duration::from_secs(60).saturating_sub(now.duration_since(entry.0)))
     }
+
+    /// Forgets the keys whose state is a fresh key's again (quiet for their whole minute).
+    fn retain_recent(&self) {
+        for limit in [&self.per_ip, &self.per_origin, &self.per_store] {
+            limit.keyed.retain_recent();
+            limit.keyed.shrink_to_fit();
+        }
+    }
+}
+
+/// One of [`Limits`].
+struct Limit {
+    /// What a key is, for the 429's message.
+    per: &'static str,
+    /// Requests a minute.
+    per_minute: u32,
+    keyed: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limit {
+    fn new(per: &'static str, per_minute: u32) -> Limit {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        Limit {
+            per,
+            per_minute: n.get(),
+            keyed: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+        }
+    }
+
+    /// Counts a request of `key`; `Err(wait)` when over the limit: how long until one more is taken.
+    fn hit(&self, key: String) -> Result<(), Duration> {
+        self.keyed
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.keyed.clock().now()))
+    }
+}
+
+/// The 429 of a request over `limit`, with `Retry-After` (whole seconds, rounded up).
+fn rate_limited(shared: &Shared, limit: &Limit, wait: Duration) -> Response {
+    shared.metrics.rate_limited.fetch_add(1, Relaxed);
+    shared.metrics.refused_requests.fetch_add(1, Relaxed);
+    let mut r = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "rate limit: at most {} requests a minute per {}",
+            limit.per_minute, limit.per
+        ),
+    );
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    r
 }
 
 #[cfg(test)]

@@ -506,6 +506,81 @@ async fn cors_health_and_metrics() {
     r.stop().await;
 }
 
+const OTHER_ORIGIN: &str = "https://other-store.example";
+
+/// Seconds in a 429's `Retry-After`.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> u64 {
+    header(headers, "retry-after")
+        .parse()
+        .unwrap_or_else(|_| panic!("no Retry-After in {headers:?}"))
+}
+
+#[tokio::test]
+async fn rate_limits_per_shopper_address_and_per_origin_answer_429_with_retry_after() {
+    let sm = Fake::start().await;
+    let mut cfg = config(&sm.url, &data_dir("rate"));
+    cfg.rate_per_ip = 2;
+    cfg.rate_per_origin = 4;
+    cfg.trust_proxy = true;
+    cfg.allowed_origins.push(OTHER_ORIGIN.into());
+    let r = salla_salesmanago_receiver::start(cfg).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let mut n = 0;
+    let mut send = |origin: &'static str, ip: &'static str| {
+        n += 1;
+        let b = batch(
+            vec![event(&format!("r{n}"), "VISIT", None, "1")],
+            json!({ "contactId": "c" }),
+        );
+        let url = url.clone();
+        async move { post_with(&url, &b, Some(origin), &[("X-Forwarded-For", ip)]).await }
+    };
+    for _ in 0..2 {
+        assert_eq!(send(ORIGIN, "203.0.113.1").await.0, 200);
+    }
+    let (status, headers, body) = send(ORIGIN, "203.0.113.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 2 requests a minute per client address"
+    );
+    // 2 a minute: one more every 30 s.
+    assert!((1..=30).contains(&retry_after(&headers)), "{headers:?}");
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        ORIGIN,
+        "the tracker can read the refusal"
+    );
+    assert_eq!(
+        header(&headers, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after",
+        "and its Retry-After"
+    );
+    // Another shopper (behind the trusted proxy) is still taken, until the origin's 4 are used.
+    for _ in 0..2 {
+        assert_eq!(send(ORIGIN, "203.0.113.2").await.0, 200);
+    }
+    let (status, headers, body) = send(ORIGIN, "203.0.113.3").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 4 requests a minute per origin"
+    );
+    assert!((1..=15).contains(&retry_after(&headers)), "{headers:?}");
+    // Another origin is another limit.
+    assert_eq!(send(OTHER_ORIGIN, "203.0.113.3").await.0, 200);
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_rate_limited_total"), 2);
+    assert_eq!(metric(&m, "sm_receiver_requests_refused_total"), 2);
+    assert_eq!(
+        r.shared.store().counts().unwrap().queued
+            + metric(&m, "sm_receiver_events_forwarded_total"),
+        5,
+        "the refused ones are not stored"
+    );
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn preflights_and_answers_carry_cors_headers_for_allowed_origins_only() {
     let (_sm, r, url) = running("preflight").await;

@@ -32,6 +32,7 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
+        rate_per_store: 100_000,
         trust_proxy: false,
         allow_no_origin: false,
         contact_wait: Duration::from_secs(3600),
