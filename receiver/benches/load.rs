@@ -87,6 +87,7 @@ impl Receiver {
         let child = cmd
             .env("SM_RATE_PER_IP", "1000000000")
             .env("SM_RATE_PER_ORIGIN", "1000000000")
+            .env("SM_RATE_PER_STORE", "1000000000")
             .env("SM_LOG", "warn")
             .spawn()
             .expect("the receiver starts");

@@ -721,3 +721,68 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_store_over_its_rate_gets_429_while_other_stores_from_the_same_page_are_taken() {
+    let sm = Fake::start().await;
+    sm.add_account(account("client-a"));
+    sm.add_account(account("client-b"));
+    let mut c = with_webhooks(
+        config(&sm.url, &data_dir("wh-store-rate")),
+        Strategy::Signature,
+    );
+    c.rate_per_store = 3;
+    let r = salla_salesmanago_receiver::start(c).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    send_settings(&url, 2, &account("client-b"), &sm.url).await;
+    // One address, one origin: only the store differs.
+    for i in 0..3 {
+        let b = store_batch("client-a", "1", &format!("a-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200);
+    }
+    let (status, headers, body) = post_with(
+        &url,
+        &store_batch("client-a", "1", "a-over"),
+        Some(ORIGIN),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 3 requests a minute per store"
+    );
+    // 3 a minute: one more every 20 s.
+    let wait: u64 = header(&headers, "retry-after").parse().unwrap();
+    assert!((1..=20).contains(&wait), "{headers:?}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), ORIGIN);
+    for i in 0..3 {
+        let b = store_batch("client-b", "2", &format!("b-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200, "store 2 has its own");
+    }
+    // The env file's account (store 42's): a storeId no tenant has is the account's, not a store
+    // with a budget of its own.
+    for (i, store) in ["42", "made-up-1", "made-up-2"].iter().enumerate() {
+        let b = store_batch(CLIENT_ID, store, &format!("env-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200);
+    }
+    let (status, _, body) = post_with(
+        &url,
+        &store_batch(CLIENT_ID, "made-up-3", "env-over"),
+        Some(ORIGIN),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    let taken = exactly(&sm, 9).await;
+    assert!(
+        taken
+            .iter()
+            .all(|c| !c.description().unwrap().ends_with("-over")),
+        "the refused batches are not stored"
+    );
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_rate_limited_total"), 2);
+    r.stop().await;
+}

@@ -34,6 +34,7 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
+        rate_per_store: 100_000,
         trust_proxy: false,
         allow_no_origin: false,
         contact_wait: Duration::from_secs(3600),
@@ -108,6 +109,37 @@ pub async fn post_raw(receiver: &str, body: String, origin: Option<&str>) -> (u1
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(J::Null))
+}
+
+/// A POST of `body` to `/collect` from `origin`, with `headers` more: the status, the headers and
+/// the JSON body of the answer.
+pub async fn post_with(
+    receiver: &str,
+    body: &J,
+    origin: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, J) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{receiver}/collect"))
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .body(body.to_string());
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or(J::Null))
+}
+
+/// A header of an answer, as text ("" when it has none).
+pub fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap_or("(not text)"))
 }
 
 /// A command that runs `program` (the receiver, or a wrapper such as `taskset` in front of it)
