@@ -14,6 +14,7 @@
 
 use crate::config::{Account, Secret};
 use crate::salesmanago::ContactCard;
+use crate::sealed::{open_account_secrets, seal_account_secrets, SealingKey};
 use crate::tenants::{Status, StoreTenant};
 use rusqlite::{params, Connection, OptionalExtension};
 use salla_salesmanago::received::ReceivedBatch;
@@ -171,9 +172,11 @@ pub trait Store: Send {
     fn cart_event(&mut self, tenant: &str, external_id: &str) -> Result<Option<String>>;
     /// Stores a PURCHASE from Salla's webhook, unless the order has one already.
     fn accept_order(&mut self, order: &WebhookOrder, now_ms: u64) -> Result<OrderOutcome>;
-    /// Every store's tenant.
+    /// Every store's tenant, its API key and secret opened (`sealed.rs`); secrets an earlier
+    /// receiver stored in clear text are sealed now.
     fn tenants(&mut self) -> Result<Vec<StoreTenant>>;
-    /// Records a store's tenant from its settings; the store's other tenants are replaced.
+    /// Records a store's tenant from its settings, its API key and secret sealed; the store's
+    /// other tenants are replaced.
     fn save_tenant(&mut self, tenant: &StoreTenant, now_ms: u64) -> Result<()>;
     /// The store uninstalled the app: its tenants are marked so, and their events not yet
     /// delivered are cancelled. Returns how many were.
@@ -232,6 +235,8 @@ pub const UNATTACHED: &str =
 /// [`Store`] on one SQLite file.
 pub struct SqliteStore {
     db: Connection,
+    /// Seals the stores' API keys and secrets (`SM_SECRET_KEY`).
+    key: Option<SealingKey>,
 }
 
 impl SqliteStore {
@@ -316,7 +321,14 @@ impl SqliteStore {
                  PRIMARY KEY (store_id, client_id)
              );",
         )?;
-        Ok(SqliteStore { db })
+        Ok(SqliteStore { db, key: None })
+    }
+
+    /// The key that seals the stores' API keys and secrets. Without one, a tenant with an
+    /// account cannot be saved, and sealed secrets cannot be opened.
+    pub fn with_sealing_key(mut self, key: Option<SealingKey>) -> SqliteStore {
+        self.key = key;
+        self
     }
 }
 
@@ -697,7 +709,23 @@ impl Store for SqliteStore {
                 status: Status::parse(&r.get::<_, String>(8)?),
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut tenants: Vec<StoreTenant> = rows.collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        for t in &mut tenants {
+            if let Some(sealed) = open_account_secrets(t, self.key.as_ref()) {
+                // Clear text from an earlier receiver: overwritten (secure_delete), and the WAL
+                // emptied, so that no copy of it stays in the files.
+                self.db.execute_batch("PRAGMA secure_delete = ON")?;
+                self.db.execute(
+                    "UPDATE tenants SET api_key = ?3, api_secret = ?4 WHERE store_id = ?1 AND client_id = ?2",
+                    params![t.store_id, t.client_id, sealed.api_key, sealed.api_secret],
+                )?;
+                self.db
+                    .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA secure_delete = OFF")?;
+                tracing::info!(tenant = %t.key(), "the store's API key and secret, stored in clear text by an earlier receiver, are sealed now");
+            }
+        }
+        Ok(tenants)
     }
 
     fn save_tenant(&mut self, t: &StoreTenant, now_ms: u64) -> Result<()> {
@@ -708,6 +736,8 @@ impl Store for SqliteStore {
             params![t.store_id, t.client_id, now_ms as i64],
         )?;
         let a = t.account.as_ref();
+        let sealed =
+            seal_account_secrets(t, self.key.as_ref()).map_err(|e| StoreError(e.to_string()))?;
         tx.execute(
             "INSERT INTO tenants (store_id, client_id, endpoint, api_key, api_secret, owner, location, problem, status, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -717,8 +747,8 @@ impl Store for SqliteStore {
                 t.store_id,
                 t.client_id,
                 a.map(|a| &a.endpoint),
-                a.map(|a| a.api_key.expose()),
-                a.map(|a| a.api_secret.expose()),
+                sealed.as_ref().map(|s| &s.api_key),
+                sealed.as_ref().map(|s| &s.api_secret),
                 a.map(|a| &a.owner),
                 t.location,
                 t.problem,
@@ -953,7 +983,10 @@ mod tests {
 
     #[test]
     fn tenants_are_kept_with_their_secrets_and_replaced_by_new_settings() {
-        let mut s = SqliteStore::open(&dir("tenants")).unwrap();
+        let key = crate::sealed::SealingKey::generate();
+        let mut s = SqliteStore::open(&dir("tenants"))
+            .unwrap()
+            .with_sealing_key(Some(key));
         let settings = |client: &str| {
             serde_json::json!({ "client_id": client, "api_key": "k", "api_secret": "s",
                 "owner": "o@x.example", "api_endpoint": "https://app3.salesmanago.pl" })

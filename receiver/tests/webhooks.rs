@@ -6,12 +6,15 @@ mod support;
 
 use fake_salesmanago::Account as FakeAccount;
 use salla_salesmanago_receiver::config::Secret;
+use salla_salesmanago_receiver::sealed::SealingKey;
 use salla_salesmanago_receiver::webhook::{auth::sign, Strategy, WebhookAuth};
 use serde_json::{json, Value as J};
 use std::time::Duration;
 use support::*;
 
 const WEBHOOK_SECRET: &str = "whsec-9f2c";
+/// The tests' SM_SECRET_KEY.
+const SECRET_KEY: [u8; 32] = [0x5e; 32];
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -90,6 +93,8 @@ fn with_webhooks(
         strategy,
         secret: Secret::from(WEBHOOK_SECRET),
     });
+    // Webhooks bring the stores' secrets: sealed with SM_SECRET_KEY (the same at every start).
+    c.secret_key = Some(SealingKey::from_bytes(&SECRET_KEY));
     // The env file's account is store 42's (the self-hosted tests' store).
     c.salla_store_id = Some("42".into());
     c
