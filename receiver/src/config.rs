@@ -1,7 +1,8 @@
 //! The receiver's configuration, from the environment and/or a dotenv file (`KEY=VALUE` lines).
 //! A missing or bad value stops start-up with a message that names it. The API secret is never
-//! printed: [`Secret`]'s `Debug` hides it.
+//! printed: [`Secret`]'s `Debug` hides it, and so does [`SealingKey`]'s.
 
+use crate::sealed::SealingKey;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,10 @@ pub struct Config {
     pub account: Option<Account>,
     /// The Salla app's webhook secret and strategy; `None` turns the webhook route off.
     pub webhook: Option<crate::webhook::WebhookAuth>,
+    /// `SM_SECRET_KEY`: seals the stores' API keys and secrets in the database
+    /// ([`crate::sealed`]). Required with webhooks on (they bring the stores' settings); a
+    /// receiver with the env file's account only stores no secret.
+    pub secret_key: Option<SealingKey>,
     /// The Salla store id of the env file's own store: the one store whose webhooks go to the
     /// env file's account when it has no settings of its own. Without it, no store's do (a
     /// vendor's receiver must never file another merchant's customers under its own account).
@@ -121,6 +126,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_SALLA_WEBHOOK_SECRET",
         "the Salla app's webhook secret: turns on POST /salla/webhook (never logged)",
+    ),
+    (
+        "SM_SECRET_KEY",
+        "32 random bytes, base64 (openssl rand -base64 32) or 64 hex characters: seals each store's API key and secret in the database; required with SM_SALLA_WEBHOOK_SECRET; keep it, the same at every start (never logged)",
     ),
     (
         "SM_SALLA_STORE_ID",
@@ -257,6 +266,17 @@ impl Config {
             errors.push(format!("SM_SALLA_WEBHOOK_AUTH {e}"));
             Default::default()
         });
+        let secret_key = match get(crate::sealed::VARIABLE).filter(|v| !v.trim().is_empty()) {
+            Some(v) => SealingKey::parse(&v)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok(),
+            None => {
+                if webhook_secret.is_some() {
+                    errors.push(no_secret_key());
+                }
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -272,6 +292,7 @@ impl Config {
                 strategy,
                 secret: Secret(secret),
             }),
+            secret_key,
             salla_store_id: get("SM_SALLA_STORE_ID").map(|s| s.trim().to_owned()),
             allowed_origins,
             listen,
@@ -316,6 +337,17 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// Why a receiver with webhooks on does not start without `SM_SECRET_KEY`, and how to make one.
+pub fn no_secret_key() -> String {
+    format!(
+        "SM_SECRET_KEY is missing: with webhooks on (SM_SALLA_WEBHOOK_SECRET) the receiver keeps each \
+         store's SALESmanago API key and secret, sealed with this key; {}, put it beside \
+         SM_SALLA_WEBHOOK_SECRET (not in SM_DATA_DIR) and keep it: the same key at every start \
+         (without it, every store must save its app settings again)",
+        crate::sealed::HOW_TO_MAKE
+    )
 }
 
 /// The env file's account: all of them, or (with webhooks on) none.
@@ -440,11 +472,15 @@ mod tests {
         );
     }
 
+    /// A key as `openssl rand -base64 32` prints one.
+    const KEY: &str = "e/YCdXTijB3G/e0/jg46CSysUq2CMCPmGaL3BNgXQjs=";
+
     #[test]
     fn webhooks_alone_or_with_the_env_account() {
         let mut cloud: Vec<(&str, &str)> = vec![
             ("SM_ALLOWED_ORIGINS", "*"),
             ("SM_SALLA_WEBHOOK_SECRET", "whsec"),
+            ("SM_SECRET_KEY", KEY),
         ];
         let c = Config::from_lookup(lookup(&cloud)).unwrap();
         assert!(c.account.is_none());
@@ -459,6 +495,7 @@ mod tests {
         both.extend([
             ("SM_SALLA_WEBHOOK_SECRET", "w"),
             ("SM_SALLA_WEBHOOK_AUTH", "token"),
+            ("SM_SECRET_KEY", KEY),
         ]);
         let c = Config::from_lookup(lookup(&both)).unwrap();
         assert!(c.account.is_some());
@@ -467,11 +504,62 @@ mod tests {
             ("SM_ALLOWED_ORIGINS", "*"),
             ("SM_SALLA_WEBHOOK_SECRET", "w"),
             ("SM_SALLA_WEBHOOK_AUTH", "hmac"),
+            ("SM_SECRET_KEY", KEY),
         ]))
         .unwrap_err();
         assert_eq!(
             bad,
             ["SM_SALLA_WEBHOOK_AUTH must be signature or token, got \"hmac\""]
         );
+    }
+
+    #[test]
+    fn webhooks_need_the_secret_key_and_a_bad_one_is_named_never_shown() {
+        let webhooks = [
+            ("SM_ALLOWED_ORIGINS", "*"),
+            ("SM_SALLA_WEBHOOK_SECRET", "whsec"),
+        ];
+        let errors = Config::from_lookup(lookup(&webhooks)).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("SM_SECRET_KEY is missing")
+                && errors[0].contains("openssl rand -base64 32"),
+            "{errors:?}"
+        );
+        // Also with the env file's account beside the webhooks: they still bring stores' settings.
+        let mut both = GOOD.to_vec();
+        both.push(("SM_SALLA_WEBHOOK_SECRET", "whsec"));
+        let errors = Config::from_lookup(lookup(&both)).unwrap_err();
+        assert!(
+            errors[0].starts_with("SM_SECRET_KEY is missing"),
+            "{errors:?}"
+        );
+
+        let mut bad = webhooks.to_vec();
+        bad.push(("SM_SECRET_KEY", "c2hvcnQ="));
+        let errors = Config::from_lookup(lookup(&bad)).unwrap_err().join("\n");
+        assert!(
+            errors.starts_with("SM_SECRET_KEY must be 32 bytes")
+                && errors.contains("it holds 5 bytes"),
+            "{errors}"
+        );
+        assert!(!errors.contains("c2hvcnQ="), "{errors}");
+        let mut not_encoded = webhooks.to_vec();
+        not_encoded.push(("SM_SECRET_KEY", "my secret key!"));
+        let errors = Config::from_lookup(lookup(&not_encoded))
+            .unwrap_err()
+            .join("\n");
+        assert!(errors.contains("its 14 characters are neither"), "{errors}");
+
+        let mut good = webhooks.to_vec();
+        good.push(("SM_SECRET_KEY", KEY));
+        let c = Config::from_lookup(lookup(&good)).unwrap();
+        assert!(c.secret_key.is_some());
+        assert!(!format!("{c:?}").contains(KEY));
+        // The env file's account alone stores no secret: no key needed.
+        assert!(Config::from_lookup(lookup(GOOD))
+            .unwrap()
+            .secret_key
+            .is_none());
     }
 }

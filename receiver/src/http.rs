@@ -363,6 +363,10 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
         .iter()
         .filter(|(t, _)| *t != crate::tenants::ENV)
         .map(|(t, reason)| {
+            if crate::sealed::is_sealing_problem(reason) {
+                // Not SALESmanago's answer: SM_SECRET_KEY cannot open what the store saved.
+                return format!("delivery paused for store {t}: {reason}\n");
+            }
             format!(
                 "delivery paused for store {t}: SALESmanago refused the account ({reason}); check {}\n",
                 crate::forwarder::account_settings(t)

@@ -15,6 +15,7 @@ pub mod forwarder;
 pub mod http;
 pub mod retry;
 pub mod salesmanago;
+pub mod sealed;
 pub mod store;
 pub mod tenants;
 pub mod webhook;
@@ -173,9 +174,13 @@ impl Running {
 
 /// Opens the store and starts the HTTP server and the forwarder.
 pub async fn start(config: Config) -> Result<Running, String> {
+    if config.webhook.is_some() && config.secret_key.is_none() {
+        return Err(config::no_secret_key());
+    }
     let store = Store::open(config.database_url.as_deref(), &config.data_dir)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_sealing_key(config.secret_key.clone());
     let tenants = Tenants {
         env: config.account.clone(),
         env_store: config.salla_store_id.clone(),
@@ -191,6 +196,14 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // A store whose secrets SM_SECRET_KEY cannot open is paused from the start (logged once
+    // when its row was read), not taken for an account SALESmanago refused.
+    let unopened: BTreeMap<String, String> = tenants
+        .stores
+        .iter()
+        .filter(|(_, t)| sealed::unopened(t))
+        .map(|(k, t)| (k.clone(), t.problem.clone().unwrap_or_default()))
+        .collect();
     let shared = Arc::new(Shared {
         clients: Mutex::new(HashMap::new()),
         contact_locks: contacts::Locks::default(),
@@ -199,7 +212,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         metrics: Metrics::default(),
         wake: Notify::new(),
         tenants: RwLock::new(tenants),
-        account_problems: Mutex::new(BTreeMap::new()),
+        account_problems: Mutex::new(unopened),
     });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, shared.clone(), stopped.clone()));

@@ -121,10 +121,23 @@ async fn carts_waiting_together_end_in_the_latest_one() {
         .await;
     }
     sm.set_down(false);
-    let calls = sm.wait_for_taken(1, secs(15)).await;
+    sm.wait_for_taken(1, secs(15)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(sm.calls().len(), 1);
-    assert_eq!(calls[0].contact_event()["products"], "1,2,3");
+    // The older CARTs that waited were superseded: the cart goes as its latest. One call may
+    // precede it: a CART whose call was already on its way when the newer one arrived (and
+    // reached SALESmanago just as it came back) is not recalled; the latest then updates it.
+    let calls = sm.calls();
+    let last = calls.last().unwrap();
+    assert_eq!(last.contact_event()["products"], "1,2,3");
+    assert!(calls.len() <= 2, "{calls:?}");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.path.ends_with("addContactExtEvent"))
+            .count(),
+        1,
+        "one event for the cart"
+    );
     r.stop().await;
 }
 

@@ -33,9 +33,9 @@ CREATE INDEX events_queue ON events (tenant, seq) WHERE state = 'queued';
 -- "Is an earlier event of this contact still queued?" (a contact's events go in order).
 CREATE INDEX events_contact ON events (tenant, (COALESCE(contact_id, email)), seq)
     WHERE state = 'queued';
--- A cart's CART events: the newest supersedes the older ones, and they go in order.
-CREATE INDEX events_cart ON events (tenant, external_id, seq)
-    WHERE event_type = 'CART' AND state IN ('queued', 'waiting');
+-- A cart's CART events: the newest supersedes the older ones, and they go in order (one superseded
+-- while it was being sent holds the next until its call is recorded).
+CREATE INDEX events_cart ON events (tenant, external_id, seq) WHERE event_type = 'CART';
 CREATE INDEX events_anonymous ON events (anonymous_id, state);
 CREATE INDEX events_state ON events (state, received_at);
 CREATE INDEX events_received ON events (received_at);

@@ -108,20 +108,19 @@ impl Store {
             }
             // The latest cart wins: an older CART of the same cart still waiting would overwrite
             // a newer one in SALESmanago if it went later. One being delivered right now (claimed)
-            // goes: this one follows it as an update.
+            // is superseded too; this one waits for that call to end (see `queue::candidates`).
             if e.contact_event.event_type == ExternalEventType::Cart {
                 sqlx::query(
                     "UPDATE events SET state = $5
                      WHERE tenant = $4 AND event_type = 'CART' AND external_id IS NOT DISTINCT FROM $1
                        AND anonymous_id IS NOT DISTINCT FROM $2 AND id <> $3
-                       AND state IN ('queued', 'waiting') AND claimed_until <= $6",
+                       AND state IN ('queued', 'waiting')",
                 )
                 .bind(external_id)
                 .bind(anonymous_id)
                 .bind(&e.id)
                 .bind(tenant)
                 .bind(Superseded.as_str())
-                .bind(ms(now_ms))
                 .execute(&mut *tx)
                 .await?;
             }

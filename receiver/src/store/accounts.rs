@@ -3,6 +3,7 @@
 use super::{ms, ContactState, Result, Store, StoredContact};
 use crate::config::{Account, Secret};
 use crate::salesmanago::ContactCard;
+use crate::sealed::{open_account_secrets, seal_account_secrets};
 use crate::tenants::{Status, StoreTenant};
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -41,7 +42,8 @@ pub(super) async fn note_contact_in(
 }
 
 impl Store {
-    /// Every store's tenant, oldest settings first.
+    /// Every store's tenant, oldest settings first, its API key and secret opened (`sealed.rs`);
+    /// secrets an earlier receiver stored in clear text are sealed now.
     pub async fn tenants(&self) -> Result<Vec<StoreTenant>> {
         let rows = sqlx::query(
             "SELECT store_id, client_id, endpoint, api_key, api_secret, owner, location, problem,
@@ -50,7 +52,8 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|r| {
                 let text = |i: usize| r.try_get::<Option<String>, _>(i);
                 let account = match (text(2)?, text(3)?, text(4)?, text(5)?) {
@@ -72,7 +75,56 @@ impl Store {
                     status: Status::parse(&r.try_get::<String, _>(8)?),
                 })
             })
-            .collect()
+            .collect::<std::result::Result<Vec<StoreTenant>, sqlx::Error>>()?
+            .into_iter()
+            .map(|t| self.opened(t))
+            .collect::<Vec<_>>();
+        let mut tenants = Vec::with_capacity(rows.len());
+        for (t, resealed) in rows {
+            if let Some(sealed) = resealed {
+                self.reseal(&t, &sealed).await?;
+            }
+            tenants.push(t);
+        }
+        Ok(tenants)
+    }
+
+    /// `t` with its secrets opened, and the sealed text to write back when its row held them in
+    /// clear text (an earlier receiver's).
+    fn opened(&self, mut t: StoreTenant) -> (StoreTenant, Option<crate::sealed::SealedSecrets>) {
+        let resealed = open_account_secrets(&mut t, self.key.as_ref());
+        (t, resealed)
+    }
+
+    /// Overwrites clear-text secrets of an earlier receiver with their sealed text; on SQLite
+    /// with `secure_delete` and the WAL emptied, so that no copy of the clear text stays in the
+    /// files.
+    async fn reseal(&self, t: &StoreTenant, sealed: &crate::sealed::SealedSecrets) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == super::Backend::Sqlite {
+            sqlx::query("PRAGMA secure_delete = ON")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE tenants SET api_key = $3, api_secret = $4 WHERE store_id = $1 AND client_id = $2",
+        )
+        .bind(&t.store_id)
+        .bind(&t.client_id)
+        .bind(&sealed.api_key)
+        .bind(&sealed.api_secret)
+        .execute(&mut *conn)
+        .await?;
+        if self.backend == super::Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("PRAGMA secure_delete = OFF")
+                .execute(&mut *conn)
+                .await?;
+        }
+        tracing::info!(tenant = %t.key(), "the store's API key and secret, stored in clear text by an earlier receiver, are sealed now");
+        Ok(())
     }
 
     /// Records a store's tenant from its settings; the store's other tenants are replaced.
@@ -88,6 +140,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let a = t.account.as_ref();
+        let sealed = seal_account_secrets(t, self.key.as_ref())?;
         sqlx::query(
             "INSERT INTO tenants (store_id, client_id, endpoint, api_key, api_secret, owner,
                  location, problem, status, updated_at)
@@ -101,8 +154,8 @@ impl Store {
         .bind(&t.store_id)
         .bind(&t.client_id)
         .bind(a.map(|a| a.endpoint.as_str()))
-        .bind(a.map(|a| a.api_key.expose()))
-        .bind(a.map(|a| a.api_secret.expose()))
+        .bind(sealed.as_ref().map(|s| s.api_key.as_str()))
+        .bind(sealed.as_ref().map(|s| s.api_secret.as_str()))
         .bind(a.map(|a| a.owner.as_str()))
         .bind(t.location.as_deref())
         .bind(t.problem.as_deref())

@@ -220,6 +220,9 @@ pub enum StoreError {
     /// The schema could not be brought to this version.
     #[error("database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A store's secrets cannot be saved without `SM_SECRET_KEY`.
+    #[error("{0}")]
+    NoKey(#[from] crate::sealed::NoKey),
     /// The database's location is not usable.
     #[error("database location: {0}")]
     Location(String),
@@ -232,6 +235,8 @@ pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals the stores' API keys and secrets (`SM_SECRET_KEY`, `sealed.rs`).
+    key: Option<crate::sealed::SealingKey>,
 }
 
 impl Store {
@@ -253,6 +258,7 @@ impl Store {
                 Store {
                     pool,
                     backend: Backend::Postgres,
+                    key: None,
                 }
             }
             Some(other) => {
@@ -298,10 +304,18 @@ impl Store {
                 Store {
                     pool,
                     backend: Backend::Sqlite,
+                    key: None,
                 }
             }
         };
         Ok(store)
+    }
+
+    /// The key that seals the stores' API keys and secrets. Without one, a tenant with an
+    /// account cannot be saved, and sealed secrets cannot be opened.
+    pub fn with_sealing_key(mut self, key: Option<crate::sealed::SealingKey>) -> Store {
+        self.key = key;
+        self
     }
 
     /// Which database this is.

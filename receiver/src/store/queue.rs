@@ -61,7 +61,10 @@ fn outbound(r: &AnyRow) -> std::result::Result<Outbound, sqlx::Error> {
 }
 
 /// The events a claim may take: queued, due, not claimed by anyone, and first of their contact
-/// and (a CART) of their cart among the queued ones; ranked within their tenant. `$1` now,
+/// and (a CART) of their cart among the queued ones — and a CART also waits for an older CART of
+/// its cart that a newer one superseded while it was being sent (until that call is recorded, the
+/// cart's SALESmanago eventId is not known, and the newer CART would add a second event);
+/// ranked within their tenant. `$1` now,
 /// `$2` the excluded tenants (JSON array), `$3` the only tenant or NULL.
 fn candidates(backend: Backend) -> String {
     let excluded = match backend {
@@ -80,8 +83,9 @@ fn candidates(backend: Backend) -> String {
                  AND COALESCE(p.contact_id, p.email) = COALESCE(e.contact_id, e.email))
            AND NOT (e.event_type = 'CART' AND EXISTS (
                SELECT 1 FROM events p
-               WHERE p.tenant = e.tenant AND p.event_type = 'CART' AND p.state = 'queued'
-                 AND p.external_id = e.external_id AND p.seq < e.seq))"
+               WHERE p.tenant = e.tenant AND p.event_type = 'CART'
+                 AND p.external_id = e.external_id AND p.seq < e.seq
+                 AND (p.state = 'queued' OR p.claimed_until > $1)))"
     )
 }
 

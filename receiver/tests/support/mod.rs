@@ -25,6 +25,7 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
             owner: OWNER.into(),
         }),
         webhook: None,
+        secret_key: None,
         salla_store_id: None,
         allowed_origins: vec![ORIGIN.into()],
         listen: "127.0.0.1:0".parse().unwrap(),
