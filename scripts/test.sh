@@ -42,8 +42,11 @@ SM_TEST_DATABASE_URL=$(SM_PG_DIR=$pg_dir bash scripts/pg.sh start)
 export SM_TEST_DATABASE_URL
 echo "PostgreSQL for the tests: $SM_TEST_DATABASE_URL"
 
-stage "native tests (core, mapping table, properties; the receiver against the fake SALESmanago)"
+stage "native tests (core, mapping table, properties; the receiver on SQLite against the fake SALESmanago)"
 cargo test -q --workspace
+
+stage "the receiver's suite again, on PostgreSQL (a database per test on the server above)"
+SM_TEST_BACKEND=postgres SM_REQUIRE_POSTGRES=1 cargo test -q -p salla-salesmanago-receiver
 
 stage "wasm tests in headless Chromium"
 SM_WASM_TOOLCHAIN=rustup

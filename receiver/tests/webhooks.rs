@@ -792,8 +792,21 @@ async fn a_store_over_its_rate_gets_429_while_other_stores_from_the_same_page_ar
     r.stop().await;
 }
 
-/// Every byte of the receiver's database files in `dir` (the WAL holds the latest commits).
+/// Every byte of the receiver's database files in `dir` (the WAL holds the latest commits); on
+/// PostgreSQL, the whole database as `pg_dump` writes it.
 fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    if let Some(url) = database_url(dir) {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", &url])
+            .output()
+            .expect("pg_dump runs (Debian's postgresql-client)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return out.stdout;
+    }
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
