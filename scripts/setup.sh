@@ -13,11 +13,14 @@ command -v cargo >/dev/null || die "cargo is not installed (expected rustup's to
 command -v node >/dev/null || die "node is not installed"
 command -v npm >/dev/null || die "npm is not installed"
 
-# --- Debian packages: Chromium + ChromeDriver (browser tests) ----------------------------------------
+# --- Debian packages: Chromium + ChromeDriver (browser tests), PostgreSQL (the test server) ---------
 # (wasm-opt comes from npm's binaryen: Debian's 108 breaks wasm-bindgen's externref table.)
+# PostgreSQL: its server binaries (/usr/lib/postgresql/<version>/bin) and its `postgres` user, for
+# scripts/pg.sh's throw-away server; nothing here starts or uses the package's own cluster.
 apt_missing=()
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || apt_missing+=(chromium-driver)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_missing+=(postgresql)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "need root to apt-get install: ${apt_missing[*]}"
   say "installing Debian packages: ${apt_missing[*]}"
@@ -95,6 +98,8 @@ fi
 for tool in wasm-bindgen-test-runner /usr/bin/chromium /usr/bin/chromedriver; do
   command -v "$tool" >/dev/null || die "$tool is missing after set-up"
 done
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "PostgreSQL's initdb is missing after set-up"
+id -u postgres >/dev/null 2>&1 || die "the user postgres (Debian's package postgresql makes it) is missing after set-up"
 
 # --- npm dev dependencies, from the committed lock file --------------------------------------------
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)

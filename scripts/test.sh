@@ -11,8 +11,42 @@ cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --lib --tests -- -D warnings
 
-stage "native tests (core, mapping table, properties; the receiver against the fake SALESmanago)"
+# A throw-away PostgreSQL server (scripts/pg.sh) for every stage from here on, at
+# SM_TEST_DATABASE_URL (its `postgres` database; tests create databases of their own). This run's
+# own, in target/pg/run-<pid>, so that two runs in one checkout never share one; stopped when this
+# script ends, however it ends (a failing stage, Ctrl-C, kill), and removed unless a stage failed
+# (then its server.log stays, until the next run). First: the servers of runs killed outright
+# (kill -9: no trap ran) are stopped and removed.
+for run in target/pg/run-*; do
+  if [ -d "$run" ] && [ ! -d "/proc/${run##*-}" ]; then
+    echo "stopping and removing $run (the test server of an earlier run)"
+    SM_PG_DIR=$run bash scripts/pg.sh stop && rm -rf "$run"
+  fi
+done
+pg_dir=target/pg/run-$$
+pg_stop() {
+  local rc=$?
+  SM_PG_DIR=$pg_dir bash scripts/pg.sh stop || rc=1
+  if [ "$rc" = 0 ]; then
+    rm -rf "$pg_dir"
+  elif [ -f "$pg_dir/server.log" ]; then
+    echo "(the test server's log: $pg_dir/server.log)" >&2
+  fi
+  exit "$rc"
+}
+trap pg_stop EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+SM_TEST_DATABASE_URL=$(SM_PG_DIR=$pg_dir bash scripts/pg.sh start)
+export SM_TEST_DATABASE_URL
+echo "PostgreSQL for the tests: $SM_TEST_DATABASE_URL"
+
+stage "native tests (core, mapping table, properties; the receiver on SQLite against the fake SALESmanago)"
 cargo test -q --workspace
+
+stage "the receiver's suite again, on PostgreSQL (a database per test on the server above)"
+SM_TEST_BACKEND=postgres SM_REQUIRE_POSTGRES=1 cargo test -q -p salla-salesmanago-receiver
 
 stage "wasm tests in headless Chromium"
 SM_WASM_TOOLCHAIN=rustup

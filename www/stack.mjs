@@ -11,7 +11,7 @@
 // Build the binaries first: `cargo build -p salla-salesmanago-receiver -p fake-salesmanago`.
 import dotenv from 'dotenv';
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -125,7 +125,9 @@ let started = 0;
  * - `dataDir`: the receiver's database elsewhere, kept as it is (default: a fresh `dir`/data);
  * - `envFile`: a receiver.env for a real SALESmanago account: then no fake is started;
  * - `receiverPort`: 0 (default) for a free one;
- * - `env`: more SM_* variables for the receiver (they win over the defaults below).
+ * - `env`: more SM_* variables for the receiver (they win over the defaults below; webhooks are
+ *   always on, with a fresh `SM_SECRET_KEY` per run unless `env`, the environment or `envFile`
+ *   names one).
  *
  * Returns `{ receiver: { url, log }, fake: { url, calls(since), reset(), down(on) } | null,
  * account: { clientId }, webhook(body), dir, close() }`: `webhook` posts a Salla webhook body to
@@ -187,6 +189,11 @@ export async function startStack({ allowedOrigins, dir, dataDir, envFile = null,
     };
     receiverEnv.SM_SALLA_WEBHOOK_SECRET = webhookAuth.secret;
     receiverEnv.SM_SALLA_WEBHOOK_AUTH = webhookAuth.strategy;
+    // With webhooks on, sm-receiver seals the stores' API keys and secrets (app.settings.updated)
+    // with SM_SECRET_KEY, and will not start without it: the environment's or the env file's
+    // key, else one made for this run, as `openssl rand -base64 32` would (a `dataDir` kept
+    // across runs with stores' settings in it needs the key they were sealed with: name it).
+    receiverEnv.SM_SECRET_KEY ??= file.SM_SECRET_KEY ?? randomBytes(32).toString('base64');
     // The env file's account is the demo store's (Salla id 1305, www/storefront.js): its webhooks
     // go there, and no other store's.
     receiverEnv.SM_SALLA_STORE_ID ??= file.SM_SALLA_STORE_ID ?? '1305';

@@ -173,6 +173,7 @@ impl Receivers {
             let child = cmd
                 .env("SM_RATE_PER_IP", "1000000000")
                 .env("SM_RATE_PER_ORIGIN", "1000000000")
+                .env("SM_RATE_PER_STORE", "1000000000")
                 .env("SM_LOG", "warn")
                 .spawn()
                 .expect("the receiver starts");

@@ -1,7 +1,8 @@
 //! The receiver's configuration, from the environment and/or a dotenv file (`KEY=VALUE` lines).
 //! A missing or bad value stops start-up with a message that names it. The API secret is never
-//! printed: [`Secret`]'s `Debug` hides it.
+//! printed: [`Secret`]'s `Debug` hides it, and so does [`SealingKey`]'s.
 
+use crate::sealed::SealingKey;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,10 @@ pub struct Config {
     pub account: Option<Account>,
     /// The Salla app's webhook secret and strategy; `None` turns the webhook route off.
     pub webhook: Option<crate::webhook::WebhookAuth>,
+    /// `SM_SECRET_KEY`: seals the stores' API keys and secrets in the database
+    /// ([`crate::sealed`]). Required with webhooks on (they bring the stores' settings); a
+    /// receiver with the env file's account only stores no secret.
+    pub secret_key: Option<SealingKey>,
     /// The Salla store id of the env file's own store: the one store whose webhooks go to the
     /// env file's account when it has no settings of its own. Without it, no store's do (a
     /// vendor's receiver must never file another merchant's customers under its own account).
@@ -65,12 +70,27 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database lives.
     pub data_dir: PathBuf,
+    /// PostgreSQL shared by every instance (`postgres://…`); `None`: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// How long an instance holds the events it claimed for delivery: past it, another instance
+    /// takes them (this one died). Longer than a round of calls to SALESmanago can take.
+    pub claim_lease: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
-    /// Requests a minute from one IP, and from one origin.
+    /// Requests a minute to `/collect` from one shopper's address (`SM_RATE_PER_IP`, 600): a
+    /// page view sends a few, so only a script comes near it.
     pub rate_per_ip: u32,
-    /// See `rate_per_ip`.
+    /// Requests a minute from one store origin (`SM_RATE_PER_ORIGIN`, 60,000): every shopper
+    /// of the stores on that origin together.
     pub rate_per_origin: u32,
+    /// Requests a minute for one store (`SM_RATE_PER_STORE`, 6,000), whatever its shoppers'
+    /// addresses: keyed `store:<storeId>` for a store that installed the app, `client:<clientId>`
+    /// for the env file's account (see `http::store_key`). 6,000 a minute is 100 requests a
+    /// second, sustained, with a burst of 6,000: far above a busy store (a page view sends one
+    /// batch, or a few, of the events of 40 ms), and under 2 % of the 5,550 a second one
+    /// receiver takes on one core (README), so one store's flood (a bot, a theme that loops, a
+    /// script posting under its id) cannot take the receiver from the other stores.
+    pub rate_per_store: u32,
     /// Behind a reverse proxy every request comes from the proxy's address: take the shopper's
     /// from the last `X-Forwarded-For` hop instead (the one the proxy wrote).
     pub trust_proxy: bool,
@@ -108,6 +128,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "the Salla app's webhook secret: turns on POST /salla/webhook (never logged)",
     ),
     (
+        "SM_SECRET_KEY",
+        "32 random bytes, base64 (openssl rand -base64 32) or 64 hex characters: seals each store's API key and secret in the database; required with SM_SALLA_WEBHOOK_SECRET; keep it, the same at every start (never logged)",
+    ),
+    (
         "SM_SALLA_STORE_ID",
         "the Salla store id of the env file's own store, whose webhooks go to its account",
     ),
@@ -116,7 +140,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "how Salla proves its webhooks, as the app is set: signature (default) or token",
     ),
     ("SM_LISTEN", "address to listen on (default 127.0.0.1:8787)"),
-    ("SM_DATA_DIR", "directory for the database (default ./data)"),
+    ("SM_DATA_DIR", "directory for the SQLite database (default ./data)"),
+    (
+        "SM_DATABASE_URL",
+        "postgres://user:password@host/db to share one PostgreSQL between several receivers (default: SQLite in SM_DATA_DIR; never logged)",
+    ),
+    (
+        "SM_CLAIM_LEASE",
+        "seconds an instance holds the events it took to deliver before another may take them (default 60)",
+    ),
     (
         "SM_TRUST_PROXY",
         "true behind a reverse proxy: the shopper's address is the last X-Forwarded-For hop (default false)",
@@ -132,6 +164,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_RATE_PER_ORIGIN",
         "requests a minute from one store origin (default 60000)",
+    ),
+    (
+        "SM_RATE_PER_STORE",
+        "requests a minute for one store, by the batch's storeId or clientId (default 6000)",
     ),
     ("SM_LOG", "log filter: info (default), debug, warn"),
 ];
@@ -211,6 +247,8 @@ impl Config {
         };
         let rate_per_ip = number("SM_RATE_PER_IP", 600);
         let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
+        let claim_lease = Duration::from_secs(u64::from(number("SM_CLAIM_LEASE", 60)));
+        let rate_per_store = number("SM_RATE_PER_STORE", 6_000);
         let mut flag = |name: &str| match get(name).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
@@ -228,6 +266,17 @@ impl Config {
             errors.push(format!("SM_SALLA_WEBHOOK_AUTH {e}"));
             Default::default()
         });
+        let secret_key = match get(crate::sealed::VARIABLE).filter(|v| !v.trim().is_empty()) {
+            Some(v) => SealingKey::parse(&v)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok(),
+            None => {
+                if webhook_secret.is_some() {
+                    errors.push(no_secret_key());
+                }
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -243,13 +292,19 @@ impl Config {
                 strategy,
                 secret: Secret(secret),
             }),
+            secret_key,
             salla_store_id: get("SM_SALLA_STORE_ID").map(|s| s.trim().to_owned()),
             allowed_origins,
             listen,
             data_dir: get("SM_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from),
+            database_url: get("SM_DATABASE_URL")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            claim_lease,
             max_body_bytes: 256 * 1024,
             rate_per_ip,
             rate_per_origin,
+            rate_per_store,
             trust_proxy,
             allow_no_origin,
             contact_wait: Duration::from_secs(24 * 3600),
@@ -282,6 +337,17 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// Why a receiver with webhooks on does not start without `SM_SECRET_KEY`, and how to make one.
+pub fn no_secret_key() -> String {
+    format!(
+        "SM_SECRET_KEY is missing: with webhooks on (SM_SALLA_WEBHOOK_SECRET) the receiver keeps each \
+         store's SALESmanago API key and secret, sealed with this key; {}, put it beside \
+         SM_SALLA_WEBHOOK_SECRET (not in SM_DATA_DIR) and keep it: the same key at every start \
+         (without it, every store must save its app settings again)",
+        crate::sealed::HOW_TO_MAKE
+    )
 }
 
 /// The env file's account: all of them, or (with webhooks on) none.
@@ -339,6 +405,10 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains("very-secret"));
         assert!(!c.allow_no_origin, "off unless asked for");
+        assert_eq!(
+            (c.rate_per_ip, c.rate_per_origin, c.rate_per_store),
+            (600, 60_000, 6_000)
+        );
     }
 
     #[test]
@@ -352,6 +422,7 @@ mod tests {
             ),
             ("SM_LISTEN", "everywhere"),
             ("SM_RATE_PER_IP", "lots"),
+            ("SM_RATE_PER_STORE", "0"),
             ("SM_TRUST_PROXY", "maybe"),
             ("SM_ALLOW_NO_ORIGIN", "sometimes"),
         ]))
@@ -368,6 +439,7 @@ mod tests {
             "\"https://a.example/path\" is not an origin",
             "SM_LISTEN must be an address",
             "SM_RATE_PER_IP must be a whole number above 0, got \"lots\"",
+            "SM_RATE_PER_STORE must be a whole number above 0, got \"0\"",
             "SM_TRUST_PROXY must be true or false, got \"maybe\"",
             "SM_ALLOW_NO_ORIGIN must be true or false, got \"sometimes\"",
         ] {
@@ -400,11 +472,15 @@ mod tests {
         );
     }
 
+    /// A key as `openssl rand -base64 32` prints one.
+    const KEY: &str = "e/YCdXTijB3G/e0/jg46CSysUq2CMCPmGaL3BNgXQjs=";
+
     #[test]
     fn webhooks_alone_or_with_the_env_account() {
         let mut cloud: Vec<(&str, &str)> = vec![
             ("SM_ALLOWED_ORIGINS", "*"),
             ("SM_SALLA_WEBHOOK_SECRET", "whsec"),
+            ("SM_SECRET_KEY", KEY),
         ];
         let c = Config::from_lookup(lookup(&cloud)).unwrap();
         assert!(c.account.is_none());
@@ -419,6 +495,7 @@ mod tests {
         both.extend([
             ("SM_SALLA_WEBHOOK_SECRET", "w"),
             ("SM_SALLA_WEBHOOK_AUTH", "token"),
+            ("SM_SECRET_KEY", KEY),
         ]);
         let c = Config::from_lookup(lookup(&both)).unwrap();
         assert!(c.account.is_some());
@@ -427,11 +504,62 @@ mod tests {
             ("SM_ALLOWED_ORIGINS", "*"),
             ("SM_SALLA_WEBHOOK_SECRET", "w"),
             ("SM_SALLA_WEBHOOK_AUTH", "hmac"),
+            ("SM_SECRET_KEY", KEY),
         ]))
         .unwrap_err();
         assert_eq!(
             bad,
             ["SM_SALLA_WEBHOOK_AUTH must be signature or token, got \"hmac\""]
         );
+    }
+
+    #[test]
+    fn webhooks_need_the_secret_key_and_a_bad_one_is_named_never_shown() {
+        let webhooks = [
+            ("SM_ALLOWED_ORIGINS", "*"),
+            ("SM_SALLA_WEBHOOK_SECRET", "whsec"),
+        ];
+        let errors = Config::from_lookup(lookup(&webhooks)).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("SM_SECRET_KEY is missing")
+                && errors[0].contains("openssl rand -base64 32"),
+            "{errors:?}"
+        );
+        // Also with the env file's account beside the webhooks: they still bring stores' settings.
+        let mut both = GOOD.to_vec();
+        both.push(("SM_SALLA_WEBHOOK_SECRET", "whsec"));
+        let errors = Config::from_lookup(lookup(&both)).unwrap_err();
+        assert!(
+            errors[0].starts_with("SM_SECRET_KEY is missing"),
+            "{errors:?}"
+        );
+
+        let mut bad = webhooks.to_vec();
+        bad.push(("SM_SECRET_KEY", "c2hvcnQ="));
+        let errors = Config::from_lookup(lookup(&bad)).unwrap_err().join("\n");
+        assert!(
+            errors.starts_with("SM_SECRET_KEY must be 32 bytes")
+                && errors.contains("it holds 5 bytes"),
+            "{errors}"
+        );
+        assert!(!errors.contains("c2hvcnQ="), "{errors}");
+        let mut not_encoded = webhooks.to_vec();
+        not_encoded.push(("SM_SECRET_KEY", "my secret key!"));
+        let errors = Config::from_lookup(lookup(&not_encoded))
+            .unwrap_err()
+            .join("\n");
+        assert!(errors.contains("its 14 characters are neither"), "{errors}");
+
+        let mut good = webhooks.to_vec();
+        good.push(("SM_SECRET_KEY", KEY));
+        let c = Config::from_lookup(lookup(&good)).unwrap();
+        assert!(c.secret_key.is_some());
+        assert!(!format!("{c:?}").contains(KEY));
+        // The env file's account alone stores no secret: no key needed.
+        assert!(Config::from_lookup(lookup(GOOD))
+            .unwrap()
+            .secret_key
+            .is_none());
     }
 }

@@ -60,11 +60,9 @@ pub async fn ensure(shared: &Arc<Shared>, tenant: &str, email: &str) -> Result<S
     let _one_at_a_time = shared.contact_locks.of(email).lock().await;
     // Cards belong to the account (its client id): two stores of one account share them.
     let client_id = client.client_id().to_owned();
-    let (c, e) = (client_id.clone(), email.to_owned());
-    let stored = match shared.with_store(move |s| s.contact(&c, &e)).await {
-        Some(Ok(stored)) => stored,
-        Some(Err(e)) => return Err(NoContact::Later(e.to_string())),
-        None => return Err(NoContact::Later("the store failed".into())),
+    let stored = match shared.store.contact(&client_id, email).await {
+        Ok(stored) => stored,
+        Err(e) => return Err(NoContact::Later(e.to_string())),
     };
     let card = match stored {
         Some(s) if !s.state.pending => {
@@ -85,15 +83,13 @@ pub async fn ensure(shared: &Arc<Shared>, tenant: &str, email: &str) -> Result<S
         Answer::Taken(Some(id)) => {
             m.contacts_upserted.fetch_add(1, Relaxed);
             tracing::info!(contact_id = %id, "contact upserted");
-            let (c, recorded) = (client_id, id.clone());
             // Unrecorded, the next ensure upserts again: harmless (an upsert is idempotent).
-            match shared
-                .with_store(move |s| s.contact_upserted(&c, &card, &recorded, now_ms()))
+            if let Err(e) = shared
+                .store
+                .contact_upserted(&client_id, &card, &id, now_ms())
                 .await
             {
-                Some(Ok(())) => {}
-                Some(Err(e)) => tracing::error!(error = %e, "could not record a contactId"),
-                None => tracing::error!("could not record a contactId"),
+                tracing::error!(error = %e, "could not record a contactId");
             }
             Ok(id)
         }
@@ -126,14 +122,13 @@ pub async fn note_and_ensure(
     card: ContactCard,
 ) -> Result<String, NoContact> {
     let client = shared.client(tenant).map_err(NoContact::Account)?;
-    let (client_id, noted) = (client.client_id().to_owned(), card.clone());
     match shared
-        .with_store(move |s| s.note_contact(&client_id, &noted, now_ms()))
+        .store
+        .note_contact(client.client_id(), &card, now_ms())
         .await
     {
-        Some(Ok(_)) => ensure(shared, tenant, &card.email).await,
-        Some(Err(e)) => Err(NoContact::Later(e.to_string())),
-        None => Err(NoContact::Later("the store failed".into())),
+        Ok(_) => ensure(shared, tenant, &card.email).await,
+        Err(e) => Err(NoContact::Later(e.to_string())),
     }
 }
 

@@ -1,25 +1,25 @@
 //! Delivers queued events to SALESmanago.
 //!
-//! Order matters within a contact and within a cart (a cart's add must have its `eventId` before
-//! the update that follows it; a PURCHASE closes the contact's cart), not across contacts. So the
-//! due events are split into [`lanes`]: events that share a contact or a cart go in one lane, in
-//! arrival order, one call at a time; up to [`PARALLEL_LANES`] lanes run at once, because each
-//! call waits on SALESmanago's network latency, not on us.
+//! Each round **claims** due events from the store ([`Store::claim`](crate::store::Store::claim)):
+//! atomically, with a lease, only the first queued event of each contact and of each cart, and at
+//! most [`PER_TENANT`] of one tenant. So several instances can share one database: none takes an
+//! event another holds, a contact's events and a cart's add and updates go in order whichever
+//! instance sends them, and one store's backlog cannot hold back the others. Up to
+//! [`PARALLEL_LANES`] calls run at once, because each call waits on SALESmanago's network latency,
+//! not on us.
 //!
-//! A network error, 5xx, 408 or 429 pauses the whole queue (SALESmanago being down is not one
-//! event's problem) for as long as [`retry`](crate::retry) says; the event is due again first
-//! when the pause ends. An event SALESmanago refuses as invalid is logged with its id and not
-//! retried.
+//! A network error, 5xx, 408 or 429 backs off **that tenant** for as long as
+//! [`retry`](crate::retry) says (its event is due again first when the pause ends): one store's
+//! outage or rate limit slows no other store. An event SALESmanago refuses as invalid is logged
+//! with its id and not retried.
 //!
 //! A refusal of the account (credentials, owner: [`Answer::Account`]) is no event's fault either,
-//! and unlike an outage it does not pass by itself: delivery pauses **for that tenant** (one
-//! store's wrong secret holds back no other store) with every event kept, `/health` and
-//! `/metrics` name it, one log line names the settings to fix, and every
+//! and unlike an outage it does not pass by itself: delivery pauses for that tenant with every
+//! event kept, `/health` and `/metrics` name it, one log line names the settings to fix, and every
 //! [`account_probe`](crate::config::Config::account_probe) one of its events is tried again. When
 //! SALESmanago takes it, or the store's settings change, delivery resumes where it stopped.
 //!
-//! Each event goes out with its own tenant's credentials ([`crate::tenants`]); a lane never holds
-//! two tenants' events (its keys name the tenant).
+//! Each event goes out with its own tenant's credentials ([`crate::tenants`]).
 //!
 //! An event that names an email goes only once the email's contact exists in the tenant's
 //! SALESmanago account ([`contacts::ensure`] upserts it first if needed). The upsert's answer
@@ -28,7 +28,7 @@
 
 use crate::contacts::{self, NoContact};
 use crate::salesmanago::{Answer, Client};
-use crate::store::Outbound;
+use crate::store::{ClaimRequest, Outbound};
 use crate::tenants::{self, label};
 use crate::{now_ms, Shared};
 use std::collections::HashMap;
@@ -38,14 +38,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-/// Lanes delivered at once.
+/// Calls to SALESmanago in flight at once.
 pub const PARALLEL_LANES: usize = 8;
-/// Events read from the queue per round.
-const ROUND: usize = 200;
+/// Events claimed per round: a round's calls finish well inside the claim's lease.
+const ROUND: usize = 4 * PARALLEL_LANES;
+/// Events of one tenant per round (fair scheduling: a store with a backlog of thousands takes
+/// this many, then the others have their turn).
+pub const PER_TENANT: usize = PARALLEL_LANES;
 /// Finished events are forgotten after this long: beyond the tracker's 7-day retry horizon, so
 /// no retry can arrive for an id the receiver no longer knows.
-const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the tenants are read again (another instance may have taken a store's settings).
+const REFRESH_TENANTS: Duration = Duration::from_secs(2);
 
 /// A jitter source good enough to spread retries (not for secrets).
 fn jitter() -> f64 {
@@ -55,16 +60,61 @@ fn jitter() -> f64 {
     f64::from(n % 1000) / 1000.0
 }
 
+/// Tenants SALESmanago could not take calls for, and until when this instance leaves them be.
+#[derive(Default)]
+struct Backoff {
+    tenants: HashMap<String, (u32, Instant)>,
+}
+
+impl Backoff {
+    /// `tenant` failed again: how long it waits.
+    fn failed(&mut self, tenant: &str) -> Duration {
+        let failures = self.tenants.get(tenant).map_or(0, |(n, _)| *n);
+        let wait = crate::retry::pause(failures, jitter());
+        self.tenants.insert(
+            tenant.to_owned(),
+            (failures.saturating_add(1), Instant::now() + wait),
+        );
+        wait
+    }
+
+    /// `tenant`'s calls go through again.
+    fn succeeded(&mut self, tenant: &str) {
+        self.tenants.remove(tenant);
+    }
+
+    /// Tenants still waiting, and how long until the first of them may go.
+    fn waiting(&self) -> (Vec<String>, Option<Duration>) {
+        let now = Instant::now();
+        let waiting: Vec<(&String, Instant)> = self
+            .tenants
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(t, (_, until))| (t, *until))
+            .collect();
+        let next = waiting.iter().map(|(_, until)| *until - now).min();
+        (waiting.into_iter().map(|(t, _)| t.clone()).collect(), next)
+    }
+}
+
 /// Runs until `stopped` turns true, finishing the calls in flight.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let mut failures = 0u32;
+    let mut store_failures = 0u32;
+    let mut backoff = Backoff::default();
     let mut last_prune: Option<Instant> = None;
+    let mut last_refresh = Instant::now();
     let mut probed: HashMap<String, Instant> = HashMap::new();
     loop {
         if *stopped.borrow() {
             return;
         }
         housekeeping(&shared, &mut last_prune).await;
+        if last_refresh.elapsed() >= REFRESH_TENANTS {
+            last_refresh = Instant::now();
+            if let Err(e) = shared.refresh_tenants().await {
+                tracing::error!(error = %e, "could not read the tenants");
+            }
+        }
         let paused: Vec<String> = shared.account_problems().into_keys().collect();
         probed.retain(|t, _| paused.contains(t));
         for tenant in &paused {
@@ -80,36 +130,56 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             }
         }
         let paused: Vec<String> = shared.account_problems().into_keys().collect();
-        match deliver_due(&shared, &stopped, &paused).await {
-            Round::Account(refused) => {
-                for (tenant, reason) in refused {
-                    probed.insert(tenant.clone(), Instant::now());
-                    pause_for_account(&shared, &tenant, &reason);
-                }
-                continue;
-            }
-            Round::Done => failures = 0,
-            Round::Failed => {
-                let wait = crate::retry::pause(failures, jitter());
-                failures = failures.saturating_add(1);
-                tracing::warn!(
-                    retry_in_ms = wait.as_millis() as u64,
-                    "SALESmanago unavailable; delivery paused"
-                );
-                // New batches must not wake a paused forwarder early.
+        let (waiting, next_end) = backoff.waiting();
+        let except: Vec<String> = paused.iter().chain(&waiting).cloned().collect();
+        let round = deliver_round(&shared, &stopped, &except).await;
+        let worked = match round {
+            Err(()) => {
+                // The database failed: nothing can be claimed or recorded; wait and try again.
+                let wait = crate::retry::pause(store_failures, jitter());
+                store_failures = store_failures.saturating_add(1);
                 tokio::select! {
                     _ = stopped.changed() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             }
-        }
-        // A paused tenant's next probe may come before anything wakes the forwarder.
-        let idle = if paused.is_empty() {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_millis(500).min(shared.config.account_probe)
+            Ok(outcomes) => {
+                store_failures = 0;
+                let worked = !outcomes.is_empty();
+                for (tenant, outcome) in outcomes {
+                    match outcome {
+                        Outcome::Done => backoff.succeeded(&tenant),
+                        Outcome::Later => {
+                            let wait = backoff.failed(&tenant);
+                            tracing::warn!(
+                                tenant = label(&tenant),
+                                retry_in_ms = wait.as_millis() as u64,
+                                "SALESmanago unavailable; this tenant's delivery paused"
+                            );
+                        }
+                        Outcome::Account(reason) => {
+                            probed.insert(tenant.clone(), Instant::now());
+                            pause_for_account(&shared, &tenant, &reason);
+                        }
+                        Outcome::Stopped => {}
+                    }
+                }
+                worked
+            }
         };
+        if worked {
+            continue;
+        }
+        // Idle: a new batch wakes the forwarder; a paused tenant's next probe, the end of a
+        // back-off, or another instance's work (released claims) may come before that.
+        let mut idle = Duration::from_millis(500);
+        if !paused.is_empty() {
+            idle = idle.min(shared.config.account_probe);
+        }
+        if let Some(next) = next_end {
+            idle = idle.min(next);
+        }
         tokio::select! {
             _ = stopped.changed() => {}
             _ = shared.wake.notified() => {}
@@ -120,35 +190,35 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 
 async fn housekeeping(shared: &Arc<Shared>, last_prune: &mut Option<Instant>) {
     let wait_before = now_ms().saturating_sub(shared.config.contact_wait.as_millis() as u64);
-    match shared
-        .with_store(move |s| s.expire_waiting(wait_before))
-        .await
-    {
-        Some(Ok(0)) => {}
-        Some(Ok(n)) => tracing::warn!(events = n, "events expired waiting for a contact"),
-        Some(Err(e)) => tracing::error!(error = %e, "could not expire waiting events"),
-        None => {}
+    match shared.store.expire_waiting(wait_before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(events = n, "events expired waiting for a contact"),
+        Err(e) => tracing::error!(error = %e, "could not expire waiting events"),
     }
     if last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
         return;
     }
     *last_prune = Some(Instant::now());
     let before = now_ms().saturating_sub(KEEP_FINISHED.as_millis() as u64);
-    match shared.with_store(move |s| s.prune(before)).await {
-        Some(Ok(0)) | None => {}
-        Some(Ok(n)) => tracing::info!(events = n, "forgot finished events older than 30 days"),
-        Some(Err(e)) => tracing::error!(error = %e, "could not prune finished events"),
+    match shared.store.prune(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "forgot finished events older than 30 days"),
+        Err(e) => tracing::error!(error = %e, "could not prune finished events"),
     }
 }
 
-enum Round {
-    /// Nothing left due (or stopping).
+/// How one event's delivery ended, for its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Recorded: taken, refused on its own merits, or its contact refused.
     Done,
-    /// SALESmanago could not be reached (or the store failed): pause before the next round.
-    Failed,
-    /// SALESmanago refused these tenants' accounts (or they cannot deliver): pause each until a
-    /// probe goes through or its settings change.
-    Account(Vec<(String, String)>),
+    /// SALESmanago could not be reached (or the store could not record): the tenant backs off.
+    Later,
+    /// SALESmanago refused the tenant's account (or it cannot deliver): paused until a probe goes
+    /// through or its settings change.
+    Account(String),
+    /// The receiver is stopping: not sent, released.
+    Stopped,
 }
 
 /// The settings an account refusal points at, in the order they are most often wrong: the env
@@ -202,345 +272,230 @@ pub fn resume(shared: &Shared, tenant: &str) {
 /// While `tenant` is paused: tries its first due event alone. True when SALESmanago took it;
 /// a refusal of the event on its own merits also says the account works.
 async fn probe(shared: &Arc<Shared>, tenant: &str, stopped: &watch::Receiver<bool>) -> bool {
-    let t = tenant.to_owned();
-    let first = match shared.with_store(move |s| s.first_due(&t, now_ms())).await {
-        Some(Ok(Some(first))) => first,
+    let request = ClaimRequest {
+        limit: 1,
+        per_tenant: 1,
+        only: Some(tenant),
+        except: &[],
+        lease: shared.config.claim_lease,
+    };
+    let first = match shared.store.claim(now_ms(), &request).await {
+        Ok(mut claimed) if !claimed.is_empty() => claimed.remove(0),
         _ => return false,
     };
     let client = match shared.client(tenant) {
         Ok(c) => c,
         Err(reason) => {
+            release(shared, &first.id).await;
             pause_for_account(shared, tenant, &reason);
             return false;
         }
     };
-    match deliver_lane(shared, &client, vec![first], stopped).await {
-        Round::Done => true,
-        Round::Account(refused) => {
-            for (tenant, reason) in refused {
-                tracing::debug!(tenant = label(&tenant), %reason, "account probe refused; delivery stays paused");
-                pause_for_account(shared, &tenant, &reason);
-            }
+    match deliver(shared, &client, first, stopped).await {
+        Outcome::Done => true,
+        Outcome::Account(reason) => {
+            tracing::debug!(tenant = label(tenant), %reason, "account probe refused; delivery stays paused");
+            pause_for_account(shared, tenant, &reason);
             false
         }
-        Round::Failed => false,
+        Outcome::Later | Outcome::Stopped => false,
     }
 }
 
-/// Splits due events (in arrival order) into lanes: two events that share a contact or a cart
-/// end in the same lane, each lane keeps arrival order.
-pub fn lanes(due: Vec<Outbound>) -> Vec<Vec<Outbound>> {
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
+/// Lets go of a claimed event that was not tried (due again at once, for any instance).
+async fn release(shared: &Shared, id: &str) {
+    if let Err(e) = shared.store.release(&[id.to_owned()]).await {
+        tracing::error!(%id, error = %e, "could not release a claimed event; another instance takes it when its lease ends");
     }
-    let mut parent: Vec<usize> = (0..due.len()).collect();
-    let mut first_with: HashMap<String, usize> = HashMap::new();
-    for (i, e) in due.iter().enumerate() {
-        // Keys name the tenant: two stores' shoppers or carts never share a lane.
-        let t = &e.tenant;
-        let contact = e.contact_key().map(|c| format!("contact:{t}:{c}"));
-        let cart = (e.event_type == "CART")
-            .then(|| e.external_id.as_ref().map(|x| format!("cart:{t}:{x}")))
-            .flatten();
-        for key in [contact, cart].into_iter().flatten() {
-            match first_with.get(&key) {
-                Some(&j) => {
-                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-                    parent[a.max(b)] = a.min(b);
-                }
-                None => {
-                    first_with.insert(key, i);
-                }
-            }
-        }
-    }
-    let mut lane_of_root: HashMap<usize, usize> = HashMap::new();
-    let mut out: Vec<Vec<Outbound>> = Vec::new();
-    for (i, e) in due.into_iter().enumerate() {
-        let r = root(&mut parent, i);
-        let lane = *lane_of_root.entry(r).or_insert_with(|| {
-            out.push(Vec::new());
-            out.len() - 1
-        });
-        out[lane].push(e);
-    }
-    out
 }
 
-async fn deliver_due(
+/// One round: claims what is due (tenants in `except` left out), delivers it, and answers each
+/// event's tenant and outcome; `Err` when the store could not be read.
+async fn deliver_round(
     shared: &Arc<Shared>,
     stopped: &watch::Receiver<bool>,
-    paused: &[String],
-) -> Round {
-    let slots = Arc::new(Semaphore::new(PARALLEL_LANES));
-    let mut paused = paused.to_vec();
-    loop {
-        let skip = paused.clone();
-        let due = match shared
-            .with_store(move |s| s.due_except(now_ms(), ROUND, &skip))
-            .await
-        {
-            Some(Ok(due)) => due,
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "could not read the queue");
-                return Round::Failed;
-            }
-            None => return Round::Failed,
-        };
-        if due.is_empty() {
-            return Round::Done;
+    except: &[String],
+) -> Result<Vec<(String, Outcome)>, ()> {
+    let request = ClaimRequest {
+        limit: ROUND,
+        per_tenant: PER_TENANT,
+        only: None,
+        except,
+        lease: shared.config.claim_lease,
+    };
+    let claimed = match shared.store.claim(now_ms(), &request).await {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::error!(error = %e, "could not claim due events");
+            return Err(());
         }
-        let mut running = JoinSet::new();
-        let mut account = Vec::new();
-        for lane in lanes(due) {
-            // One tenant per lane (its keys name the tenant).
-            let tenant = lane[0].tenant.clone();
-            if paused.contains(&tenant) {
+    };
+    let slots = Arc::new(Semaphore::new(PARALLEL_LANES));
+    let mut running = JoinSet::new();
+    let mut outcomes = Vec::new();
+    for event in claimed {
+        let tenant = event.tenant.clone();
+        let client = match shared.client(&tenant) {
+            Ok(c) => c,
+            Err(reason) => {
+                let store = shared
+                    .tenants()
+                    .uninstalled_store(&tenant)
+                    .map(str::to_owned);
+                match store {
+                    // A batch routed just before the uninstall and committed after it: cancelled
+                    // as the uninstall cancelled the rest, not a paused account.
+                    Some(store) => {
+                        if let Err(e) = shared.store.uninstall(&store, now_ms()).await {
+                            tracing::error!(error = %e, "could not cancel an uninstalled store's events");
+                        }
+                    }
+                    None => {
+                        release(shared, &event.id).await;
+                        outcomes.push((tenant, Outcome::Account(reason)));
+                    }
+                }
                 continue;
             }
-            let client = match shared.client(&tenant) {
-                Ok(c) => c,
-                Err(reason) => {
-                    paused.push(tenant.clone());
-                    let store = shared
-                        .tenants()
-                        .uninstalled_store(&tenant)
-                        .map(str::to_owned);
-                    match store {
-                        // A batch routed just before the uninstall and committed after it: cancelled
-                        // as the uninstall cancelled the rest, not a paused account.
-                        Some(store) => {
-                            let _ = shared
-                                .with_store(move |s| s.uninstall(&store, now_ms()))
-                                .await;
-                        }
-                        None => account.push((tenant, reason)),
-                    }
-                    continue;
-                }
-            };
-            let (shared, stopped, slots) = (shared.clone(), stopped.clone(), slots.clone());
-            running.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                deliver_lane(&shared, &client, lane, &stopped).await
-            });
-        }
-        let mut failed = false;
-        while let Some(lane) = running.join_next().await {
-            match lane {
-                Ok(Round::Done) => {}
-                Ok(Round::Account(refused)) => account.extend(refused),
-                _ => failed = true,
-            }
-        }
-        if !account.is_empty() {
-            return Round::Account(account);
-        }
-        if failed {
-            return Round::Failed;
-        }
-        if *stopped.borrow() {
-            return Round::Done;
+        };
+        let (shared, stopped, slots) = (shared.clone(), stopped.clone(), slots.clone());
+        running.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            (tenant, deliver(&shared, &client, event, &stopped).await)
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(outcome) => outcomes.push(outcome),
+            // A panicking delivery leaves its event claimed: another round takes it after the lease.
+            Err(e) => tracing::error!(error = %e, "a delivery task failed"),
         }
     }
+    Ok(outcomes)
 }
 
-async fn deliver_lane(
+/// Delivers one claimed event and records the answer.
+async fn deliver(
     shared: &Arc<Shared>,
     client: &Client,
-    lane: Vec<Outbound>,
+    event: Outbound,
     stopped: &watch::Receiver<bool>,
-) -> Round {
-    // The lane's emails whose contact exists, and those whose card SALESmanago refused: one
-    // look (or upsert) per email, not per event.
-    let mut contacts_exist: Vec<String> = Vec::new();
-    let mut cards_refused: Vec<(String, String)> = Vec::new();
-    for event in lane {
-        if *stopped.borrow() {
-            return Round::Done;
-        }
-        let m = &shared.metrics;
-        if let Some(email) = event.email.as_deref() {
-            let refused = cards_refused.iter().find(|(e, _)| e == email);
-            if let Some((_, reason)) = refused {
+) -> Outcome {
+    if *stopped.borrow() {
+        release(shared, &event.id).await;
+        return Outcome::Stopped;
+    }
+    let m = &shared.metrics;
+    let id = event.id.clone();
+    let now = now_ms;
+    if let Some(email) = event.email.as_deref() {
+        match contacts::ensure(shared, &event.tenant, email).await {
+            Ok(_) => {}
+            Err(NoContact::Account(reason)) => {
+                record_retry(shared, &id, &reason).await;
+                return Outcome::Account(reason);
+            }
+            Err(NoContact::Refused(reason)) => {
                 m.failed.fetch_add(1, Relaxed);
-                let (id, reason) = (event.id.clone(), reason.clone());
-                let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
-                continue;
+                tracing::warn!(%id, %reason, "SALESmanago refused the event's contact card; the event is not sent");
+                let reason = format!("the contact could not be upserted: {reason}");
+                record_failed(shared, &id, &reason).await;
+                return Outcome::Done;
             }
-            if !contacts_exist.iter().any(|e| e == email) {
-                let id = event.id.clone();
-                match contacts::ensure(shared, &event.tenant, email).await {
-                    Ok(_) => contacts_exist.push(email.to_owned()),
-                    Err(NoContact::Account(reason)) => {
-                        let kept = reason.clone();
-                        let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
-                        return Round::Account(vec![(event.tenant.clone(), reason)]);
-                    }
-                    Err(NoContact::Refused(reason)) => {
-                        m.failed.fetch_add(1, Relaxed);
-                        tracing::warn!(%id, %reason, "SALESmanago refused the event's contact card; the event is not sent");
-                        let reason = format!("the contact could not be upserted: {reason}");
-                        cards_refused.push((email.to_owned(), reason.clone()));
-                        let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
-                        continue;
-                    }
-                    Err(NoContact::Later(reason)) => {
-                        tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
-                        let _ = shared.with_store(move |s| s.retry(&id, 0, &reason)).await;
-                        return Round::Failed;
-                    }
-                }
-            }
-        }
-        let cart_event = match (&event.event_type[..], event.external_id.clone()) {
-            // Not knowing would add a second CART for the cart: pause instead.
-            ("CART", Some(cart)) => match shared
-                .with_store({
-                    let tenant = event.tenant.clone();
-                    move |s| s.cart_event(&tenant, &cart)
-                })
-                .await
-            {
-                Some(Ok(id)) => id,
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "could not read the cart's event id");
-                    return Round::Failed;
-                }
-                None => return Round::Failed,
-            },
-            _ => None,
-        };
-        // An email names the shopper who signed in; the `smclient` id beside it may be the cookie
-        // of someone who used this browser before (docs/protocol.md §3), and SALESmanago would
-        // file the event under that id. The email's contact exists by now (ensured above).
-        let contact_id = event
-            .contact_id
-            .as_deref()
-            .filter(|_| event.email.is_none());
-        let answer = client
-            .send(
-                &event.contact_event,
-                contact_id,
-                event.email.as_deref(),
-                cart_event.as_deref(),
-                now_ms(),
-            )
-            .await;
-        let id = event.id.clone();
-        match answer {
-            Answer::Taken(sm_id) => {
-                m.forwarded.fetch_add(1, Relaxed);
-                let update = cart_event.is_some();
-                let sm_id = sm_id.or(cart_event);
-                tracing::info!(%id, kind = %event.event_type, update, "forwarded");
-                // Unrecorded, it would be due again and sent twice: insist a while first.
-                let event = Arc::new(event);
-                let mut tries = 0u64;
-                loop {
-                    let (e, sm_id) = (event.clone(), sm_id.clone());
-                    let recorded = shared
-                        .with_store(move |s| s.delivered(&e, sm_id.as_deref(), now_ms()))
-                        .await;
-                    match recorded {
-                        Some(Ok(())) => break,
-                        _ if tries < 10 => tries += 1,
-                        _ => {
-                            tracing::error!(%id, "delivered but not recorded: it may be sent again");
-                            return Round::Failed;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
-                }
-            }
-            Answer::Refused(reason) => {
-                m.failed.fetch_add(1, Relaxed);
-                tracing::warn!(%id, %reason, "SALESmanago refused the event; not retried");
-                let _ = shared.with_store(move |s| s.failed(&id, &reason)).await;
-            }
-            Answer::Account(reason) => {
-                m.account_refusals.fetch_add(1, Relaxed);
-                tracing::debug!(%id, %reason, "SALESmanago refused the account; the event is kept");
-                // Due again as it was: the queue keeps its order for when the account works.
-                let kept = reason.clone();
-                let _ = shared.with_store(move |s| s.retry(&id, 0, &kept)).await;
-                return Round::Account(vec![(event.tenant, reason)]);
-            }
-            Answer::Later(reason) => {
-                m.retried.fetch_add(1, Relaxed);
-                tracing::warn!(%id, %reason, "delivery failed; will retry");
-                // Due again at once when the pause ends: the queue keeps its order.
-                let _ = shared.with_store(move |s| s.retry(&id, 0, &reason)).await;
-                return Round::Failed;
+            Err(NoContact::Later(reason)) => {
+                tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
+                record_retry(shared, &id, &reason).await;
+                return Outcome::Later;
             }
         }
     }
-    Round::Done
+    let cart_event = match (&event.event_type[..], event.external_id.as_deref()) {
+        // Not knowing would add a second CART for the cart: try again later instead.
+        ("CART", Some(cart)) => match shared.store.cart_event(&event.tenant, cart).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the cart's event id");
+                record_retry(shared, &id, "could not read the cart's event id").await;
+                return Outcome::Later;
+            }
+        },
+        _ => None,
+    };
+    // An email names the shopper who signed in; the `smclient` id beside it may be the cookie
+    // of someone who used this browser before (docs/protocol.md §3), and SALESmanago would
+    // file the event under that id. The email's contact exists by now (ensured above).
+    let contact_id = event
+        .contact_id
+        .as_deref()
+        .filter(|_| event.email.is_none());
+    let answer = client
+        .send(
+            &event.contact_event,
+            contact_id,
+            event.email.as_deref(),
+            cart_event.as_deref(),
+            now(),
+        )
+        .await;
+    match answer {
+        Answer::Taken(sm_id) => {
+            m.forwarded.fetch_add(1, Relaxed);
+            let update = cart_event.is_some();
+            let sm_id = sm_id.or(cart_event);
+            tracing::info!(%id, kind = %event.event_type, update, "forwarded");
+            // Unrecorded, it would be due again (after the lease) and sent twice: insist a
+            // while first.
+            let mut tries = 0u64;
+            loop {
+                match shared
+                    .store
+                    .delivered(&event, sm_id.as_deref(), now())
+                    .await
+                {
+                    Ok(()) => return Outcome::Done,
+                    Err(_) if tries < 10 => tries += 1,
+                    Err(e) => {
+                        tracing::error!(%id, error = %e, "delivered but not recorded: it may be sent again");
+                        return Outcome::Later;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+        }
+        Answer::Refused(reason) => {
+            m.failed.fetch_add(1, Relaxed);
+            tracing::warn!(%id, %reason, "SALESmanago refused the event; not retried");
+            record_failed(shared, &id, &reason).await;
+            Outcome::Done
+        }
+        Answer::Account(reason) => {
+            m.account_refusals.fetch_add(1, Relaxed);
+            tracing::debug!(%id, %reason, "SALESmanago refused the account; the event is kept");
+            // Due again as it was: the queue keeps its order for when the account works.
+            record_retry(shared, &id, &reason).await;
+            Outcome::Account(reason)
+        }
+        Answer::Later(reason) => {
+            m.retried.fetch_add(1, Relaxed);
+            tracing::warn!(%id, %reason, "delivery failed; will retry");
+            // Due again when the tenant's pause ends; meanwhile the contact's and cart's later
+            // events wait behind it, so the queue keeps its order.
+            record_retry(shared, &id, &reason).await;
+            Outcome::Later
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn out(id: &str, kind: &str, contact: &str, cart: Option<&str>) -> Outbound {
-        Outbound {
-            id: id.into(),
-            contact_event: "{}".into(),
-            contact_id: Some(contact.into()),
-            email: None,
-            event_type: kind.into(),
-            external_id: cart.map(Into::into),
-            attempts: 0,
-            tenant: String::new(),
-        }
+/// The event goes again (its tenant's pause decides when this instance tries).
+async fn record_retry(shared: &Shared, id: &str, reason: &str) {
+    if let Err(e) = shared.store.retry(id, 0, reason).await {
+        tracing::error!(%id, error = %e, "could not record a retry; the event is due again when its claim ends");
     }
+}
 
-    fn ids(lanes: &[Vec<Outbound>]) -> Vec<Vec<&str>> {
-        lanes
-            .iter()
-            .map(|l| l.iter().map(|e| e.id.as_str()).collect())
-            .collect()
-    }
-
-    #[test]
-    fn lanes_keep_each_contact_and_cart_in_order() {
-        let due = vec![
-            out("a1", "VISIT", "a", None),
-            out("b1", "CART", "b", Some("cart-1")),
-            out("c1", "VISIT", "c", None),
-            out("a2", "CART", "a", Some("cart-2")),
-            // The same cart under a contact that named itself later: one lane with b's.
-            out("d1", "CART", "d", Some("cart-1")),
-            out("b2", "PURCHASE", "b", Some("order-1")),
-            // A PURCHASE's externalId is an order id, not a cart: it joins nothing by it.
-            out("e1", "PURCHASE", "e", Some("cart-2")),
-            out("c2", "OTHER", "c", None),
-        ];
-        assert_eq!(
-            ids(&lanes(due)),
-            [
-                vec!["a1", "a2"],
-                vec!["b1", "d1", "b2"],
-                vec!["c1", "c2"],
-                vec!["e1"]
-            ]
-        );
-    }
-
-    #[test]
-    fn lanes_merge_when_a_later_event_joins_two() {
-        // x and y start apart; a CART of y's contact on x's cart joins them, and arrival order
-        // across the merged lane is kept.
-        let due = vec![
-            out("x1", "CART", "x", Some("k")),
-            out("y1", "VISIT", "y", None),
-            out("y2", "CART", "y", Some("k")),
-            out("x2", "VISIT", "x", None),
-        ];
-        assert_eq!(ids(&lanes(due)), [vec!["x1", "y1", "y2", "x2"]]);
+/// The event is not sent, ever.
+async fn record_failed(shared: &Shared, id: &str, reason: &str) {
+    if let Err(e) = shared.store.failed(id, reason).await {
+        tracing::error!(%id, error = %e, "could not record a refusal; the event may be tried again");
     }
 }

@@ -3,23 +3,43 @@
 //! only after the store committed it, for the tenant its `clientId` and `storeId` name; the answer
 //! carries the `contactId` of the shopper it names by email when the receiver has it or gets it by
 //! an upsert within [`contacts::INLINE_WAIT`].
+//!
+//! `/collect`'s plumbing is tower-http's and governor's; what is ours is the policy:
+//! - `origin_policy`: a request from an origin not in `SM_ALLOWED_ORIGINS`, or without an
+//!   `Origin` (unless `SM_ALLOW_NO_ORIGIN`), is refused with a 403 before anything else runs;
+//! - [`CorsLayer`] writes the CORS headers (on every answer to an allowed origin, 4xx and 5xx
+//!   included, so the tracker can read them) and answers preflights;
+//! - [`RequestBodyLimitLayer`] refuses a body over `max_body_bytes` (by its `Content-Length`,
+//!   before it is read; a chunked one once it grows past it), and `too_large` words that 413 as
+//!   every other refusal: `{"error": "…"}`;
+//! - `Limits`: governor's keyed GCRA limiters per client address, per origin and per store,
+//!   checked in the handler (the store's key comes from the batch).
 
 use crate::contacts;
 use crate::writer::Writer;
 use crate::Shared;
-use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{from_fn_with_state, map_response_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use salla_salesmanago::received::ReceivedBatch;
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::{RequestBodyLimitLayer, ResponseBody};
+
+/// How often the rate limiters forget the keys that have been quiet for their whole minute.
+const FORGET_QUIET_KEYS: Duration = Duration::from_secs(60);
 
 /// Serves until `stopped` turns true; requests in progress finish.
 pub async fn serve(
@@ -27,14 +47,27 @@ pub async fn serve(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let limiter = Arc::new(Limiter::default());
+    let limits = Arc::new(Limits::new(&shared.config));
+    // A keyed limiter keeps a state per key it has seen (every shopper's address): forget those
+    // whose state is back to a fresh one's, or memory grows with every address ever seen.
+    let sweeper = tokio::spawn({
+        let limits = limits.clone();
+        async move {
+            let mut every = tokio::time::interval(FORGET_QUIET_KEYS);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                limits.retain_recent();
+            }
+        }
+    });
     let writer = Writer::start(shared.clone());
     let app = Router::new()
-        .route("/collect", post(collect).options(preflight))
+        .route("/collect", collect_route(&shared))
         .route(crate::webhook::PATH, post(webhook))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .with_state((shared, limiter, writer));
+        .with_state((shared, limits, writer));
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
@@ -47,79 +80,121 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "server stopped");
     }
+    sweeper.abort();
 }
 
-type AppState = (Arc<Shared>, Arc<Limiter>, Writer);
+type AppState = (Arc<Shared>, Arc<Limits>, Writer);
 
-fn json_error(
-    status: StatusCode,
-    message: impl Into<String>,
-    cors: &[(header::HeaderName, HeaderValue)],
-) -> Response {
+/// `POST /collect` with its layers, the outermost first: the origin policy in front of all, the
+/// CORS headers, the 413 as JSON, the body limit. `layer` on the method router covers the
+/// methods it does not route too, so a preflight (`OPTIONS`) reaches [`CorsLayer`].
+fn collect_route(shared: &Arc<Shared>) -> MethodRouter<AppState> {
+    post(collect).layer(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(shared.clone(), origin_policy))
+            .layer(cors_layer(shared))
+            .layer(map_response_with_state(shared.clone(), too_large))
+            .layer(RequestBodyLimitLayer::new(shared.config.max_body_bytes)),
+    )
+}
+
+fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": message.into() }).to_string();
-    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    for (k, v) in cors {
-        r.headers_mut().insert(k.clone(), v.clone());
-    }
-    r
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// CORS headers for an allowed origin; `Err` with a 403 for a disallowed one. A request with no
-/// Origin (not from a browser) gets no CORS headers; `/collect` refuses it unless configured.
-fn cors(
-    shared: &Shared,
-    headers: &HeaderMap,
-) -> Result<Vec<(header::HeaderName, HeaderValue)>, Box<Response>> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(Vec::new());
-    };
-    let o = origin.to_str().unwrap_or("");
-    if !shared
-        .config
-        .allowed_origins
+/// Whether `origin` may post: listed in `SM_ALLOWED_ORIGINS` exactly, or the list is `*`.
+fn allowed(allowed_origins: &[String], origin: &[u8]) -> bool {
+    allowed_origins
         .iter()
-        .any(|a| a == o || a == "*")
-    {
-        shared.metrics.refused_requests.fetch_add(1, Relaxed);
-        return Err(Box::new(json_error(
-            StatusCode::FORBIDDEN,
-            format!("origin {o} is not allowed (SM_ALLOWED_ORIGINS)"),
-            &[],
-        )));
-    }
-    Ok(vec![
-        (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()),
-        (header::VARY, HeaderValue::from_static("Origin")),
-        (
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After"),
-        ),
-    ])
+        .any(|a| a.as_bytes() == origin || a == "*")
 }
 
-async fn preflight(State((shared, ..)): State<AppState>, headers: HeaderMap) -> Response {
-    match cors(&shared, &headers) {
-        Err(r) => *r,
-        Ok(mut h) => {
-            h.push((
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("POST, OPTIONS"),
-            ));
-            h.push((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Content-Type"),
-            ));
-            h.push((
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            ));
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            for (k, v) in h {
-                r.headers_mut().insert(k, v);
-            }
-            r
+/// The CORS headers of `/collect`, for the allowed origins only: the origin itself (never `*`,
+/// so one origin's answer is not another's) and `Vary`; on a preflight the method and the one
+/// header the tracker's POST sends, for 10 minutes; on the other answers `Retry-After` readable.
+fn cors_layer(shared: &Shared) -> CorsLayer {
+    let origins = shared.config.allowed_origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            allowed(&origins, origin.as_bytes())
+        }))
+        .allow_methods([Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+        .expose_headers([header::RETRY_AFTER])
+}
+
+/// The part of CORS that is the receiver's, not the browser's: [`CorsLayer`] only leaves its
+/// headers off an answer to an origin it does not allow, and a browser still delivers the
+/// request (a `text/plain` POST needs no preflight) and so would a script. Refused here, with a
+/// 403 that says why, before the body is read: an origin not in `SM_ALLOWED_ORIGINS`, and a
+/// request without `Origin` (every browser POST carries one, `sendBeacon`'s too, so only a
+/// script or a server leaves it out, and no origin check would apply to it) unless
+/// `SM_ALLOW_NO_ORIGIN=true`.
+///
+/// A preflight keeps the answer it always had, which the relay in front of the receiver in the
+/// tests and the demo (`www/collector.mjs`) reads to learn a POST's CORS headers for an origin:
+/// `204 No Content` (CorsLayer answers `200` with no body) and `Access-Control-Expose-Headers`
+/// (CorsLayer gives it to the other answers only; a browser ignores it on a preflight).
+async fn origin_policy(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    match request.headers().get(header::ORIGIN) {
+        Some(origin) if !allowed(&shared.config.allowed_origins, origin.as_bytes()) => {
+            shared.metrics.refused_requests.fetch_add(1, Relaxed);
+            let o = String::from_utf8_lossy(origin.as_bytes());
+            return json_error(
+                StatusCode::FORBIDDEN,
+                format!("origin {o} is not allowed (SM_ALLOWED_ORIGINS)"),
+            );
+        }
+        None if !preflight && !shared.config.allow_no_origin => {
+            shared.metrics.refused_requests.fetch_add(1, Relaxed);
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere",
+            );
+        }
+        _ => {}
+    }
+    let mut response = next.run(request).await;
+    if preflight && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        if response
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        {
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("retry-after"),
+            );
         }
     }
+    response
+}
+
+/// Every 413 of `/collect` as the receiver's other refusals: `{"error": "…"}` naming the limit.
+/// [`RequestBodyLimitLayer`] answers one itself for a `Content-Length` over the limit, and the
+/// handler passes on the one axum gives when a chunked body grows past it; both are plain text.
+async fn too_large(
+    State(shared): State<Arc<Shared>>,
+    response: Response<ResponseBody<Body>>,
+) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response.into_response();
+    }
+    shared.metrics.refused_requests.fetch_add(1, Relaxed);
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the body is larger than {} bytes",
+            shared.config.max_body_bytes
+        ),
+    )
 }
 
 /// The shopper's address: the peer's, or behind a trusted reverse proxy the last
@@ -135,63 +210,47 @@ fn client_ip(addr: &SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> Strin
     forwarded.map_or_else(|| addr.ip().to_string(), str::to_owned)
 }
 
+/// The key of the batch's store for [`Limits::per_store`]: `store:<storeId>` when the batch
+/// routed to that store's tenant (a store that installed the app); else, the env file's account
+/// or an older tracker's batch without a `storeId`, `client:<clientId>`, the SALESmanago account
+/// it routed to. A `storeId` that no tenant has (any text a sender makes up) is the account's:
+/// it buys no budget of its own, and the keys stay as many as the tenants.
+fn store_key(batch: &ReceivedBatch, tenant: &str) -> String {
+    match batch.store_id.as_deref() {
+        Some(store) if tenant != crate::tenants::ENV => format!("store:{store}"),
+        _ => format!("client:{}", batch.client_id),
+    }
+}
+
 async fn collect(
-    State((shared, limiter, writer)): State<AppState>,
+    State((shared, limits, writer)): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
-    let headers = request.headers().clone();
-    let cors_headers = match cors(&shared, &headers) {
-        Ok(h) => h,
-        Err(r) => return *r,
-    };
     let refuse = |status, message: String| {
         shared.metrics.refused_requests.fetch_add(1, Relaxed);
-        json_error(status, message, &cors_headers)
+        json_error(status, message)
     };
-    // Every browser POST carries Origin (sendBeacon's too), so only a script or a server leaves
-    // it out, and it would skip the origin check: refused unless the operator wants such senders.
-    if !headers.contains_key(header::ORIGIN) && !shared.config.allow_no_origin {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "a request without an Origin header is refused: /collect takes batches from the store's pages (SM_ALLOWED_ORIGINS); set SM_ALLOW_NO_ORIGIN=true to take them from elsewhere".into(),
-        );
-    }
-    let origin = headers
+    let cfg = &shared.config;
+    // The origin was checked by `origin_policy`: here it only names the sender.
+    let origin = request
+        .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let cfg = &shared.config;
-    let ip = client_ip(&addr, &headers, cfg.trust_proxy);
-    for (key, limit) in [
-        (format!("ip:{ip}"), cfg.rate_per_ip),
-        (format!("origin:{origin}"), cfg.rate_per_origin),
-    ] {
-        if let Some(wait) = limiter.hit(&key, limit) {
-            shared.metrics.rate_limited.fetch_add(1, Relaxed);
-            let mut r = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "rate limit: at most {limit} requests a minute per {}",
-                    key.split(':').next().unwrap_or("")
-                ),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.as_secs().max(1)),
-            );
-            return r;
+    let ip = client_ip(&addr, request.headers(), cfg.trust_proxy);
+    // Before the body is read: a flood costs as little as it can.
+    for (limit, key) in [(&limits.per_ip, ip), (&limits.per_origin, origin.clone())] {
+        if let Err(wait) = limit.hit(key) {
+            return rate_limited(&shared, limit, wait);
         }
     }
-    let body = match to_bytes(request.into_body(), cfg.max_body_bytes).await {
+    let body = match Bytes::from_request(request, &()).await {
         Ok(b) => b,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {} bytes", cfg.max_body_bytes),
-            )
-        }
+        // A chunked body over the limit: `too_large` words the 413.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return e.into_response(),
+        Err(e) => return refuse(e.status(), e.body_text()),
     };
     let batch = match ReceivedBatch::parse(&body) {
         Ok(b) => b,
@@ -199,13 +258,26 @@ async fn collect(
     };
     // The batch's tenant: a tracker set up with another account's client id (or another
     // store's) must not file its shoppers under an account that is not theirs.
-    let tenant = match shared
-        .tenants()
-        .route(&batch.client_id, batch.store_id.as_deref())
-    {
+    let route = |shared: &Shared| {
+        shared
+            .tenants()
+            .route(&batch.client_id, batch.store_id.as_deref())
+    };
+    let mut routed = route(&shared);
+    if routed.is_err() {
+        // Another instance may have taken the store's settings a moment ago.
+        if let Err(e) = shared.refresh_tenants().await {
+            tracing::error!(error = %e, "could not read the tenants");
+        }
+        routed = route(&shared);
+    }
+    let tenant = match routed {
         Ok(t) => t,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if let Err(wait) = limits.per_store.hit(store_key(&batch, &tenant)) {
+        return rate_limited(&shared, &limits.per_store, wait);
+    }
     let email_dropped = batch.email_dropped;
     let phone_dropped = batch.phone_dropped;
     // The addresses themselves stay out of the log: personal data, and the counts say enough.
@@ -237,7 +309,6 @@ async fn collect(
             return json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable; retry",
-                &cors_headers,
             );
         }
     };
@@ -263,16 +334,12 @@ async fn collect(
         m.contact_ids_answered.fetch_add(1, Relaxed);
         body["contactId"] = serde_json::json!(id);
     }
-    let mut r = (
+    (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
-        .into_response();
-    for (k, v) in cors_headers {
-        r.headers_mut().insert(k, v);
-    }
-    r
+        .into_response()
 }
 
 async fn webhook(
@@ -284,10 +351,7 @@ async fn webhook(
 }
 
 async fn health(State((shared, ..)): State<AppState>) -> Response {
-    let ok = shared
-        .with_store(|s| s.counts().is_ok())
-        .await
-        .unwrap_or(false);
+    let ok = shared.store.ping().await.is_ok();
     if !ok {
         return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
     }
@@ -299,6 +363,10 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
         .iter()
         .filter(|(t, _)| *t != crate::tenants::ENV)
         .map(|(t, reason)| {
+            if crate::sealed::is_sealing_problem(reason) {
+                // Not SALESmanago's answer: SM_SECRET_KEY cannot open what the store saved.
+                return format!("delivery paused for store {t}: {reason}\n");
+            }
             format!(
                 "delivery paused for store {t}: SALESmanago refused the account ({reason}); check {}\n",
                 crate::forwarder::account_settings(t)
@@ -319,10 +387,7 @@ async fn health(State((shared, ..)): State<AppState>) -> Response {
 }
 
 async fn metrics(State((shared, ..)): State<AppState>) -> Response {
-    let counts = shared
-        .with_store(|s| s.counts().unwrap_or_default())
-        .await
-        .unwrap_or_default();
+    let counts = shared.store.counts().await.unwrap_or_default();
     let m = &shared.metrics;
     let problems = shared.account_problems();
     let rows: [(&str, &str, &str, u64); 24] = [
@@ -508,28 +573,78 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Fixed one-minute windows per key.
-#[derive(Default)]
-struct Limiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+/// `/collect`'s rate limits: governor's GCRA, one limiter per kind of key, one state per key.
+/// Each key may send its `limit` at once, then one more every minute / `limit` (the same number
+/// a minute as a fixed window, without a window's edge letting twice as many through).
+struct Limits {
+    /// `SM_RATE_PER_IP`, by [`client_ip`].
+    per_ip: Limit,
+    /// `SM_RATE_PER_ORIGIN`, by the `Origin` header (`-` for none).
+    per_origin: Limit,
+    /// `SM_RATE_PER_STORE`, by [`store_key`].
+    per_store: Limit,
 }
 
-impl Limiter {
-    /// Counts a request; `Some(wait)` when over the limit.
-    fn hit(&self, key: &str, limit: u32) -> Option<Duration> {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if w.len() > 100_000 {
-            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+impl Limits {
+    fn new(config: &crate::config::Config) -> Limits {
+        Limits {
+            per_ip: Limit::new("client address", config.rate_per_ip),
+            per_origin: Limit::new("origin", config.rate_per_origin),
+            per_store: Limit::new("store", config.rate_per_store),
         }
-        let entry = w.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        (entry.1 > limit)
-            .then(|| Duration::from_secs(60).saturating_sub(now.duration_since(entry.0)))
     }
+
+    /// Forgets the keys whose state is a fresh key's again (quiet for their whole minute).
+    fn retain_recent(&self) {
+        for limit in [&self.per_ip, &self.per_origin, &self.per_store] {
+            limit.keyed.retain_recent();
+            limit.keyed.shrink_to_fit();
+        }
+    }
+}
+
+/// One of [`Limits`].
+struct Limit {
+    /// What a key is, for the 429's message.
+    per: &'static str,
+    /// Requests a minute.
+    per_minute: u32,
+    keyed: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limit {
+    fn new(per: &'static str, per_minute: u32) -> Limit {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        Limit {
+            per,
+            per_minute: n.get(),
+            keyed: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+        }
+    }
+
+    /// Counts a request of `key`; `Err(wait)` when over the limit: how long until one more is taken.
+    fn hit(&self, key: String) -> Result<(), Duration> {
+        self.keyed
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.keyed.clock().now()))
+    }
+}
+
+/// The 429 of a request over `limit`, with `Retry-After` (whole seconds, rounded up).
+fn rate_limited(shared: &Shared, limit: &Limit, wait: Duration) -> Response {
+    shared.metrics.rate_limited.fetch_add(1, Relaxed);
+    shared.metrics.refused_requests.fetch_add(1, Relaxed);
+    let mut r = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "rate limit: at most {} requests a minute per {}",
+            limit.per_minute, limit.per
+        ),
+    );
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    r
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod forwarder;
 pub mod http;
 pub mod retry;
 pub mod salesmanago;
+pub mod sealed;
 pub mod store;
 pub mod tenants;
 pub mod webhook;
@@ -26,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use store::{SqliteStore, Store};
+use store::Store;
 use tenants::Tenants;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -82,8 +83,8 @@ pub struct Metrics {
 pub struct Shared {
     /// The configuration.
     pub config: Config,
-    /// The durable state.
-    pub store: Mutex<Box<dyn Store>>,
+    /// The durable state (SQLite, or PostgreSQL shared with other instances).
+    pub store: Store,
     /// In-memory counters.
     pub metrics: Metrics,
     /// Wakes the forwarder when a batch was stored.
@@ -100,12 +101,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The store, also after a panic elsewhere while it was held: its transactions roll back when
-    /// dropped, so what it holds is consistent, and one bad request must not stop the service.
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Tenants whose delivery is paused, and why.
     pub fn account_problems(&self) -> BTreeMap<String, String> {
         self.account_problems
@@ -134,21 +129,18 @@ impl Shared {
         }
     }
 
+    /// Reads the stores' tenants again from the database: another instance may have taken a
+    /// store's settings (or its uninstall) since.
+    pub async fn refresh_tenants(&self) -> Result<(), store::StoreError> {
+        let stores = self.store.tenants().await?;
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        tenants.stores = stores.into_iter().map(|t| (t.key(), t)).collect();
+        Ok(())
+    }
+
     /// The tenants, also after a panic elsewhere while they were written (each write is whole).
     pub fn tenants(&self) -> std::sync::RwLockReadGuard<'_, Tenants> {
         self.tenants.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `f` on the store off the async threads (SQLite waits for the disk), or `None` if it
-    /// panicked.
-    pub async fn with_store<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut dyn Store) -> T + Send + 'static,
-    ) -> Option<T> {
-        let shared = self.clone();
-        tokio::task::spawn_blocking(move || f(shared.store().as_mut()))
-            .await
-            .ok()
     }
 }
 
@@ -182,12 +174,19 @@ impl Running {
 
 /// Opens the store and starts the HTTP server and the forwarder.
 pub async fn start(config: Config) -> Result<Running, String> {
-    let mut store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    if config.webhook.is_some() && config.secret_key.is_none() {
+        return Err(config::no_secret_key());
+    }
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_sealing_key(config.secret_key.clone());
     let tenants = Tenants {
         env: config.account.clone(),
         env_store: config.salla_store_id.clone(),
         stores: store
             .tenants()
+            .await
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|t| (t.key(), t))
@@ -197,15 +196,23 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // A store whose secrets SM_SECRET_KEY cannot open is paused from the start (logged once
+    // when its row was read), not taken for an account SALESmanago refused.
+    let unopened: BTreeMap<String, String> = tenants
+        .stores
+        .iter()
+        .filter(|(_, t)| sealed::unopened(t))
+        .map(|(k, t)| (k.clone(), t.problem.clone().unwrap_or_default()))
+        .collect();
     let shared = Arc::new(Shared {
         clients: Mutex::new(HashMap::new()),
         contact_locks: contacts::Locks::default(),
         config,
-        store: Mutex::new(Box::new(store)),
+        store,
         metrics: Metrics::default(),
         wake: Notify::new(),
         tenants: RwLock::new(tenants),
-        account_problems: Mutex::new(BTreeMap::new()),
+        account_problems: Mutex::new(unopened),
     });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, shared.clone(), stopped.clone()));

@@ -1,15 +1,14 @@
-//! Group commit: every batch that arrives while the disk is flushing the previous commit goes
-//! into the next one. Each request still waits for its own batch to be durable before its 2xx,
-//! but a hundred concurrent requests cost one flush, not a hundred.
+//! Group commit: every batch that arrives while the database is committing the previous group
+//! goes into the next one. Each request still waits for its own batch to be durable before its
+//! 2xx, but a hundred concurrent requests cost one commit (one disk flush), not a hundred.
 //!
-//! One thread owns the writing; requests hand it their batch and await the answer.
+//! One task owns the writing; requests hand it their batch and await the answer.
 
-use crate::store::{Accepted, Arriving, StoreError};
+use crate::store::{Accepted, Arriving};
 use crate::Shared;
 use salla_salesmanago::received::ReceivedBatch;
-use std::sync::mpsc;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// The most batches in one commit (bounds the time any one request waits behind the others).
 const MAX_GROUP: usize = 256;
@@ -23,17 +22,14 @@ struct Job {
 /// The handle requests use to store a batch.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl Writer {
-    /// Starts the writing thread. It ends when every `Writer` is dropped.
+    /// Starts the writing task. It ends when every `Writer` is dropped.
     pub fn start(shared: Arc<Shared>) -> Writer {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sm-writer".into())
-            .spawn(move || write_loop(&shared, &queue))
-            .expect("the writer thread starts");
+        let (jobs, queue) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(write_loop(shared, queue));
         Writer { jobs }
     }
 
@@ -53,8 +49,8 @@ impl Writer {
     }
 }
 
-fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+async fn write_loop(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = queue.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
@@ -69,10 +65,10 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Job>) {
                 tenant: &j.tenant,
             })
             .collect();
-        let result: Result<Vec<Accepted>, StoreError> =
-            shared
-                .store()
-                .accept(&arriving, crate::now_ms(), shared.config.contact_wait_max);
+        let result = shared
+            .store
+            .accept(&arriving, crate::now_ms(), shared.config.contact_wait_max)
+            .await;
         drop(arriving);
         match result {
             Ok(accepted) => {

@@ -33,6 +33,48 @@ fn readme_example(file: &str) -> String {
     panic!("the {file} heredoc never ends");
 }
 
+/// The README's Cloud Mode file as a reader makes it: the heredoc, then the README's line that adds
+/// `SM_SECRET_KEY` (`echo "SM_SECRET_KEY=$(openssl rand -base64 32)" >> receiver-app.env`) run
+/// with `sh` in a fresh directory. Where `openssl` is missing, its output is made here instead.
+fn readme_cloud_file() -> String {
+    let heredoc = readme_example("receiver-app.env");
+    let readme = include_str!("../../README.md");
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("echo \"SM_SECRET_KEY=") && l.ends_with(">> receiver-app.env"))
+        .expect("the README adds SM_SECRET_KEY to receiver-app.env");
+    let dir = data_dir("env-file-cloud-key");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("receiver-app.env");
+    std::fs::write(&file, &heredoc).unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if openssl {
+        let status = std::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{line}");
+    } else {
+        use base64::Engine;
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open("/dev/urandom").unwrap(),
+            &mut bytes,
+        )
+        .unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut text = heredoc;
+        text.push_str(&format!("SM_SECRET_KEY={key}\n"));
+        std::fs::write(&file, text).unwrap();
+    }
+    std::fs::read_to_string(&file).unwrap()
+}
+
 /// Starts sm-receiver with `--env-file` holding `text`, with only what must differ on a test
 /// machine overridden (the environment wins over the file): where to listen, where the database
 /// goes, and `more`. Answers the running child and its URL once it is healthy.
@@ -117,10 +159,11 @@ async fn the_readmes_env_file_starts_the_receiver_and_sends_a_clean_owner() {
 }
 
 /// The README's Cloud Mode file (the Salla app vendor's receiver): no account of its own, the
-/// app's webhook secret; a store's settings then make its tenant, and any store's origin posts.
+/// app's webhook secret and a key made by `openssl`; a store's settings then make its tenant,
+/// and any store's origin posts.
 #[tokio::test]
 async fn the_readmes_cloud_mode_env_file_serves_a_store_from_its_settings_webhook() {
-    let text = readme_example("receiver-app.env");
+    let text = readme_cloud_file();
     let pairs = salla_salesmanago_receiver::config::Config::parse_env_file(&text).unwrap();
     let value = |k: &str| pairs.iter().find(|(n, _)| n == k).unwrap().1.clone();
     assert!(
@@ -133,6 +176,8 @@ async fn the_readmes_cloud_mode_env_file_serves_a_store_from_its_settings_webhoo
     assert_eq!(secret, "the-apps-webhook-secret");
     assert_eq!(value("SM_SALLA_WEBHOOK_AUTH"), "signature");
     assert_eq!(value("SM_ALLOWED_ORIGINS"), "*");
+    // `openssl rand -base64 32` makes a key the receiver takes.
+    salla_salesmanago_receiver::sealed::SealingKey::parse(&value("SM_SECRET_KEY")).unwrap();
 
     let sm = Fake::start().await;
     let (mut child, url) = start_from("env-file-cloud", &text, &[]).await;

@@ -121,10 +121,23 @@ async fn carts_waiting_together_end_in_the_latest_one() {
         .await;
     }
     sm.set_down(false);
-    let calls = sm.wait_for_taken(1, secs(15)).await;
+    sm.wait_for_taken(1, secs(15)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(sm.calls().len(), 1);
-    assert_eq!(calls[0].contact_event()["products"], "1,2,3");
+    // The older CARTs that waited were superseded: the cart goes as its latest. One call may
+    // precede it: a CART whose call was already on its way when the newer one arrived (and
+    // reached SALESmanago just as it came back) is not recalled; the latest then updates it.
+    let calls = sm.calls();
+    let last = calls.last().unwrap();
+    assert_eq!(last.contact_event()["products"], "1,2,3");
+    assert!(calls.len() <= 2, "{calls:?}");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.path.ends_with("addContactExtEvent"))
+            .count(),
+        1,
+        "one event for the cart"
+    );
     r.stop().await;
 }
 
@@ -188,7 +201,7 @@ async fn a_wrong_secret_pauses_delivery_keeps_every_event_and_delivers_after_the
         "one first call and a few probes, not a storm: {refusals}"
     );
     assert!(sm.taken().is_empty());
-    assert_eq!(r.shared.store().counts().unwrap().failed, 0);
+    assert_eq!(r.shared.store.counts().await.unwrap().failed, 0);
     r.stop().await;
 
     // The fix: the right secret, on the same database.
@@ -239,7 +252,7 @@ async fn an_event_refused_on_its_own_merits_is_dropped_and_counted_and_nothing_p
         sm.refused(),
         ["updateContactExtEvent needs a known contactEvent.eventId"]
     );
-    assert_eq!(r.shared.store().counts().unwrap().failed, 1);
+    assert_eq!(r.shared.store.counts().await.unwrap().failed, 1);
     assert_eq!(health_becomes(&url, 200).await, "ok\n");
     let (_, metrics) = get_text(format!("{url}/metrics")).await;
     for line in [
@@ -347,7 +360,7 @@ async fn an_email_that_is_not_an_address_is_dropped_before_it_is_stored() {
     )
     .await;
     assert_eq!(status, 200);
-    let stored = r.shared.store().counts().unwrap();
+    let stored = r.shared.store.counts().await.unwrap();
     assert_eq!(stored.waiting, 1, "the dropped email named no contact");
     let metrics = reqwest::get(format!("{url}/metrics"))
         .await
@@ -418,7 +431,7 @@ async fn bad_requests_get_a_clear_4xx_and_nothing_is_stored() {
         body["error"],
         "clientId \"someone-else\" is not this receiver's SALESmanago account (SM_CLIENT_ID, or a store's app settings); check the tracker's clientId"
     );
-    let counts = r.shared.store().counts().unwrap();
+    let counts = r.shared.store.counts().await.unwrap();
     assert_eq!(counts, Default::default(), "nothing stored");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty());
@@ -503,5 +516,241 @@ async fn cors_health_and_metrics() {
     ] {
         assert!(metrics.contains(line), "{metrics}\n∌ {line}");
     }
+    r.stop().await;
+}
+
+const OTHER_ORIGIN: &str = "https://other-store.example";
+
+/// Seconds in a 429's `Retry-After`.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> u64 {
+    header(headers, "retry-after")
+        .parse()
+        .unwrap_or_else(|_| panic!("no Retry-After in {headers:?}"))
+}
+
+#[tokio::test]
+async fn rate_limits_per_shopper_address_and_per_origin_answer_429_with_retry_after() {
+    let sm = Fake::start().await;
+    let mut cfg = config(&sm.url, &data_dir("rate"));
+    cfg.rate_per_ip = 2;
+    cfg.rate_per_origin = 4;
+    cfg.trust_proxy = true;
+    cfg.allowed_origins.push(OTHER_ORIGIN.into());
+    let r = salla_salesmanago_receiver::start(cfg).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let mut n = 0;
+    let mut send = |origin: &'static str, ip: &'static str| {
+        n += 1;
+        let b = batch(
+            vec![event(&format!("r{n}"), "VISIT", None, "1")],
+            json!({ "contactId": "c" }),
+        );
+        let url = url.clone();
+        async move { post_with(&url, &b, Some(origin), &[("X-Forwarded-For", ip)]).await }
+    };
+    for _ in 0..2 {
+        assert_eq!(send(ORIGIN, "203.0.113.1").await.0, 200);
+    }
+    let (status, headers, body) = send(ORIGIN, "203.0.113.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 2 requests a minute per client address"
+    );
+    // 2 a minute: one more every 30 s.
+    assert!((1..=30).contains(&retry_after(&headers)), "{headers:?}");
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        ORIGIN,
+        "the tracker can read the refusal"
+    );
+    assert_eq!(
+        header(&headers, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after",
+        "and its Retry-After"
+    );
+    // Another shopper (behind the trusted proxy) is still taken, until the origin's 4 are used.
+    for _ in 0..2 {
+        assert_eq!(send(ORIGIN, "203.0.113.2").await.0, 200);
+    }
+    let (status, headers, body) = send(ORIGIN, "203.0.113.3").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 4 requests a minute per origin"
+    );
+    assert!((1..=15).contains(&retry_after(&headers)), "{headers:?}");
+    // Another origin is another limit.
+    assert_eq!(send(OTHER_ORIGIN, "203.0.113.3").await.0, 200);
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_rate_limited_total"), 2);
+    assert_eq!(metric(&m, "sm_receiver_requests_refused_total"), 2);
+    assert_eq!(
+        r.shared.store.counts().await.unwrap().queued
+            + metric(&m, "sm_receiver_events_forwarded_total"),
+        5,
+        "the refused ones are not stored"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn preflights_and_answers_carry_cors_headers_for_allowed_origins_only() {
+    let (_sm, r, url) = running("preflight").await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{url}/collect"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let pre = preflight(ORIGIN).await.unwrap();
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(header(h, "access-control-allow-origin"), ORIGIN);
+    assert!(header(h, "access-control-allow-methods").contains("POST"));
+    assert_eq!(
+        header(h, "access-control-allow-headers").to_ascii_lowercase(),
+        "content-type"
+    );
+    assert_eq!(header(h, "access-control-max-age"), "600");
+    assert!(header(h, "vary").to_ascii_lowercase().contains("origin"));
+    // The relay in front of the receiver (www/collector.mjs) copies these from a preflight onto
+    // its own answers (a 429 with Retry-After the tracker must read).
+    assert_eq!(
+        header(h, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after"
+    );
+    // Another origin: refused, and no CORS header to let a page read anything.
+    let pre = preflight("https://evil.example").await.unwrap();
+    assert_eq!(pre.status(), 403);
+    assert_eq!(header(pre.headers(), "access-control-allow-origin"), "");
+    assert_eq!(
+        pre.json::<serde_json::Value>().await.unwrap()["error"],
+        "origin https://evil.example is not allowed (SM_ALLOWED_ORIGINS)"
+    );
+    // A POST's answers carry them too, refusals included.
+    let good = batch(
+        vec![event("p1", "VISIT", None, "1")],
+        json!({ "contactId": "c" }),
+    );
+    let (status, h, _) = post_with(&url, &good, Some(ORIGIN), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "access-control-allow-origin"), ORIGIN);
+    assert_eq!(
+        header(&h, "access-control-expose-headers").to_ascii_lowercase(),
+        "retry-after"
+    );
+    assert!(header(&h, "vary").to_ascii_lowercase().contains("origin"));
+    let bad = batch(vec![event("p2", "VISITED", None, "1")], json!({}));
+    let (status, h, _) = post_with(&url, &bad, Some(ORIGIN), &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(header(&h, "access-control-allow-origin"), ORIGIN);
+    // Only /collect is for browsers.
+    for path in ["/health", "/metrics"] {
+        let answer = client
+            .get(format!("{url}{path}"))
+            .header("Origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(answer.headers(), "access-control-allow-origin"), "");
+    }
+    r.stop().await;
+}
+
+/// A POST of `size` bytes to `/collect` from [`ORIGIN`] in chunks (no Content-Length), over a
+/// bare connection: the status and the JSON body of the answer. Without its last chunk unless
+/// `end`: over the limit, the receiver answers without reading the rest.
+async fn post_chunked(
+    addr: std::net::SocketAddr,
+    size: usize,
+    end: bool,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /collect HTTP/1.1\r\nHost: {addr}\r\nOrigin: {ORIGIN}\r\nContent-Type: text/plain;charset=UTF-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = [b' '; 8192];
+    for _ in 0..size.div_ceil(chunk.len()) {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if tcp.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    if end {
+        tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(secs(10), async {
+        let mut buf = [0; 4096];
+        // Until the whole answer is in (it is short, with a Content-Length).
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head.lines().find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                });
+                if length.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+    });
+    read.await.expect("an answer");
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_with_the_json_error_also_when_chunked() {
+    let (sm, r, url) = running("too-large").await;
+    let huge = batch(
+        vec![event("big", "VISIT", None, &"1,".repeat(150_000))],
+        json!({ "contactId": "c" }),
+    );
+    // Refused by its Content-Length, before it is read.
+    let (status, h, body) = post_with(&url, &huge, Some(ORIGIN), &[]).await;
+    assert_eq!(
+        (status, body),
+        (
+            413,
+            json!({ "error": "the body is larger than 262144 bytes" })
+        )
+    );
+    assert_eq!(header(&h, "content-type"), "application/json");
+    assert_eq!(
+        header(&h, "access-control-allow-origin"),
+        ORIGIN,
+        "the tracker can read it"
+    );
+    // Without a Content-Length, once it grows past the limit.
+    assert_eq!(
+        post_chunked(r.addr, 300 * 1024, false).await,
+        (
+            413,
+            json!({ "error": "the body is larger than 262144 bytes" })
+        )
+    );
+    // A chunked body within the limit is read as usual (spaces: not JSON).
+    let (status, body) = post_chunked(r.addr, 16 * 1024, true).await;
+    assert_eq!(status, 400, "{body}");
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_refused_total"), 3);
+    assert_eq!(r.shared.store.counts().await.unwrap(), Default::default());
+    assert!(sm.calls().is_empty());
     r.stop().await;
 }

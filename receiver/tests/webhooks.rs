@@ -6,12 +6,15 @@ mod support;
 
 use fake_salesmanago::Account as FakeAccount;
 use salla_salesmanago_receiver::config::Secret;
+use salla_salesmanago_receiver::sealed::SealingKey;
 use salla_salesmanago_receiver::webhook::{auth::sign, Strategy, WebhookAuth};
 use serde_json::{json, Value as J};
 use std::time::Duration;
 use support::*;
 
 const WEBHOOK_SECRET: &str = "whsec-9f2c";
+/// The tests' SM_SECRET_KEY.
+const SECRET_KEY: [u8; 32] = [0x5e; 32];
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -90,6 +93,8 @@ fn with_webhooks(
         strategy,
         secret: Secret::from(WEBHOOK_SECRET),
     });
+    // Webhooks bring the stores' secrets: sealed with SM_SECRET_KEY (the same at every start).
+    c.secret_key = Some(SealingKey::from_bytes(&SECRET_KEY));
     // The env file's account is store 42's (the self-hosted tests' store).
     c.salla_store_id = Some("42".into());
     c
@@ -156,7 +161,7 @@ async fn a_signed_order_becomes_one_purchase_and_forged_calls_store_nothing() {
     assert_eq!(tampered.status(), 401);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(sm.calls().is_empty(), "nothing stored, nothing sent");
-    assert_eq!(r.shared.store().counts().unwrap().queued, 0);
+    assert_eq!(r.shared.store.counts().await.unwrap().queued, 0);
 
     let (status, answer) = webhook(&url, &body, signed(&body)).await;
     assert_eq!(
@@ -691,7 +696,7 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
     let late = serde_json::to_vec(&store_batch("client-a", "1", "a-late")).unwrap();
     let late = ReceivedBatch::parse(&late).unwrap();
     r.shared
-        .store()
+        .store
         .accept(
             &[Arriving {
                 batch: &late,
@@ -700,10 +705,11 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
             1,
             100,
         )
+        .await
         .unwrap();
     r.shared.wake.notify_one();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while r.shared.store().counts().unwrap().queued > 0 {
+    while r.shared.store.counts().await.unwrap().queued > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the late event was never cancelled"
@@ -718,5 +724,188 @@ async fn a_batch_committed_after_its_store_uninstalled_is_cancelled_not_a_paused
         !r.shared.account_problems().contains_key(&tenant),
         "an uninstalled store is not a paused account"
     );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_over_its_rate_gets_429_while_other_stores_from_the_same_page_are_taken() {
+    let sm = Fake::start().await;
+    sm.add_account(account("client-a"));
+    sm.add_account(account("client-b"));
+    let mut c = with_webhooks(
+        config(&sm.url, &data_dir("wh-store-rate")),
+        Strategy::Signature,
+    );
+    c.rate_per_store = 3;
+    let r = salla_salesmanago_receiver::start(c).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    send_settings(&url, 2, &account("client-b"), &sm.url).await;
+    // One address, one origin: only the store differs.
+    for i in 0..3 {
+        let b = store_batch("client-a", "1", &format!("a-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200);
+    }
+    let (status, headers, body) = post_with(
+        &url,
+        &store_batch("client-a", "1", "a-over"),
+        Some(ORIGIN),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["error"],
+        "rate limit: at most 3 requests a minute per store"
+    );
+    // 3 a minute: one more every 20 s.
+    let wait: u64 = header(&headers, "retry-after").parse().unwrap();
+    assert!((1..=20).contains(&wait), "{headers:?}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), ORIGIN);
+    for i in 0..3 {
+        let b = store_batch("client-b", "2", &format!("b-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200, "store 2 has its own");
+    }
+    // The env file's account (store 42's): a storeId no tenant has is the account's, not a store
+    // with a budget of its own.
+    for (i, store) in ["42", "made-up-1", "made-up-2"].iter().enumerate() {
+        let b = store_batch(CLIENT_ID, store, &format!("env-{i}"));
+        assert_eq!(post(&url, &b).await.0, 200);
+    }
+    let (status, _, body) = post_with(
+        &url,
+        &store_batch(CLIENT_ID, "made-up-3", "env-over"),
+        Some(ORIGIN),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    let taken = exactly(&sm, 9).await;
+    assert!(
+        taken
+            .iter()
+            .all(|c| !c.description().unwrap().ends_with("-over")),
+        "the refused batches are not stored"
+    );
+    let m = metrics(&url).await;
+    assert_eq!(metric(&m, "sm_receiver_requests_rate_limited_total"), 2);
+    r.stop().await;
+}
+
+/// Every byte of the receiver's database files in `dir` (the WAL holds the latest commits); on
+/// PostgreSQL, the whole database as `pg_dump` writes it.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    if let Some(url) = database_url(dir) {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", &url])
+            .output()
+            .expect("pg_dump runs (Debian's postgresql-client)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return out.stdout;
+    }
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("receiver.sqlite3") {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!all.is_empty(), "no database in {}", dir.display());
+    all
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+#[tokio::test]
+async fn a_stores_secrets_are_sealed_at_rest_and_another_key_pauses_only_that_store() {
+    let sm = Fake::start().await;
+    sm.add_account(account("client-a"));
+    sm.add_account(account("client-b"));
+    let dir = data_dir("wh-sealed");
+    let start = |key: [u8; 32]| {
+        let mut c = with_webhooks(config(&sm.url, &dir), Strategy::Signature);
+        c.account = None;
+        c.secret_key = Some(SealingKey::from_bytes(&key));
+        salla_salesmanago_receiver::start(c)
+    };
+    let r = start(SECRET_KEY).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    // On disk, while it runs and after it stopped: the row, but not the key or the secret.
+    let sealed_at_rest = |moment: &str| {
+        let bytes = database_bytes(&dir);
+        assert!(
+            holds(&bytes, "owner@client-a.example"),
+            "the test reads the tenant's row ({moment})"
+        );
+        for clear in ["client-a-key", "client-a-secret"] {
+            assert!(!holds(&bytes, clear), "{clear} in clear text ({moment})");
+        }
+    };
+    sealed_at_rest("running");
+    r.stop().await;
+    sealed_at_rest("stopped");
+
+    // Restarted with the same key: the store's events go out with its own credentials.
+    let r = start(SECRET_KEY).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    assert_eq!(
+        post(&url, &store_batch("client-a", "1", "a-1")).await.0,
+        200
+    );
+    let taken = exactly(&sm, 1).await;
+    assert_eq!(taken[0].client_id(), Some("client-a"));
+    assert_eq!(taken[0].body["apiKey"], "client-a-key");
+    assert!(
+        sm.refused().is_empty(),
+        "the secret too: {:?}",
+        sm.refused()
+    );
+    r.stop().await;
+
+    // Restarted with another key: it starts, the store is paused with its problem named, its
+    // batches are kept, and another store is served.
+    let r = start([0x11; 32]).await.unwrap();
+    let url = format!("http://{}", r.addr);
+    let (status, health) = get_text(format!("{url}/health")).await;
+    assert_eq!(status, 200, "the other stores are served: {health}");
+    assert!(
+        health.contains("delivery paused for store 1:client-a: the API key and secret stored for this store cannot be opened: SM_SECRET_KEY is not the key the secrets were sealed with"),
+        "{health}"
+    );
+    assert!(!health.contains("SALESmanago refused"), "{health}");
+    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    assert!(
+        metrics.contains("sm_receiver_tenant_paused{store=\"1\",client_id=\"client-a\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        post(&url, &store_batch("client-a", "1", "a-2")).await.0,
+        200
+    );
+    send_settings(&url, 2, &account("client-b"), &sm.url).await;
+    assert_eq!(
+        post(&url, &store_batch("client-b", "2", "b-1")).await.0,
+        200
+    );
+    let taken = exactly(&sm, 2).await;
+    assert_eq!(taken[1].client_id(), Some("client-b"));
+    assert!(sm.refused().is_empty(), "{:?}", sm.refused());
+    // The store saves its settings again: sealed with this key, its kept event goes out.
+    send_settings(&url, 1, &account("client-a"), &sm.url).await;
+    let taken = exactly(&sm, 3).await;
+    assert_eq!(
+        (taken[2].description(), taken[2].client_id()),
+        (Some("a-2"), Some("client-a"))
+    );
+    let (status, health) = get_text(format!("{url}/health")).await;
+    assert_eq!((status, health.as_str()), (200, "ok\n"));
     r.stop().await;
 }

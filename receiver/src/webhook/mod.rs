@@ -127,11 +127,10 @@ async fn note(
     client_id: &str,
     card: &ContactCard,
 ) -> Result<ContactState, String> {
-    let (c, k) = (client_id.to_owned(), card.clone());
     shared
-        .with_store(move |s| s.note_contact(&c, &k, now_ms()))
+        .store
+        .note_contact(client_id, card, now_ms())
         .await
-        .ok_or("the store panicked")?
         .map_err(|e| e.to_string())
 }
 
@@ -277,9 +276,9 @@ async fn order_created(
     // the PURCHASE goes.
     note(shared, &client_id, &card).await?;
     let outcome = shared
-        .with_store(move |s| s.accept_order(&stored, now_ms()))
+        .store
+        .accept_order(&stored, now_ms())
         .await
-        .ok_or("the store panicked")?
         .map_err(|e| e.to_string())?;
     let body = match outcome {
         OrderOutcome::Queued { carts_closed } => {
@@ -313,11 +312,10 @@ async fn settings_updated(
             ));
         }
     };
-    let saved = tenant.clone();
     shared
-        .with_store(move |s| s.save_tenant(&saved, now_ms()))
+        .store
+        .save_tenant(&tenant, now_ms())
         .await
-        .ok_or("the store panicked")?
         .map_err(|e| e.to_string())?;
     let key = tenant.key();
     let problem = tenant.problem.clone();
@@ -341,11 +339,10 @@ async fn settings_updated(
 }
 
 async fn uninstalled(shared: &Arc<Shared>, store_id: &str) -> Result<Response, String> {
-    let store = store_id.to_owned();
     let cancelled = shared
-        .with_store(move |s| s.uninstall(&store, now_ms()))
+        .store
+        .uninstall(store_id, now_ms())
         .await
-        .ok_or("the store panicked")?
         .map_err(|e| e.to_string())?;
     let keys = shared
         .tenants

@@ -28,13 +28,17 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
             owner: OWNER.into(),
         }),
         webhook: None,
+        secret_key: None,
         salla_store_id: None,
         allowed_origins: vec![ORIGIN.into()],
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
+        database_url: database_url(data_dir),
+        claim_lease: Duration::from_secs(60),
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
+        rate_per_store: 100_000,
         trust_proxy: false,
         allow_no_origin: false,
         contact_wait: Duration::from_secs(3600),
@@ -44,10 +48,81 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
 }
 
 /// A fresh directory under the target dir, removed first if present.
+/// A fresh directory under the temp dir, removed first if present; with the PostgreSQL backend
+/// ([`postgres`]), a fresh database of the same name too.
 pub fn data_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("sm-receiver-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(server) = postgres() {
+        let db = database_name(&dir);
+        psql(
+            &server,
+            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        );
+        psql(&server, &format!("CREATE DATABASE {db}"));
+    }
     dir
+}
+
+/// The PostgreSQL server the suite runs against, when it runs against one: `SM_TEST_BACKEND=
+/// postgres` with `SM_TEST_DATABASE_URL` (scripts/test.sh runs the receiver's suite once on SQLite,
+/// once so). Each test's database is named after its data directory ([`database_url`]).
+pub fn postgres() -> Option<String> {
+    if std::env::var("SM_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    Some(std::env::var("SM_TEST_DATABASE_URL").expect(
+        "SM_TEST_BACKEND=postgres needs SM_TEST_DATABASE_URL (scripts/test.sh starts a server)",
+    ))
+}
+
+/// The database of the test whose data directory is `dir`: `None` on SQLite (the file in `dir`).
+pub fn database_url(dir: &std::path::Path) -> Option<String> {
+    let server = postgres()?;
+    let db = database_name(dir);
+    // The server's URL names its `postgres` database: the same server, this test's database.
+    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    Some(format!("{base}/{db}?{query}"))
+}
+
+/// A database name (at most 63 characters) for `dir`.
+fn database_name(dir: &std::path::Path) -> String {
+    let name: String = dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("t_{name}");
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{}_{hash:016x}", &name[..40])
+}
+
+fn psql(server: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([server, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect(
+            "psql runs (Debian's postgresql-client, installed with postgresql by scripts/setup.sh)",
+        );
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn event(id: &str, kind: &str, external_id: Option<&str>, products: &str) -> J {
@@ -111,6 +186,37 @@ pub async fn post_raw(receiver: &str, body: String, origin: Option<&str>) -> (u1
     (status, r.json().await.unwrap_or(J::Null))
 }
 
+/// A POST of `body` to `/collect` from `origin`, with `headers` more: the status, the headers and
+/// the JSON body of the answer.
+pub async fn post_with(
+    receiver: &str,
+    body: &J,
+    origin: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, J) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{receiver}/collect"))
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .body(body.to_string());
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or(J::Null))
+}
+
+/// A header of an answer, as text ("" when it has none).
+pub fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap_or("(not text)"))
+}
+
 /// A command that runs `program` (the receiver, or a wrapper such as `taskset` in front of it)
 /// configured for the fake account, on 127.0.0.1:`port`, with its database in `dir`.
 pub fn receiver_command(
@@ -120,6 +226,11 @@ pub fn receiver_command(
     port: u16,
 ) -> std::process::Command {
     let mut cmd = std::process::Command::new(program);
+    if let Some(url) = database_url(dir) {
+        // A claim of a killed instance is taken again after this lease (SQLite releases them at
+        // start instead: one process per file).
+        cmd.env("SM_DATABASE_URL", url).env("SM_CLAIM_LEASE", "2");
+    }
     cmd.env("SM_API_ENDPOINT", sm_url)
         .env("SM_CLIENT_ID", CLIENT_ID)
         .env("SM_API_KEY", API_KEY)
