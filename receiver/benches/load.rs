@@ -35,7 +35,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::postgres::{self, Database};
+use support::database::{self, Database};
 use support::*;
 
 const CONNECTIONS: usize = 32;
@@ -158,7 +158,10 @@ impl Receivers {
         let mut children = Vec::new();
         let mut urls = Vec::new();
         for k in 0..instances {
-            let dir = data_dir(&format!("bench-{k}"));
+            // Not `data_dir`: under SM_TEST_BACKEND=postgres it makes a database of the suite's.
+            let dir =
+                std::env::temp_dir().join(format!("sm-receiver-bench-{k}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
             let port = free_port();
             let mut cmd = if pin {
                 let mut c = receiver_command("taskset", sm_url, &dir, port);
@@ -167,9 +170,13 @@ impl Receivers {
             } else {
                 receiver_command(bin, sm_url, &dir, port)
             };
-            if let Some(db) = &db {
-                cmd.env("SM_DATABASE_URL", &db.url);
-            }
+            match &db {
+                Some(db) => cmd.env("SM_DATABASE_URL", &db.url),
+                // SQLite in `dir`, whatever the environment says.
+                None => cmd
+                    .env_remove("SM_DATABASE_URL")
+                    .env_remove("SM_CLAIM_LEASE"),
+            };
             let child = cmd
                 .env("SM_RATE_PER_IP", "1000000000")
                 .env("SM_RATE_PER_ORIGIN", "1000000000")
@@ -477,7 +484,7 @@ fn runs_json(runs: &[Throughput]) -> Vec<J> {
 /// What the server does about durability, in its own words, and whether that is durable (every
 /// commit flushed to disk before it returns).
 async fn server_durability(server: &str) -> (String, bool) {
-    let mut c = sqlx::PgConnection::connect(&postgres::normalized(server))
+    let mut c = sqlx::PgConnection::connect(&database::normalized(server))
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL server {server}: {e}"));
     let mut said = Vec::new();

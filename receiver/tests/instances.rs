@@ -26,7 +26,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::postgres::{self, Database};
+use support::database::{self, Database};
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -34,6 +34,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 const WEBHOOK_SECRET: &str = "whsec-instances";
+/// `SM_SECRET_KEY`: the same for every instance, which open each other's sealed store secrets.
+const SECRET_KEY: &str = "5f0c2a9e4b7d1386a0e9c4f2b8d61735c9e0a4f7b2d8163e5a0c9f4b7e2d8613";
 /// `SM_CLAIM_LEASE`: how long an event claimed by an instance that died stays its own.
 const LEASE_SECS: u64 = 3;
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(120);
@@ -45,18 +47,18 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 #[test]
 fn a_database_url_names_another_database_and_keeps_its_parameters() {
-    use postgres::with_database;
+    use database::with_database;
     assert_eq!(
         with_database("postgres://postgres@/postgres?host=/tmp/pg", "sm_x"),
         "postgres://postgres@localhost/sm_x?host=/tmp/pg",
         "sqlx refuses an empty host; the socket is the host parameter's"
     );
     assert_eq!(
-        postgres::normalized("postgres://postgres@/postgres?host=/tmp/pg"),
+        database::normalized("postgres://postgres@/postgres?host=/tmp/pg"),
         "postgres://postgres@localhost/postgres?host=/tmp/pg"
     );
     assert_eq!(
-        postgres::normalized("postgres://postgres@db:5432/postgres"),
+        database::normalized("postgres://postgres@db:5432/postgres"),
         "postgres://postgres@db:5432/postgres"
     );
     assert_eq!(
@@ -203,6 +205,13 @@ struct Instance {
     name: String,
     child: Child,
     url: String,
+    /// Events it logged as forwarded (its `"forwarded"` log lines): whether it is delivering.
+    forwarded: Arc<AtomicU64>,
+}
+
+/// A log line's level is a warning or an error.
+fn loud(line: &str) -> bool {
+    line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"")
 }
 
 impl Instance {
@@ -225,11 +234,13 @@ impl Instance {
             .env("SM_DATABASE_URL", &db.url)
             .env("SM_CLAIM_LEASE", LEASE_SECS.to_string())
             .env("SM_SALLA_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("SM_SECRET_KEY", SECRET_KEY)
             .env("SM_ALLOWED_ORIGINS", ORIGIN)
             .env("SM_LISTEN", "127.0.0.1:0")
             .env("SM_DATA_DIR", dir)
             .env("SM_RATE_PER_IP", "1000000000")
             .env("SM_RATE_PER_ORIGIN", "1000000000")
+            .env("SM_RATE_PER_STORE", "1000000000")
             .env("SM_LOG", "info")
             .stdout(Stdio::piped())
             // Why it could not start, if it cannot.
@@ -244,20 +255,24 @@ impl Instance {
                 if log["fields"]["message"] == "receiver listening" {
                     return log["fields"]["addr"].as_str().unwrap().to_owned();
                 }
-                eprintln!("[{name}] {line}");
+                if loud(&line) {
+                    eprintln!("[{name}] {line}");
+                }
             }
             panic!("receiver {name} exited before it listened");
         })
         .await
         .unwrap_or_else(|_| panic!("receiver {name} says where it listens within 30 s"));
-        // Keep reading its log (a full pipe would block it); show its warnings and errors.
-        let label = name.to_owned();
+        // Keep reading its log (a full pipe would block it): count what it forwards, show its
+        // first warnings and errors.
+        let (label, forwarded) = (name.to_owned(), Arc::new(AtomicU64::new(0)));
+        let counted = forwarded.clone();
         tokio::spawn(async move {
             let mut shown = 0;
             while let Ok(Some(line)) = lines.next_line().await {
-                let loud =
-                    line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"");
-                if loud && shown < 40 {
+                if line.contains("\"message\":\"forwarded\"") {
+                    counted.fetch_add(1, Relaxed);
+                } else if loud(&line) && shown < 40 {
                     shown += 1;
                     eprintln!("[{label}] {line}");
                 }
@@ -269,6 +284,7 @@ impl Instance {
             name: name.to_owned(),
             child,
             url,
+            forwarded,
         }
     }
 
@@ -300,6 +316,14 @@ impl Instance {
             .unwrap_or_else(|_| panic!("{} exits within 30 s", self.name))
             .unwrap()
     }
+}
+
+/// An empty directory of its own (not [`data_dir`], which also makes a database of the suite's
+/// when it runs on PostgreSQL: these tests make theirs).
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sm-receiver-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Fails clearly when the receivers made nothing in the database: they did not use it.
@@ -905,15 +929,15 @@ async fn two_instances_on_one_database_deliver_every_event_once_in_order() {
     const STORES: usize = 50;
     const SHOPPERS: usize = 1000;
     const PER_SHOPPER: usize = 10;
-    let Some(server) = postgres::server_for_test() else {
+    let Some(server) = database::server_for_test() else {
         return;
     };
     let _one = ONE_AT_A_TIME.lock().await;
     let mut rng = Rng::from_env("two instances");
     let db = Database::create(&server, "two").await;
     let sm = Fake::start().await;
-    let a = Instance::start("A", &db, &data_dir("inst-two-a")).await;
-    let b = Instance::start("B", &db, &data_dir("inst-two-b")).await;
+    let a = Instance::start("A", &db, &scratch_dir("inst-two-a")).await;
+    let b = Instance::start("B", &db, &scratch_dir("inst-two-b")).await;
     receivers_use(&db).await;
     let posting = Arc::new(Posting::new(vec![a.url.clone(), b.url.clone()]));
     make_tenants(&posting.client, &posting.urls, STORES, &sm, &mut rng).await;
@@ -973,7 +997,7 @@ async fn an_instance_killed_mid_load_loses_nothing_and_the_other_delivers_its_cl
     const STORES: usize = 10;
     const SHOPPERS: usize = 200;
     const PER_SHOPPER: usize = 10;
-    let Some(server) = postgres::server_for_test() else {
+    let Some(server) = database::server_for_test() else {
         return;
     };
     let _one = ONE_AT_A_TIME.lock().await;
@@ -983,31 +1007,45 @@ async fn an_instance_killed_mid_load_loses_nothing_and_the_other_delivers_its_cl
     // Each call answered after 30 ms: the instance killed has calls in flight, and has claimed
     // more than it sent.
     sm.set_answer_delay(Duration::from_millis(30));
-    let dir_a = data_dir("inst-kill-a");
+    let dir_a = scratch_dir("inst-kill-a");
     let a = Instance::start("A", &db, &dir_a).await;
-    let b = Instance::start("B", &db, &data_dir("inst-kill-b")).await;
+    let b = Instance::start("B", &db, &scratch_dir("inst-kill-b")).await;
     receivers_use(&db).await;
     let posting = Arc::new(Posting::new(vec![a.url.clone(), b.url.clone()]));
     make_tenants(&posting.client, &posting.urls, STORES, &sm, &mut rng).await;
     let plan = Arc::new(Plan::new(STORES, SHOPPERS, PER_SHOPPER, &mut rng));
     let events = plan.events() as u64;
 
-    // Kill A once 40 % of the events were posted and SALESmanago has taken some: posting goes
-    // on to B (and what was on its way to A is posted again to B, as a tracker retries).
+    // Kill A once 40 % of the events were posted, while it delivers (it logged events
+    // forwarded in the last 50 ms: its lanes are busy, calls in flight). Posting goes on to B
+    // (and what was on its way to A is posted again to B, as a tracker retries).
     let started = Instant::now();
     let killer = {
         let (posting, sm) = (posting.clone(), &sm);
         async move {
-            while posting.posted.load(Relaxed) < events * 2 / 5 || sm.taken().len() < 100 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let busy = Instant::now() + Duration::from_secs(30);
+            loop {
+                let before = a.forwarded.load(Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let delivering = a.forwarded.load(Relaxed) > before;
+                if posting.posted.load(Relaxed) >= events * 2 / 5 && delivering {
+                    break;
+                }
+                assert!(
+                    Instant::now() < busy,
+                    "A forwarded nothing in 30 s while B had {} (its \"forwarded\" log lines)",
+                    sm.taken().len()
+                );
             }
             posting.alive[0].store(false, Relaxed);
+            let a_forwarded = a.forwarded.clone();
             let killed_at = a.kill().await;
             println!(
-                "  A killed at {:.1} s, {} of {events} events posted, {} calls taken",
+                "  A killed at {:.1} s while delivering: {} of {events} events posted, {} calls taken, {} of them A's",
                 started.elapsed().as_secs_f64(),
                 posting.posted.load(Relaxed),
-                sm.taken().len()
+                sm.taken().len(),
+                a_forwarded.load(Relaxed)
             );
             killed_at
         }

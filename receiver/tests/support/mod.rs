@@ -4,7 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 /// A fresh PostgreSQL database per test (tests/instances.rs, the load benchmark).
-pub mod postgres;
+pub mod database;
 
 pub use fake_salesmanago::{Call, Fake};
 use salla_salesmanago_receiver::config::{Account, Config, Secret};
