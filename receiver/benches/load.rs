@@ -134,7 +134,7 @@ struct Receivers {
     children: Vec<Child>,
     urls: Vec<String>,
     /// Dropped after the children are gone (see `Drop`).
-    _db: Option<Database>,
+    db: Option<Database>,
 }
 
 impl Drop for Receivers {
@@ -187,21 +187,19 @@ impl Receivers {
             children.push(child);
             urls.push(format!("http://127.0.0.1:{port}"));
         }
-        for url in &urls {
+        // Made before anything can fail: a panic from here on kills the children (`Drop`).
+        let receivers = Receivers { children, urls, db };
+        for url in &receivers.urls {
             wait_healthy(url).await;
         }
-        if let Some(db) = &db {
+        if let Some(db) = &receivers.db {
             // Figures of receivers that kept to their own SQLite files would be no PostgreSQL's.
             assert!(
                 db.tables().await > 0,
                 "the receivers made no table in SM_DATABASE_URL: they do not store in PostgreSQL"
             );
         }
-        Receivers {
-            children,
-            urls,
-            _db: db,
-        }
+        receivers
     }
 
     /// The instance the `k`-th connection (or request) goes to.
