@@ -422,7 +422,7 @@ async fn deliver(
         match contacts::ensure(shared, &event.tenant, email).await {
             Ok(_) => {}
             Err(NoContact::Account(reason)) => {
-                record_retry(shared, &id, &reason).await;
+                record_retry(shared, &id, 0, &reason).await;
                 return Outcome::Account(reason);
             }
             Err(NoContact::Refused(reason)) => {
@@ -434,7 +434,7 @@ async fn deliver(
             }
             Err(NoContact::Later(reason)) => {
                 tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
-                record_retry(shared, &id, &reason).await;
+                record_retry(shared, &id, later(&event), &reason).await;
                 return Outcome::Later;
             }
         }
@@ -445,7 +445,13 @@ async fn deliver(
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the cart's event id");
-                record_retry(shared, &id, "could not read the cart's event id").await;
+                record_retry(
+                    shared,
+                    &id,
+                    later(&event),
+                    "could not read the cart's event id",
+                )
+                .await;
                 return Outcome::Later;
             }
         },
@@ -502,25 +508,31 @@ async fn deliver(
             m.account_refusals.fetch_add(1, Relaxed);
             tracing::debug!(%id, %reason, "SALESmanago refused the account; the event is kept");
             // Due again as it was: the queue keeps its order for when the account works.
-            record_retry(shared, &id, &reason).await;
+            record_retry(shared, &id, 0, &reason).await;
             Outcome::Account(reason)
         }
         Answer::Later(reason) => {
             m.retried.fetch_add(1, Relaxed);
             tracing::warn!(%id, %reason, "delivery failed; will retry");
-            // Due again when the tenant's pause ends; meanwhile the contact's and cart's later
-            // events wait behind it, so the queue keeps its order.
-            record_retry(shared, &id, &reason).await;
+            // Due again after its own pause, for every instance (this one also leaves the tenant
+            // be meanwhile); the contact's and cart's later events wait behind it, in order.
+            record_retry(shared, &id, later(&event), &reason).await;
             Outcome::Later
         }
     }
 }
 
-/// The event goes again (its tenant's pause decides when this instance tries).
-async fn record_retry(shared: &Shared, id: &str, reason: &str) {
-    if let Err(e) = shared.store.retry(id, 0, reason).await {
+/// The event goes again, at `next_at_ms` (0: as soon as its tenant may).
+async fn record_retry(shared: &Shared, id: &str, next_at_ms: u64, reason: &str) {
+    if let Err(e) = shared.store.retry(id, next_at_ms, reason).await {
         tracing::error!(%id, error = %e, "could not record a retry; the event is due again when its claim ends");
     }
+}
+
+/// When an event SALESmanago could not take is due again: its own attempts' pause, kept in the
+/// store, so that no instance calls for it before then.
+fn later(event: &Outbound) -> u64 {
+    now_ms().saturating_add(crate::retry::pause(event.attempts, jitter()).as_millis() as u64)
 }
 
 /// The event is not sent, ever.
