@@ -1,12 +1,12 @@
 //! Delivers queued events to SALESmanago.
 //!
-//! Each round **claims** due events from the store ([`Store::claim`](crate::store::Store::claim)):
-//! atomically, with a lease, only the first queued event of each contact and of each cart, and at
-//! most [`PER_TENANT`] of one tenant. So several instances can share one database: none takes an
-//! event another holds, a contact's events and a cart's add and updates go in order whichever
-//! instance sends them, and one store's backlog cannot hold back the others. Up to
-//! [`PARALLEL_LANES`] calls run at once, because each call waits on SALESmanago's network latency,
-//! not on us.
+//! Whenever a call slot is free, the forwarder **claims** due events from the store
+//! ([`Store::claim`](crate::store::Store::claim)): atomically, with a lease, only the first queued
+//! event of each contact and of each cart. So several instances can share one database: none
+//! takes an event another holds, and a contact's events and a cart's add and updates go in order
+//! whichever instance sends them. Up to [`PARALLEL_LANES`] calls run at once, because each call
+//! waits on SALESmanago's network latency, not on us; at most [`PER_TENANT`] of them for one
+//! tenant, so that one store's backlog or slow answers cannot hold back the others.
 //!
 //! A network error, 5xx, 408 or 429 backs off **that tenant** for as long as
 //! [`retry`](crate::retry) says (its event is due again first when the pause ends): one store's
@@ -35,16 +35,17 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Calls to SALESmanago in flight at once.
 pub const PARALLEL_LANES: usize = 8;
-/// Events claimed per round: a round's calls finish well inside the claim's lease.
-const ROUND: usize = 4 * PARALLEL_LANES;
-/// Events of one tenant per round (fair scheduling: a store with a backlog of thousands takes
-/// this many, then the others have their turn).
-pub const PER_TENANT: usize = PARALLEL_LANES;
+/// Calls of one tenant in flight at once, at most: a store with a backlog of thousands, or whose
+/// SALESmanago answers slowly, leaves the other slots to the other stores (and one account's API
+/// never gets more than this many calls at once from one instance).
+pub const PER_TENANT: usize = PARALLEL_LANES / 2;
+/// How often the housekeeping, the tenants' refresh and the account probes run, at most.
+const CHORES_EVERY: Duration = Duration::from_millis(500);
 /// Finished events are forgotten after this long: beyond the tracker's 7-day retry horizon, so
 /// no retry can arrive for an id the receiver no longer knows.
 pub const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -98,82 +99,95 @@ impl Backoff {
 }
 
 /// Runs until `stopped` turns true, finishing the calls in flight.
+///
+/// A pipeline, not rounds: whenever a call ends, its slot is filled by a new claim, so a store
+/// whose calls hang until they time out holds [`PER_TENANT`] slots at most, never the others'.
 pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut store_failures = 0u32;
     let mut backoff = Backoff::default();
     let mut last_prune: Option<Instant> = None;
+    let mut last_chores: Option<Instant> = None;
     let mut last_refresh = Instant::now();
     let mut probed: HashMap<String, Instant> = HashMap::new();
+    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut in_flight: HashMap<String, usize> = HashMap::new();
     loop {
         if *stopped.borrow() {
+            // Let the calls in flight end and be recorded.
+            while let Some(done) = running.join_next().await {
+                let _ = done;
+            }
             return;
         }
-        housekeeping(&shared, &mut last_prune).await;
-        if last_refresh.elapsed() >= REFRESH_TENANTS {
-            last_refresh = Instant::now();
-            if let Err(e) = shared.refresh_tenants().await {
-                tracing::error!(error = %e, "could not read the tenants");
+        if last_chores.is_none_or(|t| t.elapsed() >= CHORES_EVERY) {
+            last_chores = Some(Instant::now());
+            housekeeping(&shared, &mut last_prune).await;
+            if last_refresh.elapsed() >= REFRESH_TENANTS {
+                last_refresh = Instant::now();
+                if let Err(e) = shared.refresh_tenants().await {
+                    tracing::error!(error = %e, "could not read the tenants");
+                }
             }
-        }
-        let paused: Vec<String> = shared.account_problems().into_keys().collect();
-        probed.retain(|t, _| paused.contains(t));
-        for tenant in &paused {
-            if probed
-                .get(tenant)
-                .is_some_and(|at| at.elapsed() < shared.config.account_probe)
-            {
-                continue;
-            }
-            probed.insert(tenant.clone(), Instant::now());
-            if probe(&shared, tenant, &stopped).await {
-                resume(&shared, tenant);
+            let paused: Vec<String> = shared.account_problems().into_keys().collect();
+            probed.retain(|t, _| paused.contains(t));
+            for tenant in &paused {
+                if in_flight.get(tenant).is_some_and(|n| *n > 0)
+                    || probed
+                        .get(tenant)
+                        .is_some_and(|at| at.elapsed() < shared.config.account_probe)
+                {
+                    continue;
+                }
+                probed.insert(tenant.clone(), Instant::now());
+                if probe(&shared, tenant, &stopped).await {
+                    resume(&shared, tenant);
+                }
             }
         }
         let paused: Vec<String> = shared.account_problems().into_keys().collect();
         let (waiting, next_end) = backoff.waiting();
-        let except: Vec<String> = paused.iter().chain(&waiting).cloned().collect();
-        let round = deliver_round(&shared, &stopped, &except).await;
-        let worked = match round {
-            Err(()) => {
-                // The database failed: nothing can be claimed or recorded; wait and try again.
-                let wait = crate::retry::pause(store_failures, jitter());
-                store_failures = store_failures.saturating_add(1);
-                tokio::select! {
-                    _ = stopped.changed() => {}
-                    _ = tokio::time::sleep(wait) => {}
+        let free = PARALLEL_LANES.saturating_sub(running.len());
+        let mut claimed_any = false;
+        if free > 0 {
+            let full = in_flight
+                .iter()
+                .filter(|(_, n)| **n >= PER_TENANT)
+                .map(|(t, _)| t.clone());
+            let except: Vec<String> = paused.iter().chain(&waiting).cloned().chain(full).collect();
+            match claim(&shared, free, &except).await {
+                Err(()) => {
+                    // The database failed: nothing can be claimed or recorded; wait, try again.
+                    let wait = crate::retry::pause(store_failures, jitter());
+                    store_failures = store_failures.saturating_add(1);
+                    tokio::select! {
+                        _ = stopped.changed() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    continue;
                 }
-                continue;
-            }
-            Ok(outcomes) => {
-                store_failures = 0;
-                let worked = !outcomes.is_empty();
-                for (tenant, outcome) in outcomes {
-                    match outcome {
-                        Outcome::Done => backoff.succeeded(&tenant),
-                        Outcome::Later => {
-                            let wait = backoff.failed(&tenant);
-                            tracing::warn!(
-                                tenant = label(&tenant),
-                                retry_in_ms = wait.as_millis() as u64,
-                                "SALESmanago unavailable; this tenant's delivery paused"
-                            );
-                        }
-                        Outcome::Account(reason) => {
-                            probed.insert(tenant.clone(), Instant::now());
-                            pause_for_account(&shared, &tenant, &reason);
-                        }
-                        Outcome::Stopped => {}
+                Ok(claimed) => {
+                    store_failures = 0;
+                    claimed_any = !claimed.is_empty();
+                    for (event, client) in claimed {
+                        let tenant = event.tenant.clone();
+                        *in_flight.entry(tenant.clone()).or_default() += 1;
+                        let (shared, stopped) = (shared.clone(), stopped.clone());
+                        running.spawn(async move {
+                            let outcome = deliver(&shared, &client, event, &stopped).await;
+                            (tenant, outcome)
+                        });
                     }
                 }
-                worked
             }
-        };
-        if worked {
-            continue;
         }
-        // Idle: a new batch wakes the forwarder; a paused tenant's next probe, the end of a
-        // back-off, or another instance's work (released claims) may come before that.
-        let mut idle = Duration::from_millis(500);
+        // Wait for a call to end, or (nothing claimable) for new work: a new batch wakes the
+        // forwarder; a paused tenant's probe, the end of a back-off, or another instance's
+        // released claims may come before that.
+        let mut idle = if claimed_any && free > 0 && running.len() < PARALLEL_LANES {
+            Duration::ZERO
+        } else {
+            CHORES_EVERY
+        };
         if !paused.is_empty() {
             idle = idle.min(shared.config.account_probe);
         }
@@ -182,9 +196,40 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = stopped.changed() => {}
-            _ = shared.wake.notified() => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                match done {
+                    Ok((tenant, outcome)) => {
+                        if let Some(n) = in_flight.get_mut(&tenant) {
+                            *n = n.saturating_sub(1);
+                        }
+                        match outcome {
+                            Outcome::Done => backoff.succeeded(&tenant),
+                            Outcome::Later => {
+                                let wait = backoff.failed(&tenant);
+                                tracing::warn!(
+                                    tenant = label(&tenant),
+                                    retry_in_ms = wait.as_millis() as u64,
+                                    "SALESmanago unavailable; this tenant's delivery paused"
+                                );
+                            }
+                            Outcome::Account(reason) => {
+                                probed.insert(tenant.clone(), Instant::now());
+                                pause_for_account(&shared, &tenant, &reason);
+                            }
+                            Outcome::Stopped => {}
+                        }
+                    }
+                    // A panicking delivery leaves its event claimed: taken again after the lease.
+                    Err(e) => {
+                        tracing::error!(error = %e, "a delivery task failed");
+                        in_flight.retain(|_, n| *n > 0);
+                    }
+                }
+            }
+            _ = shared.wake.notified(), if running.len() < PARALLEL_LANES => {}
             _ = tokio::time::sleep(idle) => {}
         }
+        in_flight.retain(|_, n| *n > 0);
     }
 }
 
@@ -309,15 +354,16 @@ async fn release(shared: &Shared, id: &str) {
     }
 }
 
-/// One round: claims what is due (tenants in `except` left out), delivers it, and answers each
-/// event's tenant and outcome; `Err` when the store could not be read.
-async fn deliver_round(
+/// Claims up to `limit` due events (tenants in `except` left out), with each one's client; an
+/// event whose tenant cannot deliver is released (a paused account) or cancelled (an uninstalled
+/// store). `Err` when the store could not be read.
+async fn claim(
     shared: &Arc<Shared>,
-    stopped: &watch::Receiver<bool>,
+    limit: usize,
     except: &[String],
-) -> Result<Vec<(String, Outcome)>, ()> {
+) -> Result<Vec<(Outbound, Client)>, ()> {
     let request = ClaimRequest {
-        limit: ROUND,
+        limit,
         per_tenant: PER_TENANT,
         only: None,
         except,
@@ -330,17 +376,14 @@ async fn deliver_round(
             return Err(());
         }
     };
-    let slots = Arc::new(Semaphore::new(PARALLEL_LANES));
-    let mut running = JoinSet::new();
-    let mut outcomes = Vec::new();
+    let mut ready = Vec::with_capacity(claimed.len());
     for event in claimed {
-        let tenant = event.tenant.clone();
-        let client = match shared.client(&tenant) {
-            Ok(c) => c,
+        match shared.client(&event.tenant) {
+            Ok(client) => ready.push((event, client)),
             Err(reason) => {
                 let store = shared
                     .tenants()
-                    .uninstalled_store(&tenant)
+                    .uninstalled_store(&event.tenant)
                     .map(str::to_owned);
                 match store {
                     // A batch routed just before the uninstall and committed after it: cancelled
@@ -352,26 +395,13 @@ async fn deliver_round(
                     }
                     None => {
                         release(shared, &event.id).await;
-                        outcomes.push((tenant, Outcome::Account(reason)));
+                        pause_for_account(shared, &event.tenant, &reason);
                     }
                 }
-                continue;
             }
-        };
-        let (shared, stopped, slots) = (shared.clone(), stopped.clone(), slots.clone());
-        running.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            (tenant, deliver(&shared, &client, event, &stopped).await)
-        });
-    }
-    while let Some(done) = running.join_next().await {
-        match done {
-            Ok(outcome) => outcomes.push(outcome),
-            // A panicking delivery leaves its event claimed: another round takes it after the lease.
-            Err(e) => tracing::error!(error = %e, "a delivery task failed"),
         }
     }
-    Ok(outcomes)
+    Ok(ready)
 }
 
 /// Delivers one claimed event and records the answer.
@@ -392,7 +422,7 @@ async fn deliver(
         match contacts::ensure(shared, &event.tenant, email).await {
             Ok(_) => {}
             Err(NoContact::Account(reason)) => {
-                record_retry(shared, &id, &reason).await;
+                record_retry(shared, &id, 0, &reason).await;
                 return Outcome::Account(reason);
             }
             Err(NoContact::Refused(reason)) => {
@@ -404,7 +434,7 @@ async fn deliver(
             }
             Err(NoContact::Later(reason)) => {
                 tracing::warn!(%id, %reason, "the event's contact could not be upserted; will retry");
-                record_retry(shared, &id, &reason).await;
+                record_retry(shared, &id, later(&event), &reason).await;
                 return Outcome::Later;
             }
         }
@@ -415,7 +445,13 @@ async fn deliver(
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the cart's event id");
-                record_retry(shared, &id, "could not read the cart's event id").await;
+                record_retry(
+                    shared,
+                    &id,
+                    later(&event),
+                    "could not read the cart's event id",
+                )
+                .await;
                 return Outcome::Later;
             }
         },
@@ -472,25 +508,31 @@ async fn deliver(
             m.account_refusals.fetch_add(1, Relaxed);
             tracing::debug!(%id, %reason, "SALESmanago refused the account; the event is kept");
             // Due again as it was: the queue keeps its order for when the account works.
-            record_retry(shared, &id, &reason).await;
+            record_retry(shared, &id, 0, &reason).await;
             Outcome::Account(reason)
         }
         Answer::Later(reason) => {
             m.retried.fetch_add(1, Relaxed);
             tracing::warn!(%id, %reason, "delivery failed; will retry");
-            // Due again when the tenant's pause ends; meanwhile the contact's and cart's later
-            // events wait behind it, so the queue keeps its order.
-            record_retry(shared, &id, &reason).await;
+            // Due again after its own pause, for every instance (this one also leaves the tenant
+            // be meanwhile); the contact's and cart's later events wait behind it, in order.
+            record_retry(shared, &id, later(&event), &reason).await;
             Outcome::Later
         }
     }
 }
 
-/// The event goes again (its tenant's pause decides when this instance tries).
-async fn record_retry(shared: &Shared, id: &str, reason: &str) {
-    if let Err(e) = shared.store.retry(id, 0, reason).await {
+/// The event goes again, at `next_at_ms` (0: as soon as its tenant may).
+async fn record_retry(shared: &Shared, id: &str, next_at_ms: u64, reason: &str) {
+    if let Err(e) = shared.store.retry(id, next_at_ms, reason).await {
         tracing::error!(%id, error = %e, "could not record a retry; the event is due again when its claim ends");
     }
+}
+
+/// When an event SALESmanago could not take is due again: its own attempts' pause, kept in the
+/// store, so that no instance calls for it before then.
+fn later(event: &Outbound) -> u64 {
+    now_ms().saturating_add(crate::retry::pause(event.attempts, jitter()).as_millis() as u64)
 }
 
 /// The event is not sent, ever.

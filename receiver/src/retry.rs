@@ -4,10 +4,10 @@
 //! The receiver keeps its own schedule instead of the browser outbox's: the two wait for
 //! different things. A tab retries one shopper's events against our receiver, thousands of tabs
 //! at once, and its waits are bounded by how long a shopper stays (1 s doubling to 5 min, full
-//! jitter to spread the herd). The receiver is one client of one SALESmanago account and pauses
-//! every shopper's events together, so:
-//! - the first pause is short ([`FIRST`]): one failed call is usually a blip, and the whole queue
-//!   waits on it;
+//! jitter to spread the herd). The receiver is one client of each store's SALESmanago account and
+//! pauses every shopper's events of that store together, so:
+//! - the first pause is short ([`FIRST`]): one failed call is usually a blip, and the store's whole
+//!   queue waits on it;
 //! - the pause doubles to at most [`MAX`], a minute: during a long outage that is one probe call a
 //!   minute, which costs SALESmanago nothing, and once it is back delivery resumes within a minute
 //!   rather than within five;

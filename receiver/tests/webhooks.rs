@@ -909,3 +909,66 @@ async fn a_stores_secrets_are_sealed_at_rest_and_another_key_pauses_only_that_st
     assert_eq!((status, health.as_str()), (200, "ok\n"));
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_store_whose_salesmanago_hangs_or_fails_slows_no_other_store() {
+    let (fast, r, url, _) = cloud("wh-isolation").await;
+    // Store 1's account answers each call after 4 s; store 2's at once.
+    let slow = Fake::start().await;
+    slow.add_account(account("client-a"));
+    slow.set_answer_delay(Duration::from_secs(4));
+    send_settings(&url, 1, &account("client-a"), &slow.url).await;
+    send_settings(&url, 2, &account("client-b"), &fast.url).await;
+    // Store 1 has a backlog (20 shoppers) when store 2's shoppers arrive.
+    for i in 0..20 {
+        assert_eq!(
+            post(&url, &store_batch("client-a", "1", &format!("a-{i}")))
+                .await
+                .0,
+            200
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let posted = std::time::Instant::now();
+    for i in 0..10 {
+        assert_eq!(
+            post(&url, &store_batch("client-b", "2", &format!("b-{i}")))
+                .await
+                .0,
+            200
+        );
+    }
+    fast.wait_for_taken(10, secs(3)).await;
+    let took = posted.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "store 2 waited {took:?} behind store 1"
+    );
+    assert!(
+        slow.taken().len() <= salla_salesmanago_receiver::forwarder::PER_TENANT,
+        "store 1 has at most its share of the calls in flight"
+    );
+    // Now store 1's SALESmanago is down (503): it backs off; store 2 goes on at once.
+    slow.set_answer_delay(Duration::ZERO);
+    slow.set_down(true);
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let posted = std::time::Instant::now();
+    for i in 10..15 {
+        assert_eq!(
+            post(&url, &store_batch("client-b", "2", &format!("b-{i}")))
+                .await
+                .0,
+            200
+        );
+    }
+    fast.wait_for_taken(15, secs(3)).await;
+    assert!(
+        posted.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        posted.elapsed()
+    );
+    // And when it is back, store 1's events all arrive.
+    slow.set_down(false);
+    slow.wait_for_taken(20, secs(30)).await;
+    r.stop().await;
+}
