@@ -149,12 +149,10 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         let free = PARALLEL_LANES.saturating_sub(running.len());
         let mut claimed_any = false;
         if free > 0 {
-            let full = in_flight
-                .iter()
-                .filter(|(_, n)| **n >= PER_TENANT)
-                .map(|(t, _)| t.clone());
-            let except: Vec<String> = paused.iter().chain(&waiting).cloned().chain(full).collect();
-            match claim(&shared, free, &except).await {
+            let except: Vec<String> = paused.iter().chain(&waiting).cloned().collect();
+            let held: Vec<(String, usize)> =
+                in_flight.iter().map(|(t, n)| (t.clone(), *n)).collect();
+            match claim(&shared, free, &except, &held).await {
                 Err(()) => {
                     // The database failed: nothing can be claimed or recorded; wait, try again.
                     let wait = crate::retry::pause(store_failures, jitter());
@@ -322,6 +320,7 @@ async fn probe(shared: &Arc<Shared>, tenant: &str, stopped: &watch::Receiver<boo
         per_tenant: 1,
         only: Some(tenant),
         except: &[],
+        held: &[],
         lease: shared.config.claim_lease,
     };
     let first = match shared.store.claim(now_ms(), &request).await {
@@ -361,12 +360,14 @@ async fn claim(
     shared: &Arc<Shared>,
     limit: usize,
     except: &[String],
+    held: &[(String, usize)],
 ) -> Result<Vec<(Outbound, Client)>, ()> {
     let request = ClaimRequest {
         limit,
         per_tenant: PER_TENANT,
         only: None,
         except,
+        held,
         lease: shared.config.claim_lease,
     };
     let claimed = match shared.store.claim(now_ms(), &request).await {
@@ -457,6 +458,26 @@ async fn deliver(
         },
         _ => None,
     };
+    // The upsert may have taken a while: a newer CART, the order, or the store's uninstall may
+    // have finished this event meanwhile (what is on its way already cannot be called back).
+    match shared.store.still_queued(&id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(%id, "finished while it was claimed; not sent");
+            return Outcome::Done;
+        }
+        Err(e) => {
+            tracing::error!(%id, error = %e, "could not read the event's state");
+            record_retry(
+                shared,
+                &id,
+                later(&event),
+                "could not read the event's state",
+            )
+            .await;
+            return Outcome::Later;
+        }
+    }
     // An email names the shopper who signed in; the `smclient` id beside it may be the cookie
     // of someone who used this browser before (docs/protocol.md §3), and SALESmanago would
     // file the event under that id. The email's contact exists by now (ensured above).

@@ -22,7 +22,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_queue ON events (tenant, seq) WHERE state = 'queued';
 CREATE INDEX events_contact ON events (tenant, (COALESCE(contact_id, email)), seq)
-    WHERE state = 'queued';
+    WHERE state = 'queued' OR claimed_until > 0;
 CREATE INDEX events_cart ON events (tenant, external_id, seq) WHERE event_type = 'CART';
 CREATE INDEX events_anonymous ON events (anonymous_id, state);
 CREATE INDEX events_state ON events (state, received_at);

@@ -30,9 +30,10 @@ DROP TABLE events;
 ALTER TABLE events_next RENAME TO events;
 -- The queue of each tenant in arrival order (the claim ranks tenants' events against each other).
 CREATE INDEX events_queue ON events (tenant, seq) WHERE state = 'queued';
--- "Is an earlier event of this contact still queued?" (a contact's events go in order).
+-- "Is an earlier event of this contact still queued, or on its way?" (a contact's events go in
+-- order).
 CREATE INDEX events_contact ON events (tenant, (COALESCE(contact_id, email)), seq)
-    WHERE state = 'queued';
+    WHERE state = 'queued' OR claimed_until > 0;
 -- A cart's CART events: the newest supersedes the older ones, and they go in order (one superseded
 -- while it was being sent holds the next until its call is recorded).
 CREATE INDEX events_cart ON events (tenant, external_id, seq) WHERE event_type = 'CART';

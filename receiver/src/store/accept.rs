@@ -14,6 +14,10 @@ use sqlx::Row;
 
 use EventState::{Duplicate, Expired, Queued, Superseded, Waiting};
 
+/// How often a transaction that met another instance's (a deadlock, on PostgreSQL) is tried again:
+/// the database rolled it back whole, so trying again is safe.
+const CONFLICT_RETRIES: u32 = 5;
+
 /// What an order's PURCHASE meets in `orders`.
 enum Claim {
     /// The first PURCHASE of the order.
@@ -28,6 +32,21 @@ impl Store {
     /// email. `max_waiting` bounds how many events may wait for a contact per anonymous id. The
     /// answer is one [`Accepted`] per batch, in order.
     pub async fn accept(
+        &self,
+        arriving: &[Arriving<'_>],
+        now_ms: u64,
+        max_waiting: usize,
+    ) -> Result<Vec<Accepted>> {
+        let mut attempt = 0;
+        loop {
+            match self.accept_all(arriving, now_ms, max_waiting).await {
+                Err(e) if e.is_conflict() && attempt < CONFLICT_RETRIES => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn accept_all(
         &self,
         arriving: &[Arriving<'_>],
         now_ms: u64,
@@ -174,6 +193,16 @@ impl Store {
 
     /// Stores a PURCHASE from Salla's webhook, unless the order has one already.
     pub async fn accept_order(&self, order: &WebhookOrder, now_ms: u64) -> Result<OrderOutcome> {
+        let mut attempt = 0;
+        loop {
+            match self.accept_order_once(order, now_ms).await {
+                Err(e) if e.is_conflict() && attempt < CONFLICT_RETRIES => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn accept_order_once(&self, order: &WebhookOrder, now_ms: u64) -> Result<OrderOutcome> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO events (id, received_at, source, event_type, external_id, contact_event,

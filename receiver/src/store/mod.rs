@@ -228,6 +228,19 @@ pub enum StoreError {
     Location(String),
 }
 
+impl StoreError {
+    /// The database rolled the transaction back because it met another one (PostgreSQL's
+    /// deadlock or serialization failure: SQLSTATE 40P01, 40001); trying again is safe.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 /// The receiver's durable state (cheap to clone: a pool).

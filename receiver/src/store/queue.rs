@@ -39,6 +39,9 @@ pub struct ClaimRequest<'a> {
     pub only: Option<&'a str>,
     /// Not these tenants' (paused, or backing off after SALESmanago failed them).
     pub except: &'a [String],
+    /// Events of these tenants the claimer holds already (its calls in flight): they count
+    /// against `per_tenant`.
+    pub held: &'a [(String, usize)],
     /// How long the claim holds: past it, another instance may take the events (this one died).
     pub lease: Duration,
 }
@@ -60,84 +63,136 @@ fn outbound(r: &AnyRow) -> std::result::Result<Outbound, sqlx::Error> {
     })
 }
 
-/// The events a claim may take: queued, due, not claimed by anyone, and first of their contact
-/// and (a CART) of their cart among the queued ones — and a CART also waits for an older CART of
-/// its cart that a newer one superseded while it was being sent (until that call is recorded, the
-/// cart's SALESmanago eventId is not known, and the newer CART would add a second event);
-/// ranked within their tenant. `$1` now,
-/// `$2` the excluded tenants (JSON array), `$3` the only tenant or NULL.
-fn candidates(backend: Backend) -> String {
-    let excluded = match backend {
-        Backend::Sqlite => "SELECT value FROM json_each($2)",
-        Backend::Postgres => "SELECT jsonb_array_elements_text(CAST($2 AS jsonb))",
+/// The first `$3` events of tenant `$1` a claim may take at `$2`: queued, due, not claimed by
+/// anyone, and first of their contact and (a CART) of their cart — an earlier event of either
+/// still queued, or superseded while its call was on its way (claimed), holds them back: until
+/// that call is recorded the contact's order would break, and a cart's SALESmanago eventId is
+/// not known, so a newer CART would add a second event. Each `(… OR claimed_until > 0)` term is
+/// the partial index's own condition, written out so that the planner may use it.
+fn first_of_tenant(backend: Backend) -> String {
+    let lock = match backend {
+        // The single connection: nothing else runs inside the claim's transaction.
+        Backend::Sqlite => "",
+        // Rows another instance is claiming right now are skipped, not waited for.
+        Backend::Postgres => "FOR UPDATE OF e SKIP LOCKED",
     };
     format!(
-        "SELECT e.seq, ROW_NUMBER() OVER (PARTITION BY e.tenant ORDER BY e.seq) AS rank
-         FROM events e
-         WHERE e.state = 'queued' AND e.next_at <= $1 AND e.claimed_until <= $1
-           AND e.tenant NOT IN ({excluded})
-           AND (CAST($3 AS TEXT) IS NULL OR e.tenant = $3)
+        "SELECT e.seq FROM events e
+         WHERE e.tenant = $1 AND e.state = 'queued' AND e.next_at <= $2 AND e.claimed_until <= $2
            AND NOT EXISTS (
                SELECT 1 FROM events p
-               WHERE p.tenant = e.tenant AND p.state = 'queued' AND p.seq < e.seq
-                 AND COALESCE(p.contact_id, p.email) = COALESCE(e.contact_id, e.email))
+               WHERE p.tenant = e.tenant AND p.seq < e.seq
+                 AND COALESCE(p.contact_id, p.email) = COALESCE(e.contact_id, e.email)
+                 AND (p.state = 'queued' OR p.claimed_until > 0)
+                 AND (p.state = 'queued' OR p.claimed_until > $2))
            AND NOT (e.event_type = 'CART' AND EXISTS (
                SELECT 1 FROM events p
                WHERE p.tenant = e.tenant AND p.event_type = 'CART'
                  AND p.external_id = e.external_id AND p.seq < e.seq
-                 AND (p.state = 'queued' OR p.claimed_until > $1)))"
+                 AND (p.state = 'queued' OR p.claimed_until > $2)))
+         ORDER BY e.seq LIMIT $3 {lock}"
     )
 }
 
 impl Store {
-    /// Claims due events for delivery, in one atomic step: each is the first queued event of its
+    /// Claims due events for delivery, in one transaction: each is the first queued event of its
     /// contact and of its cart, so that however many instances deliver, a contact's events and a
-    /// cart's add and updates go in order; the round is shared fairly between tenants
-    /// (`per_tenant` each, oldest first). The events stay claimed until they are recorded
+    /// cart's add and updates go in order; tenants take turns, the one waiting longest first,
+    /// `per_tenant` events each at most. The events stay claimed until they are recorded
     /// ([`delivered`](Store::delivered), [`retry`](Store::retry), [`failed`](Store::failed)),
     /// released, or the lease passes.
+    ///
+    /// Its cost follows the tenants with due events and the events it takes, not the queue's
+    /// length: each tenant's queue is read in order only until its first claimable events.
     pub async fn claim(&self, now_ms: u64, req: &ClaimRequest<'_>) -> Result<Vec<Outbound>> {
-        let candidates = candidates(self.backend);
-        let sql = match self.backend {
-            // The single connection: nothing runs between the read and the update.
-            Backend::Sqlite => format!(
-                "WITH ranked AS ({candidates})
-                 UPDATE events SET claimed_until = $4
-                 WHERE seq IN (SELECT seq FROM ranked WHERE rank <= $6 ORDER BY rank, seq LIMIT $5)
-                 RETURNING {OUTBOUND}, seq"
-            ),
-            // Rows another instance is claiming right now are skipped, not waited for; the update
-            // checks again that each is still unclaimed.
-            Backend::Postgres => format!(
-                "WITH ranked AS ({candidates}),
-                 picked AS (
-                     SELECT ev.seq FROM events ev JOIN ranked ON ranked.seq = ev.seq
-                     WHERE ranked.rank <= $6 AND ev.state = 'queued' AND ev.claimed_until <= $1
-                     ORDER BY ranked.rank, ev.seq LIMIT $5
-                     FOR UPDATE OF ev SKIP LOCKED)
-                 UPDATE events SET claimed_until = $4 FROM picked
-                 WHERE events.seq = picked.seq
-                 RETURNING {OUTBOUND}, events.seq"
-            ),
+        let now = ms(now_ms);
+        let mut tx = self.pool.begin().await?;
+        let tenants: Vec<String> = match req.only {
+            Some(t) => vec![t.to_owned()],
+            None => sqlx::query(
+                "SELECT tenant FROM events
+                 WHERE state = 'queued' AND next_at <= $1 AND claimed_until <= $1
+                 GROUP BY tenant ORDER BY MIN(seq)",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?,
         };
-        let except = serde_json::to_string(req.except).unwrap_or_else(|_| "[]".into());
+        let first = first_of_tenant(self.backend);
+        let mut picked: Vec<i64> = Vec::new();
+        for tenant in tenants.iter().filter(|t| !req.except.contains(t)) {
+            let held = req
+                .held
+                .iter()
+                .find(|(t, _)| t == tenant)
+                .map_or(0, |(_, n)| *n);
+            let want = req
+                .per_tenant
+                .saturating_sub(held)
+                .min(req.limit.saturating_sub(picked.len()));
+            if want == 0 && picked.len() < req.limit {
+                continue;
+            }
+            if want == 0 {
+                break;
+            }
+            for row in sqlx::query(&first)
+                .bind(tenant)
+                .bind(now)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                picked.push(row.try_get(0)?);
+            }
+        }
+        if picked.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let until = now_ms.saturating_add(req.lease.as_millis() as u64);
-        let rows = sqlx::query(&sql)
-            .bind(ms(now_ms))
-            .bind(except)
-            .bind(req.only)
-            .bind(ms(until))
-            .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(req.per_tenant).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        // RETURNING gives no order: arrival order, as lanes expect.
+        let list = (0..picked.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE events SET claimed_until = $1 WHERE seq IN ({list}) RETURNING {OUTBOUND}, seq"
+        );
+        let mut update = sqlx::query(&sql).bind(ms(until));
+        for seq in &picked {
+            update = update.bind(*seq);
+        }
+        let rows = update.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        // RETURNING gives no order: arrival order.
         let mut claimed = rows
             .iter()
             .map(|r| Ok((r.try_get::<i64, _>(8)?, outbound(r)?)))
             .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
         claimed.sort_by_key(|(seq, _)| *seq);
         Ok(claimed.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Whether a claimed event is still to be sent: a newer CART of its cart, an order that
+    /// closed its cart, or its store's uninstall may have finished it while it was claimed. One
+    /// that is not has its claim let go.
+    pub async fn still_queued(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT state FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let state: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        if state.as_deref() == Some(EventState::Queued.as_str()) {
+            return Ok(true);
+        }
+        sqlx::query("UPDATE events SET claimed_until = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(false)
     }
 
     /// Lets go of claimed events not delivered (a stopping instance): due again at once.
