@@ -377,3 +377,24 @@ async fn finished_events_are_forgotten_after_their_retention_and_waiting_ones_ex
     accept(&store, "", "c-1", &[("sent-old", "VISIT", None)]).await;
     assert_eq!(store.counts().await.unwrap().queued, 2);
 }
+
+#[tokio::test]
+async fn two_carts_of_one_cart_in_one_batch_leave_the_later() {
+    let (store, _) = open("store-two-carts").await;
+    accept(
+        &store,
+        "",
+        "c-1",
+        &[
+            ("cart-old", "CART", Some("a")),
+            ("cart-new", "CART", Some("a")),
+        ],
+    )
+    .await;
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.queued, c.superseded), (1, 1));
+    assert_eq!(
+        ids(&store.claim(NOW, &request(10)).await.unwrap()),
+        ["cart-new"]
+    );
+}

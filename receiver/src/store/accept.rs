@@ -52,7 +52,7 @@ impl Store {
         now_ms: u64,
         max_waiting: usize,
     ) -> Result<Vec<Accepted>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut accepted = Vec::with_capacity(arriving.len());
         for a in arriving {
             accepted.push(
@@ -82,34 +82,15 @@ impl Store {
             (false, Some(_)) => (Waiting, None),
             (false, None) => (Expired, Some(UNATTACHED)),
         };
+        let mut inserted = insert_events(tx, batch, tenant, now_ms, state, error).await?;
         for e in &batch.events {
-            let event_type = e.contact_event.event_type.as_str();
             let external_id = e.contact_event.external_id.as_deref();
-            let inserted = sqlx::query(
-                "INSERT INTO events (id, received_at, anonymous_id, source, event_type, external_id,
-                     contact_event, contact_id, email, state, error, tenant)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&e.id)
-            .bind(ms(now_ms))
-            .bind(anonymous_id)
-            .bind(&e.source)
-            .bind(event_type)
-            .bind(external_id)
-            .bind(e.contact_event.to_json())
-            .bind(contact.contact_id.as_deref())
-            .bind(contact.email.as_deref())
-            .bind(state.as_str())
-            .bind(error)
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
+            // Each id once: a second event of the batch with the same id is a duplicate too.
+            let Some(at) = inserted.iter().position(|id| *id == e.id) else {
                 accepted.duplicates += 1;
                 continue;
-            }
+            };
+            inserted.swap_remove(at);
             // One PURCHASE per order: the webhook's `order.created` may have come first.
             if let (ExternalEventType::Purchase, Some(order)) =
                 (e.contact_event.event_type, external_id)
@@ -125,14 +106,16 @@ impl Store {
                 accepted.unattached += 1;
                 continue;
             }
-            // The latest cart wins: an older CART of the same cart still waiting would overwrite
+            // The latest cart wins (the batch's events are all stored by now: only older ones go
+            // by arrival, `seq`): an older CART of the same cart still waiting would overwrite
             // a newer one in SALESmanago if it went later. One being delivered right now (claimed)
             // is superseded too; this one waits for that call to end (see `queue::candidates`).
             if e.contact_event.event_type == ExternalEventType::Cart {
                 sqlx::query(
                     "UPDATE events SET state = $5
                      WHERE tenant = $4 AND event_type = 'CART' AND external_id IS NOT DISTINCT FROM $1
-                       AND anonymous_id IS NOT DISTINCT FROM $2 AND id <> $3
+                       AND anonymous_id IS NOT DISTINCT FROM $2
+                       AND seq < (SELECT seq FROM events WHERE id = $3)
                        AND state IN ('queued', 'waiting')",
                 )
                 .bind(external_id)
@@ -203,7 +186,7 @@ impl Store {
     }
 
     async fn accept_order_once(&self, order: &WebhookOrder, now_ms: u64) -> Result<OrderOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO events (id, received_at, source, event_type, external_id, contact_event,
                  email, state, tenant)
@@ -254,6 +237,66 @@ impl Store {
         tx.commit().await?;
         Ok(outcome)
     }
+}
+
+/// Inserts a batch's events in one statement (one round trip to the database, not one per
+/// event); answers the ids that were new (an id stored before, or twice in the batch, is
+/// inserted once).
+async fn insert_events(
+    tx: &mut AnyConnection,
+    batch: &ReceivedBatch,
+    tenant: &str,
+    now_ms: u64,
+    state: EventState,
+    error: Option<&str>,
+) -> Result<Vec<String>> {
+    if batch.events.is_empty() {
+        return Ok(Vec::new());
+    }
+    // $1–$7 are the batch's; each event has five of its own.
+    let rows = (0..batch.events.len())
+        .map(|i| {
+            let p = 8 + 5 * i;
+            format!(
+                "(${p}, $1, $2, ${}, ${}, ${}, ${}, $3, $4, $5, $6, $7)",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO events (id, received_at, anonymous_id, source, event_type, external_id,
+             contact_event, contact_id, email, state, error, tenant)
+         VALUES {rows}
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id"
+    );
+    let contact = &batch.contact;
+    let mut query = sqlx::query(&sql)
+        .bind(ms(now_ms))
+        .bind(batch.anonymous_id.as_ref().map(|a| a.as_str()))
+        .bind(contact.contact_id.as_deref())
+        .bind(contact.email.as_deref())
+        .bind(state.as_str())
+        .bind(error)
+        .bind(tenant);
+    for e in &batch.events {
+        query = query
+            .bind(&e.id)
+            .bind(&e.source)
+            .bind(e.contact_event.event_type.as_str())
+            .bind(e.contact_event.external_id.as_deref())
+            .bind(e.contact_event.to_json());
+    }
+    query
+        .fetch_all(tx)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get::<String, _>(0)?))
+        .collect()
 }
 
 /// Sets a new event's state and why.

@@ -129,7 +129,7 @@ impl Store {
 
     /// Records a store's tenant from its settings; the store's other tenants are replaced.
     pub async fn save_tenant(&self, t: &StoreTenant, now_ms: u64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE tenants SET status = 'replaced', updated_at = $3
              WHERE store_id = $1 AND client_id <> $2 AND status = 'active'",
@@ -170,7 +170,7 @@ impl Store {
     /// The store uninstalled the app: its tenants are marked so, and their events not yet
     /// delivered are cancelled. Returns how many were.
     pub async fn uninstall(&self, store_id: &str, now_ms: u64) -> Result<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE tenants SET status = 'uninstalled', updated_at = $2 WHERE store_id = $1",
         )
