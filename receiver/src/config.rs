@@ -75,6 +75,12 @@ pub struct Config {
     /// How long an instance holds the events it claimed for delivery: past it, another instance
     /// takes them (this one died). Longer than a round of calls to SALESmanago can take.
     pub claim_lease: Duration,
+    /// Calls to SALESmanago an instance keeps in flight (`SM_PARALLEL_CALLS`, default
+    /// [`crate::forwarder::PARALLEL_LANES`]); one store takes half of them at most.
+    pub parallel_calls: usize,
+    /// How long finished events are kept (`SM_KEEP_DAYS`, default 30): their ids deduplicate
+    /// until then, so longer than a tracker retries (7 days).
+    pub keep_finished: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Requests a minute to `/collect` from one shopper's address (`SM_RATE_PER_IP`, 600): a
@@ -144,6 +150,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "SM_DATABASE_URL",
         "postgres://user:password@host/db to share one PostgreSQL between several receivers (default: SQLite in SM_DATA_DIR; never logged)",
+    ),
+    (
+        "SM_PARALLEL_CALLS",
+        "calls to SALESmanago an instance keeps in flight, half of them at most for one store (default 8)",
+    ),
+    (
+        "SM_KEEP_DAYS",
+        "days finished events are kept to deduplicate retries, at least 8 (a tracker retries for 7; default 30)",
     ),
     (
         "SM_CLAIM_LEASE",
@@ -248,7 +262,17 @@ impl Config {
         let rate_per_ip = number("SM_RATE_PER_IP", 600);
         let rate_per_origin = number("SM_RATE_PER_ORIGIN", 60_000);
         let claim_lease = Duration::from_secs(u64::from(number("SM_CLAIM_LEASE", 60)));
+        let parallel_calls =
+            number("SM_PARALLEL_CALLS", crate::forwarder::PARALLEL_LANES as u32).max(2) as usize;
+        let keep_days = number("SM_KEEP_DAYS", 30);
         let rate_per_store = number("SM_RATE_PER_STORE", 6_000);
+        if keep_days < 8 {
+            errors.push(format!(
+                "SM_KEEP_DAYS must be at least 8 (a tracker retries an event for 7 days, and a \
+                 forgotten id would be delivered again), got {keep_days}"
+            ));
+        }
+        let keep_finished = Duration::from_secs(u64::from(keep_days) * 24 * 3600);
         let mut flag = |name: &str| match get(name).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
@@ -301,6 +325,8 @@ impl Config {
                 .map(|u| u.trim().to_owned())
                 .filter(|u| !u.is_empty()),
             claim_lease,
+            parallel_calls,
+            keep_finished,
             max_body_bytes: 256 * 1024,
             rate_per_ip,
             rate_per_origin,
@@ -445,6 +471,31 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{all}\n∌ {needle}");
         }
+    }
+
+    #[test]
+    fn retention_and_parallel_calls_for_a_large_vendor() {
+        let c = Config::from_lookup(lookup(GOOD)).unwrap();
+        assert_eq!(
+            (c.keep_finished.as_secs(), c.parallel_calls),
+            (30 * 86_400, 8)
+        );
+        let mut more = GOOD.to_vec();
+        more.extend([("SM_KEEP_DAYS", "8"), ("SM_PARALLEL_CALLS", "32")]);
+        let c = Config::from_lookup(lookup(&more)).unwrap();
+        assert_eq!(
+            (c.keep_finished.as_secs(), c.parallel_calls),
+            (8 * 86_400, 32)
+        );
+        let mut short = GOOD.to_vec();
+        short.push(("SM_KEEP_DAYS", "7"));
+        let errors = Config::from_lookup(lookup(&short)).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("SM_KEEP_DAYS must be at least 8")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -38,17 +38,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Calls to SALESmanago in flight at once.
+/// Calls to SALESmanago in flight at once, by default (`SM_PARALLEL_CALLS`).
 pub const PARALLEL_LANES: usize = 8;
-/// Calls of one tenant in flight at once, at most: a store with a backlog of thousands, or whose
-/// SALESmanago answers slowly, leaves the other slots to the other stores (and one account's API
-/// never gets more than this many calls at once from one instance).
+/// Calls of one tenant in flight at once, at most, by default (half of the instance's): a store
+/// with a backlog of thousands, or whose SALESmanago answers slowly, leaves the other slots to the
+/// other stores (and one account's API never gets more than this many calls at once from one
+/// instance).
 pub const PER_TENANT: usize = PARALLEL_LANES / 2;
 /// How often the housekeeping, the tenants' refresh and the account probes run, at most.
 const CHORES_EVERY: Duration = Duration::from_millis(500);
-/// Finished events are forgotten after this long: beyond the tracker's 7-day retry horizon, so
-/// no retry can arrive for an id the receiver no longer knows.
-pub const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the tenants are read again (another instance may have taken a store's settings).
 const REFRESH_TENANTS: Duration = Duration::from_secs(2);
@@ -146,7 +144,8 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         }
         let paused: Vec<String> = shared.account_problems().into_keys().collect();
         let (waiting, next_end) = backoff.waiting();
-        let free = PARALLEL_LANES.saturating_sub(running.len());
+        let parallel = shared.config.parallel_calls;
+        let free = parallel.saturating_sub(running.len());
         let mut claimed_any = false;
         if free > 0 {
             let except: Vec<String> = paused.iter().chain(&waiting).cloned().collect();
@@ -181,7 +180,7 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         // Wait for a call to end, or (nothing claimable) for new work: a new batch wakes the
         // forwarder; a paused tenant's probe, the end of a back-off, or another instance's
         // released claims may come before that.
-        let mut idle = if claimed_any && free > 0 && running.len() < PARALLEL_LANES {
+        let mut idle = if claimed_any && free > 0 && running.len() < parallel {
             Duration::ZERO
         } else {
             CHORES_EVERY
@@ -224,7 +223,7 @@ pub async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                     }
                 }
             }
-            _ = shared.wake.notified(), if running.len() < PARALLEL_LANES => {}
+            _ = shared.wake.notified(), if running.len() < parallel => {}
             _ = tokio::time::sleep(idle) => {}
         }
         in_flight.retain(|_, n| *n > 0);
@@ -242,10 +241,16 @@ async fn housekeeping(shared: &Arc<Shared>, last_prune: &mut Option<Instant>) {
         return;
     }
     *last_prune = Some(Instant::now());
-    let before = now_ms().saturating_sub(KEEP_FINISHED.as_millis() as u64);
+    // Finished events are forgotten past the retention: beyond the tracker's 7-day retry
+    // horizon, so no retry can arrive for an id the receiver no longer knows.
+    let before = now_ms().saturating_sub(shared.config.keep_finished.as_millis() as u64);
     match shared.store.prune(before).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(events = n, "forgot finished events older than 30 days"),
+        Ok(n) => tracing::info!(
+            events = n,
+            keep_days = shared.config.keep_finished.as_secs() / 86_400,
+            "forgot finished events past their retention"
+        ),
         Err(e) => tracing::error!(error = %e, "could not prune finished events"),
     }
 }
@@ -364,7 +369,7 @@ async fn claim(
 ) -> Result<Vec<(Outbound, Client)>, ()> {
     let request = ClaimRequest {
         limit,
-        per_tenant: PER_TENANT,
+        per_tenant: (shared.config.parallel_calls / 2).max(1),
         only: None,
         except,
         held,

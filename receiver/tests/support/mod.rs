@@ -35,6 +35,8 @@ pub fn config(sm_url: &str, data_dir: &std::path::Path) -> Config {
         data_dir: data_dir.to_owned(),
         database_url: database_url(data_dir),
         claim_lease: Duration::from_secs(60),
+        parallel_calls: salla_salesmanago_receiver::forwarder::PARALLEL_LANES,
+        keep_finished: Duration::from_secs(30 * 24 * 3600),
         max_body_bytes: 256 * 1024,
         rate_per_ip: 10_000,
         rate_per_origin: 100_000,
