@@ -289,7 +289,15 @@ async fn a_secret_rotated_in_salesmanago_pauses_then_resumes_by_itself() {
     let calls = sm.wait_for_taken(3, secs(10)).await;
     assert_eq!(descriptions(&calls), ["r0", "r1", "r2"]);
     health_becomes(&url, 200).await;
-    let (_, metrics) = get_text(format!("{url}/metrics")).await;
+    // SALESmanago took the calls; the receiver records the last a moment later.
+    let deadline = std::time::Instant::now() + secs(5);
+    let metrics = loop {
+        let (_, text) = get_text(format!("{url}/metrics")).await;
+        if text.contains("sm_receiver_queue_depth 0") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     for line in [
         "sm_receiver_delivery_paused 0",
         "sm_receiver_events_failed_total 0",
