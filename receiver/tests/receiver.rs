@@ -290,14 +290,7 @@ async fn a_secret_rotated_in_salesmanago_pauses_then_resumes_by_itself() {
     assert_eq!(descriptions(&calls), ["r0", "r1", "r2"]);
     health_becomes(&url, 200).await;
     // SALESmanago took the calls; the receiver records the last a moment later.
-    let deadline = std::time::Instant::now() + secs(5);
-    let metrics = loop {
-        let (_, text) = get_text(format!("{url}/metrics")).await;
-        if text.contains("sm_receiver_queue_depth 0") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = metrics_once_recorded(&url).await;
     for line in [
         "sm_receiver_delivery_paused 0",
         "sm_receiver_events_failed_total 0",
@@ -509,21 +502,7 @@ async fn cors_health_and_metrics() {
     .await;
     sm.wait_for_taken(1, secs(10)).await;
     // SALESmanago took the call; the receiver records it a moment later.
-    let deadline = std::time::Instant::now() + secs(5);
-    let metrics = loop {
-        let text = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("sm_receiver_queue_depth 0") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = metrics_once_recorded(&url).await;
     for line in [
         "sm_receiver_events_accepted_total 1",
         "sm_receiver_events_duplicate_total 1",
@@ -533,6 +512,18 @@ async fn cors_health_and_metrics() {
         assert!(metrics.contains(line), "{metrics}\n∌ {line}");
     }
     r.stop().await;
+}
+
+/// `/metrics` once the queue is empty (every call SALESmanago took is recorded), or after 5 s.
+async fn metrics_once_recorded(url: &str) -> String {
+    let deadline = std::time::Instant::now() + secs(5);
+    loop {
+        let (_, text) = get_text(format!("{url}/metrics")).await;
+        if text.contains("sm_receiver_queue_depth 0") || std::time::Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 const OTHER_ORIGIN: &str = "https://other-store.example";

@@ -81,11 +81,8 @@ pub fn postgres() -> Option<String> {
 /// The database of the test whose data directory is `dir`: `None` on SQLite (the file in `dir`).
 pub fn database_url(dir: &std::path::Path) -> Option<String> {
     let server = postgres()?;
-    let db = database_name(dir);
     // The server's URL names its `postgres` database: the same server, this test's database.
-    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    Some(format!("{base}/{db}?{query}"))
+    Some(database::with_database(&server, &database_name(dir)))
 }
 
 /// A database name (at most 63 characters) for `dir`.
