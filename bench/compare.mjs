@@ -4,7 +4,7 @@
 //
 //   node bench/compare.mjs [runs=5]            all three, plus an empty page as the baseline
 //   node bench/compare.mjs --ours-only [runs]  our row only, for iterating on size and speed
-//   --only=segment,snowplow                    just these rows (keys: ours segment snowplow empty)
+//   --only=ours,floor                          just these rows (keys: ours segment snowplow floor empty)
 //   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
 //
 // Per tracker: bytes shipped (raw, gzip -9), script start → ready, main-thread cost of a burst of
@@ -61,6 +61,8 @@ const TRACKERS = [
   },
   { key: 'segment', pkg: '@segment/analytics-next', page: 'segment.html', entry: 'segment.entry.js', bundle: 'segment.bundle.js' },
   { key: 'snowplow', pkg: '@snowplow/browser-tracker', page: 'snowplow.html', entry: 'snowplow.entry.js', bundle: 'snowplow.bundle.js' },
+  // Issue 14's yardstick: a plain-JS queue persisted once and sent with one fetch per 40 ms window.
+  { key: 'floor', name: 'plain-JS floor (queue, persist once, fetch per 40 ms)', page: 'floor.html', files: [] },
   // The same harness and payloads with a track() that does nothing: the floor for heap and time.
   { key: 'empty', name: 'empty page (baseline)', page: 'empty.html', files: [] },
 ].filter((t) => !only || only.includes(t.key));
@@ -365,11 +367,12 @@ function table(rows) {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`];
   for (const r of rows) {
     const base = r.key === 'empty';
+    const inline = !r.bytes.raw; // the floor lives in its page
     const heap = r.heapBytes.wasm ? `${mib(r.heapBytes.js + r.heapBytes.wasm)} (${mib(r.heapBytes.js)} + ${mib(r.heapBytes.wasm)})` : mib(r.heapBytes.js);
     lines.push(`| ${[
       r.tracker,
-      base ? '—' : kb(r.bytes.raw),
-      base ? '—' : kb(r.bytes.gzip),
+      inline ? '—' : kb(r.bytes.raw),
+      inline ? '—' : kb(r.bytes.gzip),
       base ? '—' : r.wasmReadyMs === null ? r.readyMs : `${r.readyMs} (wasm arrived → ready ${r.wasmReadyMs}, of which instantiated → ready ${r.startMs})`,
       r.syncUsPerEvent.median,
       r.perCallUs.p95,
@@ -434,6 +437,16 @@ try {
 
   const rows = TRACKERS.map((t) => summarize(t, samples[t.key]));
   console.log(table(rows));
+  // Issue 14's budget: ours within 2x the plain-JS floor, main-thread time per event including
+  // deferred work, both measured in this run.
+  const row = (key) => rows.find((r) => r.key === key);
+  if (row('ours') && row('floor')) {
+    const ratio = row('ours').totalUsPerEvent / row('floor').totalUsPerEvent;
+    console.log(
+      `\nours / plain-JS floor, main-thread µs/event incl. deferred: ${row('ours').totalUsPerEvent} / ${row('floor').totalUsPerEvent} = ${ratio.toFixed(2)}x (budget 2x)`,
+    );
+    rows.find((r) => r.key === 'ours').floorRatio = round(ratio, 2);
+  }
   console.log(
     `\n${runs} cold load(s) per tracker, ${EVENTS} 'Product Added' events per burst; Chromium ${browser.version()}, headless. ` +
       'sync = the synchronous loop of calls / 1,000; p95 = per-call timings at 5 µs resolution; ' +

@@ -67,9 +67,11 @@ pub struct Answer {
 /// What to do once a request is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// The `keepalive` request failed: the batch goes again at once, without `keepalive` (no
-    /// request of this page uses it again).
-    Resend,
+    /// The `keepalive` request failed, perhaps only for this page (a navigation, the browser's
+    /// quota) and not on the wire: the receiver is asked about its events in
+    /// [`outbox::CONFIRM_DELAY_MS`], and those it does not hold go again, without `keepalive`
+    /// (no request of this page uses it again).
+    Unanswered,
     /// The receiver took the batch (with this status): its events leave storage; the next batch
     /// goes.
     Accepted(u16),
@@ -99,10 +101,14 @@ pub fn answered(
     keepalive.in_flight_bytes = keepalive.in_flight_bytes.saturating_sub(request.bytes);
     let ids = &request.batch.ids;
     let answer = match answer {
+        // Chromium fails a page's keepalive fetches as a navigation starts, while the browser
+        // still delivers them: asked about before they are sent again (by this page, if it
+        // stays; by the next one, if not).
         Err(()) if request.keepalive => {
             keepalive.broken = true;
             outbox.release(ids);
-            return Next::Resend;
+            outbox.unconfirmed(ids, now_ms);
+            return Next::Unanswered;
         }
         other => other.ok(),
     };
@@ -199,25 +205,31 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_keepalive_request_goes_again_at_once_without_keepalive() {
-        let mut o = outbox(&["a"]);
+    fn a_failed_keepalive_request_is_asked_about_then_goes_again_without_keepalive() {
+        let mut o = outbox(&["a", "b"]);
         let mut k = Keepalive::default();
         let first = send(&mut o, &mut k, 1_000, 100);
         assert!(first.keepalive);
         assert_eq!(
             answered(&mut o, &mut k, &first, Err(()), 1_000, 0.5),
-            Next::Resend
+            Next::Unanswered
         );
-        let again = send(&mut o, &mut k, 1_000, 100);
+        // Perhaps delivered (a navigation began): not resent, asked about once the delay is over.
+        assert_eq!(o.take(1_000, 100), None);
+        assert_eq!(o.take_confirm(1_500), Err(1_000 + outbox::CONFIRM_DELAY_MS));
+        let asked = o.take_confirm(2_000).unwrap();
+        assert_eq!(asked, ["a", "b"]);
+        o.confirmed(&asked, &["a".to_owned()]);
+        let again = send(&mut o, &mut k, 2_000, 100);
         assert_eq!(
             again.batch.ids,
-            ["a"],
+            ["b"],
             "no backoff: the receiver did not fail"
         );
         assert!(!again.keepalive, "never again on this page");
         // Without keepalive, no answer is the network's fault: the backoff applies.
         assert_eq!(
-            answered(&mut o, &mut k, &again, Err(()), 1_000, 0.5),
+            answered(&mut o, &mut k, &again, Err(()), 2_000, 0.5),
             Next::Retry {
                 status: None,
                 wait_ms: 500

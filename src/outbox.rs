@@ -31,6 +31,9 @@ use crate::value::Value;
 pub const MAX_BODY_BYTES: usize = 60 * 1024;
 /// Most events in one request (SALESmanago's batch call takes 1000; a receiver forwards as is).
 pub const MAX_BATCH_EVENTS: usize = 500;
+/// How long after an earlier page's unanswered request its events are asked about: time for a
+/// `keepalive` request or a beacon sent as that page left to reach the receiver.
+pub const CONFIRM_DELAY_MS: u64 = 1_000;
 /// First retry delay cap; doubles per failure up to [`MAX_BACKOFF_MS`].
 pub const BASE_BACKOFF_MS: u64 = 1_000;
 /// Longest wait between two attempts.
@@ -71,6 +74,9 @@ pub struct Entry {
     /// What kind of event it is.
     pub class: Class,
     in_flight: bool,
+    /// Sent by an earlier page that never saw the answer: asked about, not resent
+    /// (`docs/protocol.md` §2.1).
+    unconfirmed: bool,
 }
 
 impl Entry {
@@ -82,6 +88,7 @@ impl Entry {
             queued_ms,
             class,
             in_flight: false,
+            unconfirmed: false,
         }
     }
 
@@ -167,6 +174,9 @@ pub struct Outbox {
     /// The last queue time handed out (see [`Outbox::queue_time`]).
     last_queued_ms: u64,
     limits: Limits,
+    /// Unconfirmed events are not asked about before this: the earlier page's request may
+    /// still be on its way.
+    confirm_after_ms: u64,
 }
 
 impl Outbox {
@@ -250,7 +260,12 @@ impl Outbox {
     /// Makes the queue what storage holds (the events every tab of the store wrote), keeping
     /// this tab's in-flight events as they are. Stored events are taken oldest first.
     pub fn sync(&mut self, stored: Vec<Entry>) {
-        let in_flight: Vec<Entry> = self.entries.drain(..).filter(|e| e.in_flight).collect();
+        // What this tab knows of an event beyond storage (on the wire, to be asked about) stays.
+        let in_flight: Vec<Entry> = self
+            .entries
+            .drain(..)
+            .filter(|e| e.in_flight || e.unconfirmed)
+            .collect();
         // Oldest first: each event goes in after those queued at or before it. A binary
         // insertion rather than a sort: the slice sorts are ~1 KB gzip of the wasm, and at this
         // queue's size (1,000 at most) the moves are a few bulk copies, less than the storage
@@ -299,7 +314,11 @@ impl Outbox {
             events: Vec::new(),
         };
         let mut bytes = 0;
-        for e in self.entries.iter_mut().filter(|e| !e.in_flight) {
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| !e.in_flight && !e.unconfirmed)
+        {
             let size = e.json.len() + 1;
             if batch.ids.len() == MAX_BATCH_EVENTS
                 || (!batch.ids.is_empty() && bytes + size > max_bytes)
@@ -363,6 +382,66 @@ impl Outbox {
     /// backoff stays as it was.
     pub fn forget(&mut self, ids: &[String]) {
         self.entries.retain(|e| !ids.contains(&e.id));
+    }
+
+    /// An earlier page sent these at `sent_ms` and never saw the answer: the queued ones among
+    /// them are asked about, not sent, from [`CONFIRM_DELAY_MS`] after that (the request may
+    /// still be on its way). Ids not queued here are ignored.
+    pub fn unconfirmed(&mut self, ids: &[String], sent_ms: u64) {
+        for e in &mut self.entries {
+            if !e.in_flight && ids.contains(&e.id) {
+                e.unconfirmed = true;
+            }
+        }
+        self.confirm_after_ms = self
+            .confirm_after_ms
+            .max(sent_ms.saturating_add(CONFIRM_DELAY_MS));
+    }
+
+    /// The ids to ask the receiver about at `now_ms`, marked in flight: `Ok` with none when
+    /// nothing is to be asked, `Err(at)` when some are, from `at`.
+    pub fn take_confirm(&mut self, now_ms: u64) -> Result<Vec<String>, u64> {
+        let wait = self.confirm_after_ms.max(self.not_before_ms);
+        let mut ids = Vec::new();
+        for e in &mut self.entries {
+            if e.unconfirmed && !e.in_flight && ids.len() < MAX_BATCH_EVENTS {
+                if now_ms < wait {
+                    return Err(wait);
+                }
+                e.in_flight = true;
+                ids.push(e.id.clone());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The receiver answered which of `asked` it holds (`held`; nothing, without a usable
+    /// answer): those leave the outbox (returned, for the shell to remove from storage); the
+    /// others are sent again, whole, as any queued event. Nothing is dropped for a confirmation.
+    pub fn confirmed(&mut self, asked: &[String], held: &[String]) -> Vec<String> {
+        let mut gone = Vec::new();
+        for e in &mut self.entries {
+            if asked.contains(&e.id) {
+                e.in_flight = false;
+                e.unconfirmed = false;
+                if held.contains(&e.id) {
+                    gone.push(e.id.clone());
+                }
+            }
+        }
+        self.forget(&gone);
+        gone
+    }
+
+    /// What this page sent or handed over without seeing the answer, and what it has yet to
+    /// ask about: kept for the next page when this one leaves.
+    pub fn unanswered(&self, out: &mut String) {
+        for e in &self.entries {
+            if e.in_flight || e.unconfirmed {
+                out.push('\n');
+                out.push_str(&e.id);
+            }
+        }
     }
 
     /// The connection is back: the next attempt may start now, or when the receiver's
@@ -433,6 +512,68 @@ mod tests {
 
     fn of(id: &str, t: u64, class: Class) -> Entry {
         Entry::new(id.into(), format!("{{\"id\":\"{id}\"}}"), t, class)
+    }
+
+    #[test]
+    fn an_earlier_pages_unanswered_events_are_asked_about_not_resent() {
+        let mut o = Outbox::default();
+        for id in ["a", "b", "c"] {
+            o.push(of(id, 1, Class::Other));
+        }
+        // The earlier page sent a and b at 5,000 and left; "gone" is no longer queued.
+        o.unconfirmed(&["a".into(), "b".into(), "gone".into()], 5_000);
+        let batch = o.take(5_000, MAX_BODY_BYTES).unwrap();
+        assert_eq!(batch.ids, ["c"], "only the event never sent goes whole");
+        assert_eq!(
+            o.take_confirm(5_500),
+            Err(5_000 + CONFIRM_DELAY_MS),
+            "not asked while the earlier request may still be on its way"
+        );
+        let asked = o.take_confirm(6_000).unwrap();
+        assert_eq!(asked, ["a", "b"]);
+        assert_eq!(o.take_confirm(6_000), Ok(vec![]), "asked once at a time");
+        assert_eq!(o.take(6_000, MAX_BODY_BYTES), None, "in flight while asked");
+        let gone = o.confirmed(&asked, &["a".to_owned(), "zzz".to_owned()]);
+        assert_eq!(
+            gone,
+            ["a"],
+            "held: leaves the outbox; an id never asked is ignored"
+        );
+        let again = o.take(6_000, MAX_BODY_BYTES).unwrap();
+        assert_eq!(again.ids, ["b"], "not held: sent again whole");
+    }
+
+    #[test]
+    fn a_confirmation_without_an_answer_loses_nothing() {
+        let mut o = Outbox::default();
+        o.push(of("a", 1, Class::Purchase));
+        o.unconfirmed(&["a".into()], 0);
+        let asked = o.take_confirm(CONFIRM_DELAY_MS).unwrap();
+        assert_eq!(o.confirmed(&asked, &[]), Vec::<String>::new());
+        assert_eq!(o.take(CONFIRM_DELAY_MS, MAX_BODY_BYTES).unwrap().ids, ["a"]);
+    }
+
+    #[test]
+    fn unanswered_events_outlive_a_sync_and_are_kept_for_the_next_page() {
+        let mut o = Outbox::default();
+        for id in ["a", "b", "c"] {
+            o.push(of(id, 1, Class::Other));
+        }
+        o.unconfirmed(&["a".into()], 0);
+        let sent = o.take(0, MAX_BODY_BYTES).unwrap();
+        assert_eq!(sent.ids, ["b", "c"]);
+        // Storage holds all three (and another tab's d): the marks stay.
+        o.sync(vec![
+            of("a", 1, Class::Other),
+            of("b", 1, Class::Other),
+            of("c", 1, Class::Other),
+            of("d", 2, Class::Other),
+        ]);
+        assert_eq!(o.len(), 4);
+        let mut kept = String::new();
+        o.unanswered(&mut kept);
+        assert_eq!(kept, "\na\nb\nc", "in flight or still to be asked about");
+        assert_eq!(o.take(0, MAX_BODY_BYTES).unwrap().ids, ["d"]);
     }
 
     fn ids(o: &Outbox) -> Vec<&str> {

@@ -129,16 +129,7 @@ pub fn batch_from(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[En
 /// `JSON.stringify`, or [`Envelope::to_value`] natively). Only strings and integers are written
 /// here, so no float formatting is needed to build a request.
 pub fn body(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[String]) -> String {
-    let mut out = String::from("{\"v\":");
-    number::push_uint(u64::from(VERSION), &mut out);
-    out.push_str(",\"clientId\":");
-    crate::value::write_json_string(head.client_id, &mut out);
-    for (k, v) in head.fields() {
-        out.push(',');
-        write_pair(k, v, &mut out);
-    }
-    out.push_str(",\"sentAt\":");
-    number::push_uint(sent_at, &mut out);
+    let mut out = start(head, sent_at);
     out.push_str(",\"contact\":{");
     for (i, (k, v)) in contact.fields().enumerate() {
         if i > 0 {
@@ -154,6 +145,36 @@ pub fn body(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[String])
         out.push_str(event);
     }
     out.push_str("]}");
+    out
+}
+
+/// A request that only asks which of `ids` (events an earlier page sent without seeing the
+/// answer) the receiver holds (`docs/protocol.md` §2.1).
+pub fn confirm_body(head: &Head<'_>, sent_at: u64, ids: &[String]) -> String {
+    let mut out = start(head, sent_at);
+    out.push_str(",\"confirm\":[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::value::write_json_string(id, &mut out);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `{"v":1,"clientId":…,` the head's ids, `"sentAt":…` (the object left open).
+fn start(head: &Head<'_>, sent_at: u64) -> String {
+    let mut out = String::from("{\"v\":");
+    number::push_uint(u64::from(VERSION), &mut out);
+    out.push_str(",\"clientId\":");
+    crate::value::write_json_string(head.client_id, &mut out);
+    for (k, v) in head.fields() {
+        out.push(',');
+        write_pair(k, v, &mut out);
+    }
+    out.push_str(",\"sentAt\":");
+    number::push_uint(sent_at, &mut out);
     out
 }
 

@@ -37,8 +37,11 @@ pub struct ReceivedBatch {
     /// The batch named a `contact.phone` that is not `+` and digits, and it was dropped (its
     /// events are kept), as a bad email is.
     pub phone_dropped: bool,
-    /// The events, 1 to [`limits::BATCH`].
+    /// The events, 1 to [`limits::BATCH`] (none in a request that only confirms).
     pub events: Vec<ReceivedEvent>,
+    /// Ids of events an earlier page sent without seeing the answer (`docs/protocol.md` §2.1):
+    /// the answer says which of them the receiver holds. A request may carry only these.
+    pub confirm: Vec<String>,
 }
 
 /// Who a received batch names: each field checked, an email that is an address, a phone that is
@@ -158,6 +161,12 @@ pub enum BatchError {
     /// Too few or too many events.
     #[error("events must hold 1 to {max} events, got {got}", max = limits::BATCH)]
     EventCount {
+        /// How many came.
+        got: usize,
+    },
+    /// Too many ids to confirm.
+    #[error("confirm must hold at most {max} ids, got {got}", max = limits::BATCH)]
+    ConfirmCount {
         /// How many came.
         got: usize,
     },
@@ -317,6 +326,8 @@ struct BatchWire {
     contact: Option<ContactWire>,
     #[serde(default)]
     events: Option<Vec<EventWire>>,
+    #[serde(default)]
+    confirm: Option<Vec<Wire<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -518,12 +529,26 @@ impl BatchWire {
             phone: contact.phone.filter(|_| !phone_dropped),
             ..contact
         };
-        let wires = self
-            .events
-            .ok_or_else(|| field("events", Problem::Missing))?;
-        if wires.is_empty() || wires.len() > limits::BATCH {
-            return Err(BatchError::EventCount { got: wires.len() });
+        let confirm = self
+            .confirm
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| identifier(Some(id), || format!("confirm[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if confirm.len() > limits::BATCH {
+            return Err(BatchError::ConfirmCount { got: confirm.len() });
         }
+        // A request that only asks which earlier events the receiver holds carries no events.
+        let wires = match self.events {
+            None if !confirm.is_empty() => Vec::new(),
+            None => return Err(field("events", Problem::Missing)),
+            Some(w) if w.is_empty() && !confirm.is_empty() => w,
+            Some(w) if w.is_empty() || w.len() > limits::BATCH => {
+                return Err(BatchError::EventCount { got: w.len() })
+            }
+            Some(w) => w,
+        };
         let mut events = Vec::with_capacity(wires.len());
         for (index, e) in wires.into_iter().enumerate() {
             let at = |what: &str| format!("events[{index}].{what}");
@@ -554,6 +579,7 @@ impl BatchWire {
             email_dropped,
             phone_dropped,
             events,
+            confirm,
         })
     }
 }

@@ -96,6 +96,16 @@ function readBatch(body) {
   }
 }
 
+/** The ids a request asks about (`confirm`, docs/protocol.md §2.1), or []. */
+function readConfirm(body) {
+  try {
+    const ids = JSON.parse(body.toString('utf8'))?.confirm;
+    return Array.isArray(ids) ? ids : [];
+  } catch {
+    return [];
+  }
+}
+
 export class Relay {
   /** `upstream`: the receiver's base URL (`http://127.0.0.1:PORT`); null until one is set. */
   constructor({ upstream = null } = {}) {
@@ -111,7 +121,8 @@ export class Relay {
     // One row per POST, in the order they arrived: { seq, at (arrival, ms), answeredAt, ids,
     // via: 'fetch' | 'beacon', status (what the tracker got), upstream (the receiver's status,
     // null if not forwarded or unreachable), answer (the receiver's JSON), stored (the receiver
-    // took the batch: 2xx), fault (the switch that answered instead, if any) }.
+    // took the batch: 2xx), fault (the switch that answered instead, if any), confirm (ids asked
+    // about, docs/protocol.md §2.1) }.
     this.log = [];
     // Every event of a batch the receiver answered 2xx, the first time its id was seen since the
     // reset: { seq, id, source, contactEvent, contact, clientId, anonymousId, storeId, receivedAt,
@@ -162,6 +173,8 @@ export class Relay {
       at,
       answeredAt: null,
       ids: batch ? batch.events.map((e) => e?.id) : [],
+      // Ids asked about by a page that never saw an earlier answer: no event bodies.
+      confirm: readConfirm(body),
       // sendBeacon requests are no-cors; the tracker's fetches are cors.
       via: req.headers['sec-fetch-mode'] === 'no-cors' ? 'beacon' : 'fetch',
       status: null,

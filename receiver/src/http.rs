@@ -278,6 +278,31 @@ async fn collect(
     if let Err(wait) = limits.per_store.hit(store_key(&batch, &tenant)) {
         return rate_limited(&shared, &limits.per_store, wait);
     }
+    // Ids an earlier page sent without seeing the answer: which the receiver holds, so that the
+    // tracker resends only the others (docs/protocol.md §2.1).
+    let held = match shared.store.held(&tenant, &batch.confirm).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read which events are held");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable; retry",
+            );
+        }
+    };
+    if batch.events.is_empty() {
+        shared
+            .metrics
+            .confirmed
+            .fetch_add(held.len() as u64, Relaxed);
+        let body = serde_json::json!({ "accepted": 0, "duplicates": 0, "held": held });
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+    }
     let email_dropped = batch.email_dropped;
     let phone_dropped = batch.phone_dropped;
     // The addresses themselves stay out of the log: personal data, and the counts say enough.
@@ -333,6 +358,10 @@ async fn collect(
     if let Some(id) = contact_id {
         m.contact_ids_answered.fetch_add(1, Relaxed);
         body["contactId"] = serde_json::json!(id);
+    }
+    if !held.is_empty() {
+        m.confirmed.fetch_add(held.len() as u64, Relaxed);
+        body["held"] = serde_json::json!(held);
     }
     (
         StatusCode::OK,
@@ -390,7 +419,7 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
     let counts = shared.store.counts().await.unwrap_or_default();
     let m = &shared.metrics;
     let problems = shared.account_problems();
-    let rows: [(&str, &str, &str, u64); 24] = [
+    let rows: [(&str, &str, &str, u64); 25] = [
         (
             "sm_receiver_events_accepted_total",
             "counter",
@@ -462,6 +491,12 @@ async fn metrics(State((shared, ..)): State<AppState>) -> Response {
             "counter",
             "/collect answers that carried the shopper's contactId, since start",
             m.contact_ids_answered.load(Relaxed),
+        ),
+        (
+            "sm_receiver_events_confirmed_total",
+            "counter",
+            "events a later page asked about that the receiver held (not sent again), since start",
+            m.confirmed.load(Relaxed),
         ),
         (
             "sm_receiver_events_forwarded_total",

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub contact_upserts_retried: AtomicU64,
     /// `/collect` answers that carried a `contactId`.
     pub contact_ids_answered: AtomicU64,
+    /// Ids an earlier page asked about (`confirm`) that the receiver held: bodies not resent.
+    pub confirmed: AtomicU64,
     /// Events SALESmanago took.
     pub forwarded: AtomicU64,
     /// Events SALESmanago refused (not retried).

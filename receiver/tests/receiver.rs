@@ -54,6 +54,67 @@ async fn the_same_id_twice_is_accepted_and_forwarded_once() {
 }
 
 #[tokio::test]
+async fn a_later_page_asks_which_events_are_held_and_gets_only_those() {
+    let (sm, r, url) = running("confirm").await;
+    let sent = batch(
+        vec![
+            event("a", "VISIT", None, "1"),
+            event("b", "OTHER", None, "2"),
+        ],
+        json!({ "contactId": "c-1" }),
+    );
+    assert_eq!(post(&url, &sent).await.0, 200);
+    // The next page never saw that answer: it asks about a, b and c (c never arrived).
+    let mut ask = batch(vec![], json!({}));
+    ask.as_object_mut().unwrap().remove("events");
+    ask["confirm"] = json!(["a", "b", "c"]);
+    let (status, answer) = post(&url, &ask).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut held: Vec<String> = serde_json::from_value(answer["held"].clone()).unwrap();
+    held.sort();
+    assert_eq!(held, ["a", "b"], "{answer}");
+    assert_eq!(answer["accepted"], 0);
+    // Events and a question in one body: both answered.
+    let mut both = batch(
+        vec![event("c", "VISIT", None, "3")],
+        json!({ "contactId": "c-1" }),
+    );
+    both["confirm"] = json!(["b"]);
+    assert_eq!(
+        post(&url, &both).await,
+        (
+            200,
+            json!({ "accepted": 1, "duplicates": 0, "held": ["b"] })
+        )
+    );
+    // Another store's receiver holds none of them: the question is scoped to the tenant.
+    let mut other = ask.clone();
+    other["clientId"] = json!("another-client");
+    assert_eq!(
+        post(&url, &other).await.0,
+        400,
+        "an account this receiver does not serve"
+    );
+    // Asking nothing is not a request.
+    let mut empty = ask.clone();
+    empty["confirm"] = json!([]);
+    let (status, answer) = post(&url, &empty).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("events is missing"))
+    );
+    sm.wait_for_taken(3, secs(10)).await;
+    assert_eq!(
+        descriptions(&sm.calls()),
+        ["a", "b", "c"],
+        "asking sends nothing again"
+    );
+    let text = metrics(&url).await;
+    assert_eq!(metric(&text, "sm_receiver_events_confirmed_total"), 3);
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_cart_is_added_once_then_updated_in_place_until_the_purchase() {
     let (sm, r, url) = running("cart").await;
     let contact = json!({ "email": "noura@example.sa" });

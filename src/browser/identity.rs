@@ -93,6 +93,19 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     protocol::body(&head, now, &contact, events)
 }
 
+/// A request asking which of `ids` the receiver holds: the ids that route it, nothing personal.
+pub fn confirm_body(st: &mut State, now: u64, ids: &[String]) -> String {
+    if st.store_id.is_none() {
+        st.store_id = page::salla_store_id();
+    }
+    let head = Head {
+        client_id: &st.pipeline.config().client_id,
+        anonymous_id: None,
+        store_id: st.store_id.as_deref(),
+    };
+    protocol::confirm_body(&head, now, ids)
+}
+
 /// Loads SALESmanago's monitoring script once, when the merchant switched it on and the
 /// shopper's consent allows.
 fn monitor(shared: &Shared, st: &mut State, consent: Consent) {

@@ -20,6 +20,7 @@ use super::value::Snapshot;
 use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
 use std::rc::Rc;
+use wasm_bindgen::JsValue;
 
 /// Longest stretch of work before the tracker yields to the page: a burst of events must never
 /// become a long task (> 50 ms) on the shop's main thread.
@@ -54,6 +55,9 @@ pub enum Command {
     Answered(Request, Result<Answer, ()>, Then),
     /// The receiver's 2xx named the shopper's SALESmanago contact id.
     ContactNamed(String),
+    /// The receiver's JSON answer (`undefined`: no usable answer) to which of these ids it
+    /// holds; then the rest of the sending.
+    Confirmed(Vec<String>, JsValue, Then),
 }
 
 impl Shared {
@@ -161,6 +165,7 @@ impl Shared {
                 sender::answered(self, st, request, answer, then)
             }
             Command::ContactNamed(id) => identity::contact_named(self, st, &id),
+            Command::Confirmed(asked, held, then) => sender::confirmed(self, st, asked, held, then),
         }
     }
 }

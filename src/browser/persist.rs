@@ -7,6 +7,7 @@
 //! failure reads as "nothing stored" and writes as `false`.
 
 use super::value::from_js;
+use crate::number;
 use crate::outbox::Entry;
 use crate::value::Value;
 use js_sys::JSON;
@@ -18,6 +19,8 @@ const CART_KEY: &str = "sm_salla_cart";
 const ANONYMOUS_ID_KEY: &str = "sm_aid";
 /// Each queued event is kept under this prefix and its id, so tabs never overwrite each other.
 const OUTBOX_PREFIX: &str = "sm:o:";
+/// The ids a page left without seeing their answer, and when (`docs/protocol.md` §2.1).
+const UNANSWERED_KEY: &str = "sm:u";
 
 /// A place for the outbox's events.
 pub trait Persist {
@@ -32,6 +35,12 @@ pub trait Persist {
     /// never changes), and how many damaged records were removed; `None` when nothing is kept
     /// beyond this tab's own queue.
     fn events(&self, held: &[Entry]) -> Option<(Vec<Entry>, usize)>;
+    /// What earlier pages left unanswered: `when\nid\nid…`; forgotten as it is read.
+    fn take_unanswered(&self) -> Option<String> {
+        None
+    }
+    /// Keeps, for the next page, the ids this one leaves unanswered at `now_ms` (`\nid\nid…`).
+    fn keep_unanswered(&self, _now_ms: u64, _ids: &str) {}
 }
 
 /// The page's `localStorage`.
@@ -132,6 +141,27 @@ impl Persist for Local {
             }
         }
         Some((events, damaged))
+    }
+
+    fn take_unanswered(&self) -> Option<String> {
+        let text = local()?.get_item(UNANSWERED_KEY).ok()??;
+        remove(UNANSWERED_KEY);
+        Some(text)
+    }
+
+    fn keep_unanswered(&self, now_ms: u64, ids: &str) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut text = number::uint(now_ms);
+        text.push_str(ids);
+        // Another tab may have left some too: theirs are kept after these.
+        if let Some(earlier) = self.take_unanswered() {
+            text.push_str(earlier.find('\n').map_or("", |at| &earlier[at..]));
+        }
+        if let Some(storage) = local() {
+            let _ = storage.set_item(UNANSWERED_KEY, &text);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::delivery::{self, Answer, Next, Request, BATCH_WINDOW_MS, LEASE_RETRY_
 use crate::number;
 use crate::outbox::MAX_BODY_BYTES;
 use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Sets `timer` to hand `command` to the inbox after `ms`, unless the tracker is gone by then.
 fn later(shared: &Rc<Shared>, timer: Timer, ms: u32, command: Command) {
@@ -111,6 +112,12 @@ pub fn sync(shared: &Shared, st: &mut State) {
         shared.log("a damaged stored event was removed");
     }
     st.outbox.sync(stored);
+    if let Some(text) = st.persist.take_unanswered() {
+        let mut lines = text.split('\n');
+        let sent = lines.next().and_then(number::parse).unwrap_or(0.0);
+        let ids: Vec<String> = lines.map(str::to_owned).collect();
+        st.outbox.unconfirmed(&ids, sent as u64);
+    }
     let expired = st.outbox.expire(page::now_ms());
     if !expired.is_empty() {
         shared.log(
@@ -128,6 +135,15 @@ pub fn sync(shared: &Shared, st: &mut State) {
 /// tells `then` whether the outbox is empty.
 fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
     let now = page::now_ms();
+    if !shared.stopped() {
+        match st.outbox.take_confirm(now) {
+            Ok(ids) if !ids.is_empty() => return confirm(shared, st, now, ids, then),
+            Ok(_) => {}
+            // The earlier page's request may still be on its way: look again then (the rest of
+            // the queue goes now).
+            Err(at) => later(shared, Timer::Retry, (at - now) as u32, Command::SendDue),
+        }
+    }
     let batch = match shared.stopped() {
         true => None,
         false => st.outbox.take(now, MAX_BODY_BYTES),
@@ -161,6 +177,59 @@ fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
     );
 }
 
+/// Asks the receiver which of `ids` (sent by an earlier page that never saw the answer) it holds;
+/// the answer comes back as [`Command::Confirmed`].
+fn confirm(shared: &Rc<Shared>, st: &mut State, now: u64, ids: Vec<String>, then: Then) {
+    let body = identity::confirm_body(st, now, &ids);
+    let weak = Rc::downgrade(shared);
+    transport::ask(
+        &st.pipeline.config().endpoint,
+        &body,
+        &shared.guard,
+        move |json| {
+            if let Some(s) = weak.upgrade() {
+                s.callback(Command::Confirmed(ids, json, then));
+            }
+        },
+    );
+}
+
+/// The receiver's word on an earlier page's events: those it holds leave storage, the others
+/// go again whole (also when there was no usable answer: nothing is lost for a confirmation).
+pub fn confirmed(
+    shared: &Rc<Shared>,
+    st: &mut State,
+    asked: Vec<String>,
+    answer: JsValue,
+    then: Then,
+) {
+    // `{"held": [ids]}`; anything else holds nothing.
+    let held = js_sys::Reflect::get(&answer, &"held".into())
+        .ok()
+        .and_then(|h| h.dyn_into::<js_sys::Array>().ok());
+    let mut ids = Vec::new();
+    if let Some(held) = held {
+        for i in 0..held.length() {
+            if let Some(id) = held.get(i).as_string() {
+                ids.push(id);
+            }
+        }
+    }
+    let held = st.outbox.confirmed(&asked, &ids);
+    st.persist.remove(&held);
+    shared.log(
+        &[
+            "the receiver holds ",
+            &number::uint(held.len() as u64),
+            " of ",
+            &number::uint(asked.len() as u64),
+            " event(s) an earlier page sent; the rest go again",
+        ]
+        .concat(),
+    );
+    send_next(shared, st, then)
+}
+
 /// What the receiver's answer (or its absence) means for the request's events; then the next
 /// batch, unless the answer says to wait.
 pub fn answered(
@@ -182,9 +251,10 @@ pub fn answered(
     );
     let ids = &request.batch.ids;
     match next {
-        Next::Resend => {
-            shared.log("a keepalive request failed; sending without keepalive on this page")
-        }
+        Next::Unanswered => shared.log(
+            "a keepalive request failed (a navigation, or the browser's quota): its events are \
+             asked about, then sent without keepalive if the receiver does not hold them",
+        ),
         Next::Accepted(status) => {
             st.persist.remove(ids);
             shared.log(
@@ -239,12 +309,19 @@ pub fn answered(
 pub fn exit(shared: &Shared, st: &mut State) {
     track::save_cart(shared, st);
     let now = page::now_ms();
+    // What leaves without this page seeing the answer: asked about by the next page, not resent.
+    let mut unanswered = String::new();
+    st.outbox.unanswered(&mut unanswered);
     while let Some(batch) = st.outbox.take_for_exit(now, MAX_BODY_BYTES) {
         let body = identity::body(shared, st, now, &batch.events);
         let taken = transport::beacon(&st.pipeline.config().endpoint, &body);
         delivery::beaconed(&mut st.outbox, &batch.ids, taken, now);
         if !taken {
             break;
+        }
+        for id in &batch.ids {
+            unanswered.push('\n');
+            unanswered.push_str(id);
         }
         shared.log(
             &[
@@ -255,4 +332,5 @@ pub fn exit(shared: &Shared, st: &mut State) {
             .concat(),
         );
     }
+    st.persist.keep_unanswered(now, &unanswered);
 }

@@ -8,7 +8,7 @@ use super::handle::settle;
 use crate::delivery::Answer;
 use crate::outbox;
 use js_sys::Function;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{RequestCredentials, RequestInit, RequestMode, Response};
 
 /// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure
@@ -23,18 +23,9 @@ pub fn post(
     then: impl FnOnce(Result<Answer, ()>) + 'static,
     named: impl FnOnce(String) + 'static,
 ) {
-    let Some(window) = super::page::window() else {
+    let Some(request) = fetch(url, body, keepalive) else {
         return then(Err(()));
     };
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&body.into());
-    init.set_mode(RequestMode::Cors);
-    // The receiver needs no cookies of the shop's; sending none keeps this a simple request.
-    init.set_credentials(RequestCredentials::Omit);
-    // web-sys has no setter for `keepalive`; RequestInit is a plain dictionary object.
-    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &keepalive.into());
-    let request = window.fetch_with_str_and_init(url, &init);
     let guard = guard.clone();
     settle(&request, &guard.clone(), move |fulfilled, response| {
         // A page may have replaced `fetch`: take only a real Response as an answer.
@@ -66,6 +57,42 @@ pub fn post(
             });
         }
     });
+}
+
+/// POSTs a request that only asks (`docs/protocol.md` §2.1), then calls `then` exactly once:
+/// with the answer's JSON after a 2xx, `undefined` after anything else (no answer, an error
+/// status, a body that is not JSON).
+pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(JsValue) + 'static) {
+    let Some(request) = fetch(url, body, false) else {
+        return then(JsValue::UNDEFINED);
+    };
+    let guard = guard.clone();
+    settle(&request, &guard.clone(), move |fulfilled, response| {
+        let json = match response.dyn_into::<Response>() {
+            Ok(r) if fulfilled && (200..300).contains(&r.status()) => r.json().ok(),
+            _ => None,
+        };
+        match json {
+            Some(json) => settle(&json, &guard, move |parsed, value| {
+                then(if parsed { value } else { JsValue::UNDEFINED })
+            }),
+            None => then(JsValue::UNDEFINED),
+        }
+    });
+}
+
+/// The `fetch` of a body: text, CORS, no credentials. `None` without a window.
+fn fetch(url: &str, body: &str, keepalive: bool) -> Option<js_sys::Promise> {
+    let window = super::page::window()?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&body.into());
+    init.set_mode(RequestMode::Cors);
+    // The receiver needs no cookies of the shop's; sending none keeps this a simple request.
+    init.set_credentials(RequestCredentials::Omit);
+    // web-sys has no setter for `keepalive`; RequestInit is a plain dictionary object.
+    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &keepalive.into());
+    Some(window.fetch_with_str_and_init(url, &init))
 }
 
 /// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.

@@ -3,7 +3,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, serveSites, closePages } from './harness.mjs';
-import { navigationsUnderFailure, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
+import { navigationsUnderFailure, navigationHeavy, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
 
 let browser;
 let sites; // { pages, server }: the shop's origin, and the receiver's (relay → sm-receiver) on its own
@@ -26,6 +26,18 @@ test('navigations under 30% failures, an outage and offline spells: nothing lost
   assert.equal(figures.duplicates, figures.legitimateDuplicates, 'every duplicate is a retry after an unseen success');
   assert.equal(figures.outboxLeft, 0);
   assert.ok(figures.failedRequests > 0, 'the receiver did fail');
+  assert.deepEqual(problems, []);
+});
+
+test('leaving right after each event: the next page asks, and bodies are not sent again', async (t) => {
+  const { figures, problems } = await navigationHeavy(browser, sites, { navigations: 6, perPage: 5, failRate: 0 });
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.outboxLeft, 0);
+  assert.ok(figures.idsAsked > 0, 'the pages asked about their predecessors\' events');
+  assert.ok(figures.idsHeld > 0, 'and the receiver held them');
+  // Without the question every event of every page but the last reached the receiver twice.
+  assert.ok(figures.receivedTwicePct <= 5, `${figures.receivedTwicePct}% of the bodies reached the receiver twice`);
   assert.deepEqual(problems, []);
 });
 

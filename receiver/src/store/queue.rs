@@ -217,6 +217,28 @@ impl Store {
         Ok(false)
     }
 
+    /// Which of `ids` the tenant holds (taken from any batch, in any state): an earlier page's
+    /// request whose answer it never saw (`docs/protocol.md` §2.1). One query, ids as parameters.
+    pub async fn held(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (2..ids.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT id FROM events WHERE tenant = $1 AND id IN ({list})");
+        let mut query = sqlx::query(&sql).bind(tenant);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Lets go of claimed events not delivered (a stopping instance): due again at once.
     pub async fn release(&self, ids: &[String]) -> Result<()> {
         for id in ids {
