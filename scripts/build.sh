@@ -65,6 +65,8 @@ node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm 
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
   --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
+# The words of every message (src/words.rs), loaded by the page only when there is something to say.
+cargo run -q --example messages > dist/messages.js
 # One source, two builds: the loader finds the files beside itself, the snippet at SM_ASSET_BASE.
 node_modules/.bin/esbuild tracker.js --minify --log-level=warning --define:SM_ASSET_BASE='""' \
   --outfile=dist/tracker.js

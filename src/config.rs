@@ -10,6 +10,7 @@ use crate::number;
 use crate::salesmanago::{limits, ExternalEventType};
 use crate::salla::Kind;
 use crate::value::Value;
+use crate::words;
 use std::fmt;
 
 /// Validated configuration.
@@ -137,14 +138,7 @@ impl Key {
 impl Key {
     /// How a message names the key: "`clientId` (data-client-id on the script tag)".
     fn label(self) -> String {
-        [
-            "`",
-            self.name(),
-            "` (",
-            self.attribute(),
-            " on the script tag)",
-        ]
-        .concat()
+        ["`", self.name(), "` (", self.attribute(), words::ON_THE_TAG].concat()
     }
 }
 
@@ -177,18 +171,14 @@ impl ConfigError {
     /// writes: Rust's formatting machinery would be a few KB of every shopper's download.)
     pub fn message(&self) -> String {
         match self {
-            ConfigError::NotAnObject => "the tracker configuration must be an object".to_owned(),
-            ConfigError::Missing(key) => [&key.label(), " is missing; the tracker is off"].concat(),
-            ConfigError::Invalid { key, why } => {
-                [&key.label(), " ", why, "; the tracker is off"].concat()
+            ConfigError::NotAnObject => words::CONFIG_NOT_OBJECT.to_owned(),
+            ConfigError::Missing(key) => {
+                [&key.label(), " ", words::MISSING, words::TRACKER_OFF].concat()
             }
-            ConfigError::Secret(name) => [
-                "`",
-                name,
-                "` must never be in a web page, where every visitor can read it: remove it \
-                 and set it on the receiver; the tracker is off",
-            ]
-            .concat(),
+            ConfigError::Invalid { key, why } => {
+                [&key.label(), " ", why, words::TRACKER_OFF].concat()
+            }
+            ConfigError::Secret(name) => ["`", name, words::SECRET].concat(),
         }
     }
 }
@@ -217,23 +207,12 @@ impl ConfigWarning {
     /// The message for the merchant.
     pub fn message(&self) -> String {
         match self {
-            ConfigWarning::UnknownKey(k) => {
-                ["unknown configuration key `", k, "` ignored"].concat()
+            ConfigWarning::UnknownKey(k) => [words::UNKNOWN_KEY, k, words::IGNORED].concat(),
+            ConfigWarning::CustomOverride(name) => ["`", name, words::CUSTOM_OVERRIDE].concat(),
+            ConfigWarning::NoMonitoring(why) => {
+                let why = why.as_deref().unwrap_or(words::MISSING);
+                [&Key::SmHost.label(), " ", why, words::NO_MONITORING].concat()
             }
-            ConfigWarning::CustomOverride(name) => [
-                "`",
-                name,
-                "` in `events` is not a Salla catalog event; the override applies to a \
-                 custom event of exactly that name",
-            ]
-            .concat(),
-            ConfigWarning::NoMonitoring(why) => [
-                &Key::SmHost.label(),
-                " ",
-                why.as_deref().unwrap_or("is missing"),
-                "; SALESmanago's monitoring script is not loaded",
-            ]
-            .concat(),
         }
     }
 }
@@ -391,14 +370,14 @@ fn has_error_for(errors: &[ConfigError], key: Key) -> bool {
 fn text(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.trim().to_owned()),
-        other => Err(["must be text, got ", other.kind()].concat()),
+        other => Err([words::MUST_BE_TEXT, other.kind()].concat()),
     }
 }
 
 fn client_id(t: String) -> Result<String, String> {
     if t.chars().any(char::is_whitespace) || t.chars().nth(64).is_some() {
         return Err([
-            "must be the SALESmanago client id (no spaces, at most 64 characters), got \"",
+            words::BAD_CLIENT_ID,
             crate::salesmanago::truncate(&t, 64),
             "\"",
         ]
@@ -421,7 +400,7 @@ fn endpoint(t: String) -> Result<String, String> {
     }
     if !ok || t.chars().any(char::is_whitespace) {
         return Err([
-            "must be the receiver's URL, such as https://collect.example.com/collect, got \"",
+            words::BAD_ENDPOINT,
             crate::salesmanago::truncate(&t, 120),
             "\"",
         ]
@@ -449,7 +428,7 @@ fn origin(t: String) -> Result<Option<String>, String> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
     if !ok {
         return Err([
-            "must be your SALESmanago host, such as app3.salesmanago.com, got \"",
+            words::BAD_SM_HOST,
             crate::salesmanago::truncate(&t, 120),
             "\"",
         ]
@@ -462,9 +441,9 @@ fn location(t: String) -> Result<Option<String>, String> {
     let len = t.encode_utf16().count();
     if len > limits::LOCATION {
         return Err([
-            "must be at most ",
+            words::MUST_BE_AT_MOST,
             &number::uint(limits::LOCATION as u64),
-            " characters (SALESmanago's limit; it must match your product feed's location), got ",
+            words::LOCATION_TOO_LONG,
             &number::uint(len as u64),
         ]
         .concat());
@@ -482,13 +461,14 @@ fn flag(v: &Value) -> Result<bool, String> {
             "" | "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
             _ => Err([
-                "must be true or false, got \"",
+                words::MUST_BE_FLAG,
+                "\"",
                 crate::salesmanago::truncate(s, 40),
                 "\"",
             ]
             .concat()),
         },
-        other => Err(["must be true or false, got ", other.kind()].concat()),
+        other => Err([words::MUST_BE_FLAG, other.kind()].concat()),
     }
 }
 
@@ -497,12 +477,7 @@ fn overrides(
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Vec<(EventKey, Override)>, String> {
     let Value::Object(fields) = v else {
-        return Err([
-            "must be an object such as {\"Product Viewed\": \"OTHER\", \"Products Searched\": \
-             false} (on the script tag: valid JSON), got ",
-            v.kind(),
-        ]
-        .concat());
+        return Err([words::BAD_OVERRIDES, v.kind()].concat());
     };
     let mut out: Vec<(EventKey, Override)> = Vec::new();
     let mut bad = Vec::new();
@@ -519,8 +494,7 @@ fn overrides(
                             name,
                             "\": \"",
                             crate::salesmanago::truncate(s, 40),
-                            "\" is not a SALESmanago event type (use PURCHASE, CART, VISIT, \
-                             OFFER, LOGIN, OTHER, …, true or false)",
+                            words::NOT_A_TYPE,
                         ]
                         .concat(),
                     );
@@ -528,15 +502,7 @@ fn overrides(
                 }
             },
             other => {
-                bad.push(
-                    [
-                        "\"",
-                        name,
-                        "\" must be a type name, true or false, got ",
-                        other.kind(),
-                    ]
-                    .concat(),
-                );
+                bad.push(["\"", name, words::MUST_BE_A_TYPE, other.kind()].concat());
                 continue;
             }
         };
@@ -554,7 +520,7 @@ fn overrides(
         Ok(out)
     } else {
         // Joined by hand: `[String]::join` would be the only one in the wasm (size).
-        let mut message = String::from("has unusable entries: ");
+        let mut message = String::from(words::UNUSABLE_ENTRIES);
         for (i, b) in bad.iter().enumerate() {
             if i > 0 {
                 message.push_str("; ");

@@ -12,7 +12,8 @@
 //! - [`delivery`]: how they go out: the batch window, `keepalive`, what each answer means;
 //! - [`config`], [`contact`], [`salesmanago`], [`number`]: configuration, who the events are
 //!   about, SALESmanago's types and limits,
-//!   numbers as Salla sends them.
+//!   numbers as Salla sends them;
+//! - [`words`]: the text of every message, kept out of the wasm.
 //!
 //! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page. With
 //! the `receiver` feature (never in the wasm), `received` reads and checks batches on the
@@ -33,6 +34,7 @@ pub mod received;
 pub mod salesmanago;
 pub mod salla;
 pub mod value;
+pub mod words;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;

@@ -11,6 +11,7 @@ use crate::config::{Config, Override};
 use crate::number;
 use crate::salesmanago::{join_list, limits, ContactEvent, ExternalEventType as T};
 use crate::salla::{Line, SallaEvent};
+use crate::words;
 use std::fmt;
 
 /// What the mapping needs to know about the page and the moment.
@@ -48,9 +49,9 @@ impl Skip {
     /// Why, for the merchant.
     pub fn reason(self) -> &'static str {
         match self {
-            Skip::SwitchedOff => "switched off in the `events` configuration",
-            Skip::OffByDefault => "off by default; switch it on with `events: {\"<name>\": true}`",
-            Skip::CustomEventsOff => "a custom event, and `customEvents` is off",
+            Skip::SwitchedOff => words::SWITCHED_OFF,
+            Skip::OffByDefault => words::OFF_BY_DEFAULT,
+            Skip::CustomEventsOff => words::CUSTOM_EVENTS_OFF,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::delivery::Keepalive;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::value::Value;
+use crate::words;
 use js_sys::{Function, Promise};
 use std::cell::{OnceCell, RefCell};
 use std::collections::VecDeque;
@@ -58,7 +59,7 @@ impl Tracker {
         if ok {
             self.shared.post_now(Command::Identify(email));
         } else {
-            self.shared.log("identify: not an email address; ignored");
+            self.shared.log(words::NOT_AN_EMAIL);
         }
         ok
     }
@@ -69,17 +70,6 @@ impl Tracker {
     }
 }
 
-fn install_panic_hook() {
-    // The default hook formats the panic message; ours says one actionable thing. The trap that
-    // follows reaches the page-side guard, which turns the tracker quiet.
-    std::panic::set_hook(Box::new(|_| {
-        page::console(
-            true,
-            "internal error; the tracker has stopped (the shop is not affected)",
-        );
-    }));
-}
-
 /// Starts the tracker. `sources` is a configuration object or an array of them, most important
 /// first (`init()`, global object, `data-*`, query string). `guard` wraps every callback the
 /// browser will call, so that nothing thrown escapes into the page.
@@ -87,7 +77,6 @@ fn install_panic_hook() {
 /// Returns nothing, after saying why in the console, when the configuration is unusable.
 #[wasm_bindgen]
 pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
-    install_panic_hook();
     let sources = match from_js(&sources) {
         Value::Array(items) => items,
         one => vec![one],
@@ -104,6 +93,9 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     let window = page::window()?;
     let location = window.location();
     let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
+    if debug {
+        page::preload(true);
+    }
     let shared = Rc::new(Shared {
         guard,
         debug,

@@ -7,6 +7,7 @@
 use super::{page, persist, Shared, State};
 use crate::contact::{self, Consent, ConsentFacts};
 use crate::protocol::{self, Head};
+use crate::words;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = "export function sm(origin, id) {
@@ -80,7 +81,7 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     let smclient = contact::cookie_value(&cookies, "smclient");
     if smclient.is_some() && st.pipeline.signed_out() {
         page::set_cookie("smclient=; path=/; max-age=0");
-        shared.log("signed out: the smclient cookie deleted");
+        shared.log(words::SIGNED_OUT);
     }
     let contact = st
         .pipeline
@@ -118,9 +119,9 @@ fn monitor(shared: &Shared, st: &mut State, consent: Consent) {
     };
     st.monitoring_started = true;
     shared.log(match sm(origin, &config.client_id) {
-        Ok(true) => "SALESmanago's monitoring script added",
-        Ok(false) => "SALESmanago's monitoring script is already on the page",
-        Err(_) => "SALESmanago's monitoring script could not be added",
+        Ok(true) => words::MONITORING_ADDED,
+        Ok(false) => words::MONITORING_THERE,
+        Err(_) => words::MONITORING_FAILED,
     });
 }
 
@@ -138,15 +139,15 @@ pub fn monitor_now(shared: &Shared, st: &mut State) {
 pub fn contact_named(shared: &Shared, st: &State, contact_id: &str) {
     // The answer to a batch sent before the shopper signed out names the one who left.
     if st.pipeline.signed_out() {
-        return shared.log("the receiver named the contact; not kept: signed out since");
+        return shared.log(&[words::CONTACT_NOT_KEPT, words::SIGNED_OUT_SINCE].concat());
     }
     let cookies = page::cookies();
     if !consent(st, &cookies).allows_cookies() {
-        return shared.log("the receiver named the contact; not kept: no consent to cookies");
+        return shared.log(&[words::CONTACT_NOT_KEPT, words::NO_COOKIE_CONSENT].concat());
     }
     let current = contact::cookie_value(&cookies, "smclient");
     if let Some(cookie) = contact::smclient_cookie(contact_id, current, page::https()) {
         page::set_cookie(&cookie);
-        shared.log(&["contact ", contact_id, " kept in the smclient cookie"].concat());
+        shared.log(&["contact ", contact_id, words::CONTACT_KEPT].concat());
     }
 }

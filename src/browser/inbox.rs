@@ -19,6 +19,7 @@ use super::lease::Turn;
 use super::value::Snapshot;
 use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
+use crate::words;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
@@ -137,9 +138,9 @@ impl Shared {
                 st.consent = Some(granted);
                 identity::monitor_now(self, st);
                 self.log(if granted {
-                    "consent given"
+                    words::CONSENT_GIVEN
                 } else {
-                    "consent refused: no email is sent"
+                    words::CONSENT_REFUSED
                 });
             }
             Command::Identify(email) => {

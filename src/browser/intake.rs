@@ -10,6 +10,7 @@ use super::value::{from_js, Snapshot};
 use super::{page, Shared, Timer};
 use crate::salla::bus::{self, Taken};
 use crate::salla::Kind;
+use crate::words;
 use js_sys::{Function, Object, Reflect};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -99,15 +100,7 @@ pub struct SallaHook {
 fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
     match bus::take(name, &from_js(input)) {
         Taken::Event(kind, payload) => {
-            shared.log(
-                &[
-                    name,
-                    " → ",
-                    kind.name(),
-                    " (the store's allow-list withholds it: taken from Twilight's event bus)",
-                ]
-                .concat(),
-            );
+            shared.log(&[name, " → ", kind.name(), words::FROM_THE_BUS].concat());
             shared.post_later(Command::Track(
                 kind.name().to_owned(),
                 Snapshot::Read(payload),
@@ -122,11 +115,7 @@ fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
 /// its history to us; the bus's own history follows).
 fn listen_to_bus(shared: &Shared, f: &Function) {
     if on_bus(&bus::names(), f) == 0 && shared.debug {
-        page::console(
-            true,
-            "Twilight's event bus (Salla.event.on) is not there: the events the store's \
-             allow-list (jitsu.events) withholds are not tracked",
-        );
+        page::console(true, words::NO_BUS);
     }
 }
 
@@ -188,7 +177,7 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
             None
         }
     };
-    shared.log("registered with Salla's analytics");
+    shared.log(words::REGISTERED);
     Some(SallaHook {
         _track: track,
         _page: page,

@@ -4,6 +4,7 @@
 use super::handle::Listener;
 use super::inbox::Command;
 use super::{sender, Shared, State};
+use crate::words;
 use std::rc::Rc;
 use web_sys::{VisibilityState, Window};
 
@@ -51,9 +52,9 @@ pub fn online(shared: &Rc<Shared>, st: &mut State, online: bool) {
     st.offline = !online;
     if online {
         st.outbox.resume();
-        shared.log("online: sending resumes");
+        shared.log(words::ONLINE);
         sender::send_soon(shared, st);
     } else {
-        shared.log("offline: sending paused");
+        shared.log(words::OFFLINE);
     }
 }

@@ -10,7 +10,41 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-const PREFIX: &str = "[salesmanago]";
+// The console, and the words (src/words.rs) a message's tokens stand for: `messages.js` beside
+// this module, loaded the first time a message has tokens (or, with debug on, at start).
+// Messages keep their order while it loads; a words file that cannot be had (blocked, 404) leaves
+// each token's name, which still says which message it is. Once the words are here, the console
+// is called at once, inside the wasm's call (a console that throws then reaches the guard).
+#[wasm_bindgen(inline_js = "const P = '[salesmanago]';
+let words, loading, waiting = [];
+const render = (m) => m.replace(/\\x01(.)/gs, (_, k) => words[k] ?? '#' + k);
+const print = (warn, m) => (warn ? console.warn : console.log)(P, m);
+const done = (w) => {
+  words = w;
+  for (const [warn, m] of waiting.splice(0)) try { print(warn, render(m)); } catch (e) {}
+};
+export function preload() {
+  if (loading) return;
+  loading = 1;
+  try {
+    import(new URL('./messages.js', import.meta.url).href).then((m) => done(m.default || {}), () => done({}));
+  } catch (e) {
+    done({});
+  }
+}
+export function say(warn, m) {
+  if (words) return print(warn, render(m));
+  if (!waiting.length && m.indexOf('\\x01') < 0) return print(warn, m);
+  waiting.push([warn, m]);
+  preload();
+}")]
+extern "C" {
+    /// Loads the words now (debug on: the log will need them). (The flag makes wasm-bindgen
+    /// route the call through its glue, like every other import: one import module.)
+    pub fn preload(now: bool);
+    #[wasm_bindgen(js_name = say)]
+    fn say(warn: bool, message: &str);
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -54,14 +88,9 @@ pub fn random_id() -> String {
     protocol::event_id(random_bytes())
 }
 
-/// Writes to the console, prefixed; `warn` for what a merchant must act on.
+/// Writes to the console, prefixed, in words; `warn` for what a merchant must act on.
 pub fn console(warn: bool, message: &str) {
-    let (p, m) = (JsValue::from_str(PREFIX), JsValue::from_str(message));
-    if warn {
-        web_sys::console::warn_2(&p, &m);
-    } else {
-        web_sys::console::log_2(&p, &m);
-    }
+    say(warn, message);
 }
 
 /// `object.<name>.<method>(arg)` on Salla's SDK: `window.Salla.<name>.<method>`.

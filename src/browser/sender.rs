@@ -11,6 +11,7 @@ use super::{identity, page, track, transport, Shared, State, Timer};
 use crate::delivery::{self, Answer, Next, Request, BATCH_WINDOW_MS, LEASE_RETRY_MS};
 use crate::number;
 use crate::outbox::MAX_BODY_BYTES;
+use crate::words;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -63,7 +64,7 @@ pub fn send_soon(shared: &Rc<Shared>, st: &mut State) {
 /// Then tells `then` whether the outbox is empty.
 pub fn send_due(shared: &Rc<Shared>, st: &mut State, turn: Turn, then: Then) {
     if st.offline {
-        shared.log("offline: sending waits for the connection");
+        shared.log(words::OFFLINE_WAITS);
         return then(false);
     }
     if !st.persist.shared() {
@@ -109,7 +110,7 @@ pub fn sync(shared: &Shared, st: &mut State) {
         return;
     };
     for _ in 0..damaged {
-        shared.log("a damaged stored event was removed");
+        shared.log(words::DAMAGED);
     }
     st.outbox.sync(stored);
     if let Some(text) = st.persist.take_unanswered() {
@@ -120,13 +121,7 @@ pub fn sync(shared: &Shared, st: &mut State) {
     }
     let expired = st.outbox.expire(page::now_ms());
     if !expired.is_empty() {
-        shared.log(
-            &[
-                &number::uint(expired.len() as u64),
-                " event(s) older than the maximum age dropped",
-            ]
-            .concat(),
-        );
+        shared.log(&[&number::uint(expired.len() as u64), words::TOO_OLD].concat());
     }
     st.persist.remove(&expired);
 }
@@ -219,11 +214,11 @@ pub fn confirmed(
     st.persist.remove(&held);
     shared.log(
         &[
-            "the receiver holds ",
+            words::HELD,
             &number::uint(held.len() as u64),
-            " of ",
+            words::OF,
             &number::uint(asked.len() as u64),
-            " event(s) an earlier page sent; the rest go again",
+            words::HELD_REST,
         ]
         .concat(),
     );
@@ -251,17 +246,14 @@ pub fn answered(
     );
     let ids = &request.batch.ids;
     match next {
-        Next::Unanswered => shared.log(
-            "a keepalive request failed (a navigation, or the browser's quota): its events are \
-             asked about, then sent without keepalive if the receiver does not hold them",
-        ),
+        Next::Unanswered => shared.log(words::KEEPALIVE_FAILED),
         Next::Accepted(status) => {
             st.persist.remove(ids);
             shared.log(
                 &[
-                    "sent ",
+                    words::SENT,
                     &n,
-                    " event(s); the receiver answered ",
+                    words::SENT_ANSWERED,
                     &number::uint(status.into()),
                 ]
                 .concat(),
@@ -271,26 +263,26 @@ pub fn answered(
             st.persist.remove(ids);
             shared.log(
                 &[
-                    "the receiver refused ",
+                    words::REFUSED,
                     &n,
-                    " event(s) with ",
+                    words::REFUSED_WITH,
                     &number::uint(status.into()),
-                    "; they are dropped",
+                    words::DROPPED,
                 ]
                 .concat(),
             );
         }
         Next::Retry { status, wait_ms } => {
             let answer = match status {
-                Some(s) => ["the receiver answered ", &number::uint(s.into())].concat(),
-                None => "the receiver could not be reached".to_owned(),
+                Some(s) => [words::ANSWERED, &number::uint(s.into())].concat(),
+                None => words::UNREACHABLE.to_owned(),
             };
             shared.log(
                 &[
                     &answer,
                     "; ",
                     &n,
-                    " event(s) retry in ",
+                    words::RETRY_IN,
                     &number::uint(wait_ms),
                     " ms",
                 ]
@@ -325,9 +317,9 @@ pub fn exit(shared: &Shared, st: &mut State) {
         }
         shared.log(
             &[
-                "page hidden: ",
+                words::BEACON,
                 &number::uint(batch.ids.len() as u64),
-                " event(s) handed to sendBeacon",
+                words::BEACON_TAKEN,
             ]
             .concat(),
         );

@@ -10,6 +10,7 @@ use crate::number;
 use crate::outbox::{Class, Entry};
 use crate::pipeline::Outcome;
 use crate::value::Value;
+use crate::words;
 use std::rc::Rc;
 
 /// Reads back what earlier pages left: the held cart (before any event of this page is mapped
@@ -74,28 +75,19 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
             // moves the rest of this page to memory, with one debug message.
             if !st.persist.put(&entry) {
                 st.persist = Box::new(Memory);
-                shared.log(
-                    "the page's storage refused an event; this page's events are kept in memory",
-                );
+                shared.log(words::STORAGE_REFUSED_EVENT);
             }
             let removed = st.outbox.push(entry);
             if !removed.is_empty() {
-                shared.log(
-                    &[
-                        &number::uint(removed.len() as u64),
-                        " older event(s) left the queue (a newer cart replaced them, or the \
-                         queue was full)",
-                    ]
-                    .concat(),
-                );
+                shared.log(&[&number::uint(removed.len() as u64), words::LEFT_THE_QUEUE].concat());
             }
             st.persist.remove(&removed);
         }
         Outcome::Skipped(reason) => {
-            shared.log(&[name, ": not sent, ", reason.reason()].concat());
+            shared.log(&[name, words::NOT_SENT_BECAUSE, reason.reason()].concat());
         }
         Outcome::Duplicate(id) => {
-            shared.log(&[name, ": already seen (event_id ", &id, ")"].concat());
+            shared.log(&[name, words::ALREADY_SEEN, &id, ")"].concat());
         }
         Outcome::Rejected(error) => shared.log(&error.message()),
     }
@@ -111,6 +103,6 @@ pub fn save_cart(shared: &Shared, st: &mut State) {
     }
     st.cart_dirty = false;
     if !persist::save_cart(&st.pipeline.cart().to_value()) {
-        shared.log("the page's storage refused the cart; it is kept for this page only");
+        shared.log(words::STORAGE_REFUSED_CART);
     }
 }

@@ -3,6 +3,7 @@
 //! Only what an event cannot be sent without is an error (`docs/mapping.md` §2, "Reading
 //! payloads"); an unusable optional field is a [`Warning`](super::Warning), not an error.
 
+use crate::words;
 use std::fmt;
 
 /// Why an event could not be parsed into something worth sending.
@@ -44,20 +45,17 @@ impl ParseError {
     /// The message for the merchant.
     pub fn message(&self) -> String {
         let event = if self.event.is_empty() {
-            "an event"
+            words::AN_EVENT
         } else {
             &self.event
         };
         match &self.problem {
-            Problem::NoName => "an event without a name was not sent".to_owned(),
-            Problem::NotAnObject { got } => [
-                event,
-                " was not sent: its payload must be an object, got ",
-                got,
-            ]
-            .concat(),
+            Problem::NoName => words::NO_NAME.to_owned(),
+            Problem::NotAnObject { got } => {
+                [event, words::NOT_SENT, words::NOT_AN_OBJECT, got].concat()
+            }
             Problem::MissingField { field } => {
-                [event, " was not sent: `", field, "` is missing"].concat()
+                [event, words::NOT_SENT, "`", field, "` ", words::MISSING].concat()
             }
             Problem::WrongType {
                 field,
@@ -65,11 +63,12 @@ impl ParseError {
                 got,
             } => [
                 event,
-                " was not sent: `",
+                words::NOT_SENT,
+                "`",
                 field,
-                "` must be ",
+                words::MUST_BE,
                 expected,
-                ", got ",
+                words::GOT,
                 got,
             ]
             .concat(),

@@ -9,6 +9,7 @@ use super::error::Problem;
 use crate::number;
 use crate::salesmanago::{limits, truncate};
 use crate::value::Value;
+use crate::words;
 use std::fmt;
 
 /// A field left out of an event because its value could not be used.
@@ -31,13 +32,13 @@ impl Warning {
         [
             "`",
             &self.field,
-            "` must be ",
+            words::MUST_BE,
             self.expected,
-            ", got ",
+            words::GOT,
             &self.got,
             " in ",
             &self.event,
-            "; sent without it",
+            words::SENT_WITHOUT_IT,
         ]
         .concat()
     }

@@ -156,11 +156,28 @@ test('a missing endpoint is reported once, in words a merchant can act on', asyn
   const { page, seen } = await open(browser, `${server.url}/test/no-endpoint.html`);
   const active = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
   assert.equal(active, false);
-  const ours = seen.console.filter((m) => m.text.includes('[salesmanago]'));
+  // The words arrive with dist/messages.js, loaded because there is something to say.
+  const ours = () => seen.console.filter((m) => m.text.includes('[salesmanago]'));
+  for (let waited = 0; !ours().length && waited < 5000; waited += 50) await page.waitForTimeout(50);
+  await page.waitForTimeout(200);
   assert.deepEqual(
-    ours.map((m) => m.text),
+    ours().map((m) => m.text),
     ['[salesmanago] `endpoint` (data-endpoint on the script tag) is missing; the tracker is off'],
   );
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
+test('words that cannot be loaded leave a message still naming what is wrong, and no error', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/no-endpoint.html`, {
+    beforeLoad: (p) => p.route('**/messages.js', (r) => r.abort()),
+  });
+  assert.equal(await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active)), false);
+  const ours = () => seen.console.filter((m) => m.text.includes('[salesmanago]'));
+  for (let waited = 0; !ours().length && waited < 5000; waited += 50) await page.waitForTimeout(50);
+  await page.waitForTimeout(200);
+  assert.equal(ours().length, 1, JSON.stringify(ours()));
+  assert.equal(ours()[0].type, 'warning');
+  assert.match(ours()[0].text, /^\[salesmanago\] `endpoint` \(data-endpoint#. #.#.$/, 'the key, and the codes of the words');
   assert.deepEqual(await pageProblems(page, seen), []);
 });
 
