@@ -26,8 +26,8 @@ try {
   await sites.pages.close();
   await sites.server.close();
 }
-const cols = ['events', 'lost', 'receivedTwice', 'receivedTwicePct', 'postedTwice', 'postedTwicePct', 'requests', 'failedRequests', 'beacons', 'confirmRequests', 'idsAsked', 'idsHeld', 'pageErrors'];
+const cols = ['events', 'lost', 'receivedTwice', 'receivedTwicePct', 'postedTwice', 'postedTwicePct', 'bodiesPerEvent', 'requests', 'failedRequests', 'beacons', 'confirmRequests', 'idsAsked', 'idsHeld', 'pageErrors'];
 console.log(`${navigations} navigations × ${perPage} events, ${failRate * 100}% of requests failing (503), ${lostAnswerRate * 100}% of answers lost`);
-console.log(['run', ...cols].map((c) => c.padStart(16)).join(''));
-rows.forEach((r, i) => console.log([String(i + 1), ...cols.map((c) => String(r[c]))].map((c) => c.padStart(16)).join('')));
+console.log(['run', ...cols].map((c) => c.padStart(17)).join(''));
+rows.forEach((r, i) => console.log([String(i + 1), ...cols.map((c) => String(r[c]))].map((c) => c.padStart(17)).join('')));
 console.log(JSON.stringify({ navigations, perPage, failRate, lostAnswerRate, rows }));

@@ -131,7 +131,8 @@ export async function navigationHeavy(
   const ids = [];
   for (let n = 0; n < navigations; n++) {
     await page.evaluate(() => SallaSalesmanago.ready);
-    ids.push(...(await page.evaluate(([p, c]) => window.emit(p, c), [`nav${n}`, perPage])));
+    // Ids unique to the run: the receiver remembers earlier runs' ids, and holds them.
+    ids.push(...(await page.evaluate(([p, c]) => window.emit(p, c), [`s${seed}nav${n}`, perPage])));
     await page.goto(url);
   }
   server.setFaults({});
@@ -161,6 +162,8 @@ export async function navigationHeavy(
     // Bodies posted more than once at all, retries after a failure included.
     postedTwice: moreThanOnce(posted),
     postedTwicePct: +((100 * moreThanOnce(posted)) / ids.length).toFixed(1),
+    // Event bodies in all requests, against events: 1 is the least there can be.
+    bodiesPerEvent: +(server.relay.log.reduce((n, r) => n + r.ids.length, 0) / ids.length).toFixed(2),
     confirmRequests: server.relay.log.filter((r) => r.confirm?.length).length,
     idsAsked: asked,
     idsHeld: server.relay.log.reduce((n, r) => n + (r.answer?.held?.length ?? 0), 0),
