@@ -98,6 +98,24 @@ fn collect_route(shared: &Arc<Shared>) -> MethodRouter<AppState> {
     )
 }
 
+/// The 503 of a storage failure, logged as `what`: the tracker retries.
+fn storage_unavailable(what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "could not {what}");
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage unavailable; retry",
+    )
+}
+
+fn json_ok(body: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": message.into() }).to_string();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -282,26 +300,14 @@ async fn collect(
     // tracker resends only the others (docs/protocol.md §2.1).
     let held = match shared.store.held(&tenant, &batch.confirm).await {
         Ok(held) => held,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read which events are held");
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable; retry",
-            );
-        }
+        Err(e) => return storage_unavailable("read which events are held", e),
     };
     if batch.events.is_empty() {
         shared
             .metrics
             .confirmed
             .fetch_add(held.len() as u64, Relaxed);
-        let body = serde_json::json!({ "accepted": 0, "duplicates": 0, "held": held });
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        return json_ok(serde_json::json!({ "accepted": 0, "duplicates": 0, "held": held }));
     }
     let email_dropped = batch.email_dropped;
     let phone_dropped = batch.phone_dropped;
@@ -329,13 +335,7 @@ async fn collect(
     let email = batch.contact.email.clone();
     let accepted = match writer.accept(batch, tenant.clone()).await {
         Ok(accepted) => accepted,
-        Err(e) => {
-            tracing::error!(error = %e, "could not store a batch");
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage unavailable; retry",
-            );
-        }
+        Err(e) => return storage_unavailable("store a batch", e),
     };
     let m = &shared.metrics;
     m.accepted.fetch_add(accepted.new as u64, Relaxed);
@@ -363,12 +363,7 @@ async fn collect(
         m.confirmed.fetch_add(held.len() as u64, Relaxed);
         body["held"] = serde_json::json!(held);
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    json_ok(body)
 }
 
 async fn webhook(

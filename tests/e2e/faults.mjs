@@ -54,6 +54,19 @@ export function account(relay, ids, navigations = []) {
   };
 }
 
+/** The shop page open in a fresh context, the relay reset and failing `failRate` (503). */
+async function shopUnderFaults(browser, pages, server, { failRate, lostAnswerRate, seed }) {
+  server.relay.reset();
+  server.setFaults({ failRate, failStatus: 503, lostAnswerRate, seed });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(String(e)));
+  const url = shopUrl(pages, server);
+  await page.goto(url);
+  return { context, page, problems, url };
+}
+
 /**
  * `events` events over `navigations` pages, receiver failing `failRate` at random (plus a few
  * lost answers), one outage of `outageSeconds`, two offline spells; a PURCHASE right before each
@@ -64,14 +77,7 @@ export async function navigationsUnderFailure(
   { pages, server },
   { events = 200, navigations = 5, failRate = 0.3, outageSeconds = 2, seed = 7, bursts = 3, dwellMs = 600 } = {},
 ) {
-  server.relay.reset();
-  server.setFaults({ failRate, failStatus: 503, lostAnswerRate: 0.05, seed });
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(String(e)));
-  const url = shopUrl(pages, server);
-  await page.goto(url);
+  const { context, page, problems, url } = await shopUnderFaults(browser, pages, server, { failRate, lostAnswerRate: 0.05, seed });
   const ids = [];
   const navTimes = [];
   const perPage = Math.ceil(events / navigations);
@@ -120,14 +126,7 @@ export async function navigationHeavy(
   { pages, server },
   { navigations = 10, perPage = 6, failRate = 0.1, lostAnswerRate = 0, seed = 11 } = {},
 ) {
-  server.relay.reset();
-  server.setFaults({ failRate, failStatus: 503, lostAnswerRate, seed });
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(String(e)));
-  const url = shopUrl(pages, server);
-  await page.goto(url);
+  const { context, page, problems, url } = await shopUnderFaults(browser, pages, server, { failRate, lostAnswerRate, seed });
   const ids = [];
   for (let n = 0; n < navigations; n++) {
     await page.evaluate(() => SallaSalesmanago.ready);
