@@ -20,11 +20,13 @@ import http from 'node:http';
  * - delayMs: every answer waits this long (after the receiver answered).
  * - refuseSources: Salla event names answered 400 by the relay (a receiver that will never take
  *   them).
+ * - refuseConfirm: a request that only asks which events are held (docs/protocol.md §2.1) is
+ *   answered 400, as a receiver that predates the question answers it.
  * - seed: for the random choices, so a run can be repeated.
  * Going down (connections refused) is the server's: `down(seconds)` in www/server.mjs.
  */
 export function defaultFaults() {
-  return { failRate: 0, failStatus: 503, retryAfter: 1, lostAnswerRate: 0, delayMs: 0, refuseSources: [], seed: 1 };
+  return { failRate: 0, failStatus: 503, retryAfter: 1, lostAnswerRate: 0, delayMs: 0, refuseSources: [], refuseConfirm: false, seed: 1 };
 }
 
 function random(seed) {
@@ -191,7 +193,10 @@ export class Relay {
     this.log.push(row);
 
     let answer;
-    if (refusedSource) {
+    if (f.refuseConfirm && !batch && row.confirm.length) {
+      row.fault = 'refuseConfirm';
+      answer = await this.#injected(req, 400, { error: 'events is missing' });
+    } else if (refusedSource) {
       row.fault = 'refuseSources';
       answer = await this.#injected(req, 400, { error: `events: ${refusedSource} is refused by this receiver (relay fault switch)` });
     } else if (fail) {

@@ -86,7 +86,9 @@ fn fetch(url: &str, body: &str, keepalive: bool) -> Option<js_sys::Promise> {
     let window = super::page::window()?;
     let init = RequestInit::new();
     init.set_method("POST");
-    init.set_body(&body.into());
+    // The bytes, copied out of wasm memory as they are: a string would be decoded from UTF-8
+    // here and encoded again by fetch (a request's body is up to 60 KB).
+    init.set_body(&js_sys::Uint8Array::from(body.as_bytes()));
     init.set_mode(RequestMode::Cors);
     // The receiver needs no cookies of the shop's; sending none keeps this a simple request.
     init.set_credentials(RequestCredentials::Omit);

@@ -124,9 +124,10 @@ export async function navigationsUnderFailure(
 export async function navigationHeavy(
   browser,
   { pages, server },
-  { navigations = 10, perPage = 6, failRate = 0.1, lostAnswerRate = 0, seed = 11 } = {},
+  { navigations = 10, perPage = 6, failRate = 0.1, lostAnswerRate = 0, refuseConfirm = false, seed = 11 } = {},
 ) {
   const { context, page, problems, url } = await shopUnderFaults(browser, pages, server, { failRate, lostAnswerRate, seed });
+  if (refuseConfirm) server.setFaults({ ...server.relay.current, refuseConfirm });
   const ids = [];
   for (let n = 0; n < navigations; n++) {
     await page.evaluate(() => SallaSalesmanago.ready);
@@ -134,7 +135,7 @@ export async function navigationHeavy(
     ids.push(...(await page.evaluate(([p, c]) => window.emit(p, c), [`s${seed}nav${n}`, perPage])));
     await page.goto(url);
   }
-  server.setFaults({});
+  server.setFaults({ refuseConfirm });
   await page.evaluate(() => SallaSalesmanago.ready);
   // The last page stays open: it asks about, or sends, whatever is left.
   await until(

@@ -41,6 +41,16 @@ test('leaving right after each event: the next page asks, and bodies are not sen
   assert.deepEqual(problems, []);
 });
 
+test('a receiver that does not know the question: every event asked about is sent again, none lost', async (t) => {
+  const { figures, problems } = await navigationHeavy(browser, sites, { navigations: 4, perPage: 5, failRate: 0, refuseConfirm: true, seed: 21 });
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.outboxLeft, 0);
+  assert.ok(figures.idsAsked > 0 && figures.idsHeld === 0, 'asked, and told nothing');
+  assert.ok(figures.receivedTwice > 0, 'so the bodies went again');
+  assert.deepEqual(problems, []);
+});
+
 test('a tab closed with events pending: a later tab sends them', async (t) => {
   const figures = await closedTabReopened(browser, sites);
   t.diagnostic(JSON.stringify(figures));
