@@ -1,6 +1,6 @@
 //! Moving protocol v1 bodies to the receiver: `fetch` with `keepalive` while the page lives,
-//! `navigator.sendBeacon` when it is leaving. A string body makes the request
-//! `text/plain;charset=UTF-8`, a CORS simple request: no preflight.
+//! `navigator.sendBeacon` when it is leaving. Bytes without a `Content-Type` (fetch) and a string
+//! (`text/plain;charset=UTF-8`, the beacon) are both CORS simple requests: no preflight.
 //!
 //! What an answer means (retry, drop, done) is decided in [`crate::delivery`], not here.
 
