@@ -170,7 +170,7 @@ async fn calls_the_page_makes_while_the_tracker_is_busy_are_applied_not_skipped(
         localStorage.clear();
         window.__sent = [];
         const fetch = (window.__fetch = window.fetch);
-        window.fetch = function (url, init) { window.__sent.push(init.body); return fetch.call(this, url, init); };
+        window.fetch = function (url, init) { window.__sent.push(new TextDecoder().decode(init.body)); return fetch.call(this, url, init); };
         window.Salla = {
           config: { get() {
             if (!window.__reentered) {
