@@ -97,6 +97,54 @@ fn hostile_objects_are_read_within_bounds_without_throwing() {
 }
 
 #[wasm_bindgen_test]
+fn every_shape_a_payload_can_take_reads_back_the_same() {
+    // Keys and text that look like the reader's own tokens, numbers JSON cannot write, NUL.
+    let v = js_sys::eval(
+        r#"({ "}": 1, "k": [true, false, null, undefined, -0, 1e21, 0.1 + 0.2, Infinity],
+            "": { "]": "s\u0000t", "n": "عطر 🌹", "{": [[], {}, [{ "d": 2.5 }]] }, "z": "" })"#,
+    )
+    .unwrap();
+    let v = from_js(&v);
+    let n = |x: f64| Value::Number(x);
+    let o = |fields: Vec<(&str, Value)>| Value::object(fields);
+    assert_eq!(
+        v,
+        o(vec![
+            ("}", n(1.0)),
+            (
+                "k",
+                Value::Array(vec![
+                    Value::Bool(true),
+                    Value::Bool(false),
+                    Value::Null,
+                    Value::Null,
+                    n(-0.0),
+                    n(1e21),
+                    n(0.1 + 0.2),
+                    n(f64::INFINITY),
+                ])
+            ),
+            (
+                "",
+                o(vec![
+                    ("]", Value::from("st")),
+                    ("n", Value::from("عطر 🌹")),
+                    (
+                        "{",
+                        Value::Array(vec![
+                            Value::Array(vec![]),
+                            o(vec![]),
+                            Value::Array(vec![o(vec![("d", n(2.5))])]),
+                        ])
+                    ),
+                ])
+            ),
+            ("z", Value::from("")),
+        ])
+    );
+}
+
+#[wasm_bindgen_test]
 fn nan_from_javascript_is_never_sent() {
     let payload = Object::new();
     Reflect::set(&payload, &"product_id".into(), &"1".into()).unwrap();

@@ -114,6 +114,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
             offline: !window.navigator().on_line(),
             shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
             store_id: None,
+            store_id_looked: false,
             anonymous_id: None,
             monitoring_started: false,
             consent: None,

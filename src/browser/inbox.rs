@@ -113,6 +113,7 @@ impl Shared {
             track::restore(self, &mut state);
         }
         let until = js_sys::Date::now() + ms;
+        state.store_id_looked = false;
         loop {
             let next = self.callbacks.borrow_mut().pop_front();
             let Some(command) = next.or_else(|| self.inbox.borrow_mut().pop_front()) else {

@@ -109,6 +109,8 @@ struct State {
     offline: bool,
     shop_domain: Option<String>,
     store_id: Option<String>,
+    /// The store id was looked for in this slice (and not found).
+    store_id_looked: bool,
     /// This browser's anonymous id, once a batch needed it (see [`identity`]).
     anonymous_id: Option<String>,
     /// SALESmanago's monitoring script was added (or found) on this page.
