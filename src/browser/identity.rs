@@ -69,9 +69,7 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     // A shopper who refused is not followed across pages: no id, so that the receiver never
     // ties what was sent meanwhile to a contact named later.
     let anonymous_id = consent.allows_personal_data().then(|| anonymous_id(st));
-    if st.store_id.is_none() {
-        st.store_id = page::salla_store_id();
-    }
+    st.look_for_store_id();
     let config = st.pipeline.config();
     let user = if config.send_email {
         page::salla_user()
@@ -96,9 +94,7 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
 
 /// A request asking which of `ids` the receiver holds: the ids that route it, nothing personal.
 pub fn confirm_body(st: &mut State, now: u64, ids: &[String]) -> String {
-    if st.store_id.is_none() {
-        st.store_id = page::salla_store_id();
-    }
+    st.look_for_store_id();
     let head = Head {
         client_id: &st.pipeline.config().client_id,
         anonymous_id: None,

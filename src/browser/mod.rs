@@ -121,6 +121,18 @@ struct State {
     cart_dirty: bool,
 }
 
+impl State {
+    /// Looks for Salla's store id while it is unknown, once per slice: on a page without Salla
+    /// (yet) each look misses on `window`, whose named-property lookup is slow, and a burst paid
+    /// it per event.
+    fn look_for_store_id(&mut self) {
+        if self.store_id.is_none() && !self.store_id_looked {
+            self.store_id_looked = true;
+            self.store_id = page::salla_store_id();
+        }
+    }
+}
+
 impl Shared {
     fn log(&self, message: &str) {
         if self.debug {

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 // The console, and the words (src/words.rs) a message's tokens stand for: `messages.js` beside
 // this module, loaded the first time a message has tokens (or, with debug on, at start).
 // Messages keep their order while it loads; a words file that cannot be had (blocked, 404) leaves
-// each token's name, which still says which message it is. Once the words are here, the console
+// `#` and each word's code, which still say which message it is. Once the words are here, the console
 // is called at once, inside the wasm's call (a console that throws then reaches the guard).
 #[wasm_bindgen(inline_js = "const P = '[salesmanago]';
 let words, loading, waiting = [];

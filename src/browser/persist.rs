@@ -35,8 +35,9 @@ pub trait Persist {
     /// never changes), and how many damaged records were removed; `None` when nothing is kept
     /// beyond this tab's own queue.
     fn events(&self, held: &[Entry]) -> Option<(Vec<Entry>, usize)>;
-    /// What earlier pages left unanswered: `when\nid\nid…`; forgotten as it is read.
-    fn take_unanswered(&self) -> Option<String> {
+    /// What earlier pages left unanswered: when they left (ms), and the ids; forgotten as it
+    /// is read.
+    fn take_unanswered(&self) -> Option<(u64, Vec<String>)> {
         None
     }
     /// Keeps, for the next page, the ids this one leaves unanswered at `now_ms` (`\nid\nid…`).
@@ -143,26 +144,35 @@ impl Persist for Local {
         Some((events, damaged))
     }
 
-    fn take_unanswered(&self) -> Option<String> {
-        let text = local()?.get_item(UNANSWERED_KEY).ok()??;
-        remove(UNANSWERED_KEY);
-        Some(text)
+    fn take_unanswered(&self) -> Option<(u64, Vec<String>)> {
+        let text = take_unanswered_text()?;
+        let mut lines = text.split('\n');
+        let sent = lines.next().and_then(number::parse).unwrap_or(0.0);
+        Some((sent as u64, lines.map(str::to_owned).collect()))
     }
 
     fn keep_unanswered(&self, now_ms: u64, ids: &str) {
         if ids.is_empty() {
             return;
         }
+        // The time, then one id per line.
         let mut text = number::uint(now_ms);
         text.push_str(ids);
         // Another tab may have left some too: theirs are kept after these.
-        if let Some(earlier) = self.take_unanswered() {
+        if let Some(earlier) = take_unanswered_text() {
             text.push_str(earlier.find('\n').map_or("", |at| &earlier[at..]));
         }
         if let Some(storage) = local() {
             let _ = storage.set_item(UNANSWERED_KEY, &text);
         }
     }
+}
+
+/// The unanswered record as stored, removed as it is read.
+fn take_unanswered_text() -> Option<String> {
+    let text = local()?.get_item(UNANSWERED_KEY).ok()??;
+    remove(UNANSWERED_KEY);
+    Some(text)
 }
 
 impl Persist for Memory {

@@ -113,11 +113,8 @@ pub fn sync(shared: &Shared, st: &mut State) {
         shared.log(words::DAMAGED);
     }
     st.outbox.sync(stored);
-    if let Some(text) = st.persist.take_unanswered() {
-        let mut lines = text.split('\n');
-        let sent = lines.next().and_then(number::parse).unwrap_or(0.0);
-        let ids: Vec<String> = lines.map(str::to_owned).collect();
-        st.outbox.unconfirmed(&ids, sent as u64);
+    if let Some((sent, ids)) = st.persist.take_unanswered() {
+        st.outbox.unconfirmed(&ids, sent);
     }
     let expired = st.outbox.expire(page::now_ms());
     if !expired.is_empty() {

@@ -32,12 +32,7 @@ pub fn restore(shared: &Rc<Shared>, st: &mut State) {
 
 /// One event through the core; what it becomes is queued, and the batch window opens.
 pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
-    // Looked up once per slice while unknown: on a page without Salla (yet) each lookup misses
-    // on `window`, whose named-property lookup is slow (a burst paid it per event).
-    if st.store_id.is_none() && !st.store_id_looked {
-        st.store_id_looked = true;
-        st.store_id = page::salla_store_id();
-    }
+    st.look_for_store_id();
     let now = page::now_ms();
     let env = Env {
         now_ms: now,

@@ -81,7 +81,7 @@ pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(JsValue) +
     });
 }
 
-/// The `fetch` of a body: text, CORS, no credentials. `None` without a window.
+/// The `fetch` of a body: its bytes, CORS, no credentials. `None` without a window.
 fn fetch(url: &str, body: &str, keepalive: bool) -> Option<js_sys::Promise> {
     let window = super::page::window()?;
     let init = RequestInit::new();

@@ -69,10 +69,11 @@ pub fn from_js(v: &JsValue) -> Value {
 }
 
 #[wasm_bindgen(inline_js = "let nums = [];
-// The value as tokens: n null, t true, f false, d a number (the next of tape_numbers()), s text
-// up to a NUL (NULs in the text are dropped), [ items ], { k key NUL value … }. Bounds as the Rust reader had them: `depth`
-// levels, `nodes` values in all, text cut to `keep` UTF-16 units; functions, symbols, bigints,
-// what is too deep or beyond the budget read as null; a getter or Proxy that throws reads as null.
+// The value as tokens: n null, t true, f false, d a number (the next of tape_numbers()),
+// s text up to a NUL (NULs in the text are dropped), [ items ], { k key NUL value … }.
+// Bounds: `depth` levels, `nodes` values in all, text cut to `keep` UTF-16 units; functions,
+// symbols, bigints, what is too deep or beyond the budget read as null; a getter or Proxy that
+// throws reads as null.
 export function tape(v, depth, nodes, keep) {
   nums = [];
   let out = '';
