@@ -47,7 +47,7 @@ for (const { file, raw, gzip } of Object.values(sizes)) console.log(file.padEnd(
 // events instead of resending them (docs/protocol.md §2.1) measured +1,906 B; the words of every
 // message moved out to dist/messages.js (src/words.rs) −1,028 B, and the panic hook that
 // `panic=immediate-abort` never calls −153 B: 55,401 B; fetch bodies as bytes +27 B: 55,428 B;
-// a payload read in one call (bench: −17 % main-thread time per event) +385 B: 55,813 B.
+// a payload read in one call (bench: −17 % main-thread time per event) +385 B: 55,813 B; one store-id look for all three callers −5 B: 55,808 B.
 const CEILINGS = { loader: 1024, snippet: 1024, page: 55_850 };
 const PAGE_TARGET = 18 * 1024;
 
