@@ -18,17 +18,24 @@ cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --lib --tes
 # (then its server.log stays, until the next run). First: the servers of runs killed outright
 # (kill -9: no trap ran) are stopped and removed.
 for run in target/pg/run-*; do
-  if [ -d "$run" ] && [ ! -d "/proc/${run##*-}" ]; then
+  if { [ -d "$run" ] || [ -L "$run" ]; } && [ ! -d "/proc/${run##*-}" ]; then
     echo "stopping and removing $run (the test server of an earlier run)"
-    SM_PG_DIR=$run bash scripts/pg.sh stop && rm -rf "$run"
+    SM_PG_DIR=$run bash scripts/pg.sh stop && rm -rf "$(realpath -m "$run")" "$run"
   fi
 done
 pg_dir=target/pg/run-$$
+mkdir -p target/pg
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PWD/target/pg" 2>/dev/null; then
+  # As root the server runs as `postgres` (PostgreSQL refuses root), which cannot enter this
+  # checkout (a directory of mode 700 above it, as `mktemp -d` or a home directory makes): its
+  # directory is a fresh one in /tmp, linked from here so that the cleanup above finds it.
+  ln -s "$(mktemp -d /tmp/sm-pg.XXXXXX)" "$pg_dir"
+fi
 pg_stop() {
   local rc=$?
   SM_PG_DIR=$pg_dir bash scripts/pg.sh stop || rc=1
   if [ "$rc" = 0 ]; then
-    rm -rf "$pg_dir"
+    rm -rf "$(realpath -m "$pg_dir")" "$pg_dir"
   elif [ -f "$pg_dir/server.log" ]; then
     echo "(the test server's log: $pg_dir/server.log)" >&2
   fi
