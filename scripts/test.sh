@@ -63,23 +63,39 @@ if [ "$SM_WASM_TOOLCHAIN" != rustup ]; then
   echo "the browser tests need rustup's wasm32 target; scripts/setup.sh could not add it" >&2
   exit 1
 fi
+# Chromium reaches the runner's page server through a proxy that sends one request per
+# connection (see tests/support/one-request-per-connection.mjs for why): its port goes into a copy
+# of webdriver.json.
+PROXY_PORT_FILE=target/wasm-proxy.port
+node tests/support/one-request-per-connection.mjs > "$PROXY_PORT_FILE" &
+PROXY_PID=$!
+for _ in $(seq 50); do [ -s "$PROXY_PORT_FILE" ] && break; sleep 0.1; done
+node -e '
+  const fs = require("fs");
+  const caps = JSON.parse(fs.readFileSync("webdriver.json", "utf8"));
+  const port = fs.readFileSync(process.argv[1], "utf8").trim();
+  caps["goog:chromeOptions"].args.push(`--proxy-server=http://127.0.0.1:${port}`, "--proxy-bypass-list=<-loopback>");
+  fs.writeFileSync("target/webdriver.json", JSON.stringify(caps, null, 2));
+' "$PROXY_PORT_FILE"
 web_tests() {
+  WASM_BINDGEN_TEST_WEBDRIVER_JSON=target/webdriver.json \
   CHROMEDRIVER=/usr/bin/chromedriver \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p salla-salesmanago --target wasm32-unknown-unknown --test web 2>&1 | tee target/web-tests.log
 }
-# A renderer that never starts (chromedriver: "Timed out receiving message from renderer", the page
-# still at "Loading scripts...") is the machine, not a test: no test ran. That case, and only that
-# one, gets one more try; a test that ran and failed fails the stage.
+# Should the browser still never run the tests (the page stuck loading, no test ran), that case,
+# and only that one, gets one more try; a test that ran and failed fails the stage.
 if ! web_tests; then
   if grep -q 'Failed to detect test as having been run' target/web-tests.log &&
     ! grep -q '^test .* FAILED$' target/web-tests.log; then
-    echo "the browser never ran the wasm tests (renderer did not start); trying once more" >&2
-    web_tests
+    echo "the browser never ran the wasm tests; trying once more" >&2
+    web_tests || { kill "$PROXY_PID"; exit 1; }
   else
+    kill "$PROXY_PID"
     exit 1
   fi
 fi
+kill "$PROXY_PID"
 
 stage "build"
 bash scripts/build.sh
