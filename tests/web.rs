@@ -272,3 +272,27 @@ async fn after_shutdown_nothing_is_taken_and_nothing_is_sent() {
     );
     page("window.fetch = window.__fetch;");
 }
+
+#[wasm_bindgen_test]
+async fn a_tracker_freed_mid_flush_still_answers_and_lets_the_lock_go() {
+    page("localStorage.clear();");
+    start_tracker(r#"{"clientId":"c","endpoint":"/no-receiver-here"}"#);
+    // Freed while its flush waits for the send lock: the work's continuations are dropped
+    // unrun. The page's promise must settle (false: nothing is known to be sent) …
+    let flushed = page(
+        r#"
+        const t = window.__tracker;
+        t.track('Product Viewed', { product_id: '1' });
+        const flushed = t.flush();
+        t.free();
+        delete window.__tracker;
+        return flushed;
+        "#,
+    );
+    assert_eq!(settled(flushed.into()).await, JsValue::FALSE);
+    // … and the Web Lock must be free again: the next tracker's flush is answered.
+    start_tracker(r#"{"clientId":"c","endpoint":"/no-receiver-here"}"#);
+    let next = page("window.__tracker.track('Product Viewed', { product_id: '2' }); return window.__tracker.flush();");
+    assert_eq!(settled(next.into()).await, JsValue::TRUE);
+    page("window.__tracker.shutdown();");
+}

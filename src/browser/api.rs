@@ -38,10 +38,9 @@ impl Tracker {
 
     /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
     pub fn flush(&self) -> Promise {
-        promise(|resolve| {
-            self.shared.post_now(Command::Flush(Box::new(move |empty| {
-                resolve(JsValue::from_bool(empty))
-            })))
+        // Unanswered (the tracker freed meanwhile) is not "nothing left".
+        promise(false, |resolve| {
+            self.shared.post_now(Command::Flush(resolve))
         })
     }
 

@@ -47,17 +47,35 @@ fn settle_boxed(promise: &Promise, guard: &Function, then: Box<dyn FnOnce(bool, 
     );
 }
 
-/// A promise that `start` resolves by calling the function it is given (with the value to
-/// resolve to). Never rejected.
-pub fn promise(start: impl FnOnce(Box<dyn FnOnce(JsValue)>)) -> Promise {
+/// A promise that `start` resolves by calling the function it is given (with the boolean to
+/// resolve to). Never rejected, and never left pending: if that function is dropped uncalled
+/// (the tracker was freed while the work waited on the browser), the promise resolves to
+/// `otherwise`. A page's `await flush()` must not hang, nor a Web Lock be held for the page's
+/// life, because a continuation was lost.
+pub fn promise(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>)) -> Promise {
     let mut start = Some(start);
     Promise::new(&mut |resolve: Function, _reject| {
         if let Some(start) = start.take() {
-            start(Box::new(move |value| {
-                let _ = resolve.call1(&JsValue::NULL, &value);
-            }));
+            let once = Resolve(resolve, otherwise);
+            start(Box::new(move |value| once.with(value)));
         }
     })
+}
+
+/// A promise's `resolve`, called once, when dropped: with the value it was given, or else with
+/// the fallback it holds.
+struct Resolve(Function, bool);
+
+impl Resolve {
+    fn with(mut self, value: bool) {
+        self.1 = value;
+    }
+}
+
+impl Drop for Resolve {
+    fn drop(&mut self) {
+        let _ = self.0.call1(&JsValue::NULL, &self.1.into());
+    }
 }
 
 /// Wraps a closure's function in the guard.

@@ -79,7 +79,8 @@ fn with_web_lock(
         if lock.is_null() {
             return Promise::resolve(&JsValue::FALSE);
         }
-        let done = promise(|resolve| job(Box::new(move |_| resolve(JsValue::TRUE))));
+        // A job whose continuation is lost still lets the lock go (see `promise`).
+        let done = promise(true, |resolve| job(Box::new(move |_| resolve(true))));
         later(&done, SETTLE_MS)
     });
     let callback = guarded(guard, &callback);
