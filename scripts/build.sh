@@ -57,12 +57,18 @@ wasm-bindgen --target web --encode-into always --out-dir target/bindgen --out-na
 # first call, error paths included.
 WASM_FEATURES=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
-node_modules/.bin/wasm-opt --merge-similar-functions -Oz --one-caller-inline-max-function-size 20 --converge --strip-debug --strip-producers "${WASM_FEATURES[@]}" \
+# SM_WASM_NAMES=1 keeps the functions' names in dist/ (and the glue unminified), for a profiler to show
+# (BENCH_PROFILE=1 node bench/compare.mjs); never for a shipped build.
+NAMES=(--strip-debug)
+[ -n "${SM_WASM_NAMES:-}" ] && NAMES=(-g)
+node_modules/.bin/wasm-opt --merge-similar-functions -Oz --one-caller-inline-max-function-size 20 --converge "${NAMES[@]}" --strip-producers "${WASM_FEATURES[@]}" \
   target/bindgen/salesmanago_bg.wasm -o target/bindgen/optimised.wasm
-node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" --strip-target-features --minify-imports-and-exports-and-modules \
+node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" "${NAMES[@]}" --strip-target-features --minify-imports-and-exports-and-modules \
   target/bindgen/optimised.wasm -o dist/salesmanago_bg.wasm > target/bindgen/names.json
 node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm target/bindgen/salesmanago.js
-node_modules/.bin/esbuild npm/index.js --bundle --format=esm --minify --log-level=warning \
+MINIFY=(--minify)
+[ -n "${SM_WASM_NAMES:-}" ] && MINIFY=()
+node_modules/.bin/esbuild npm/index.js --bundle --format=esm "${MINIFY[@]}" --log-level=warning \
   --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
 # The words of every message (src/words.rs), loaded by the page only when there is something to say.
