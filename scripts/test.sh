@@ -33,6 +33,8 @@ if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PWD/target/pg" 2>/de
 fi
 pg_stop() {
   local rc=$?
+  # The wasm stage's proxy, if the run stopped while it was up.
+  if [ -n "${PROXY_PID:-}" ]; then kill "$PROXY_PID" 2>/dev/null || true; fi
   SM_PG_DIR=$pg_dir bash scripts/pg.sh stop || rc=1
   if [ "$rc" = 0 ]; then
     rm -rf "$(realpath -m "$pg_dir")" "$pg_dir"
@@ -89,13 +91,13 @@ if ! web_tests; then
   if grep -q 'Failed to detect test as having been run' target/web-tests.log &&
     ! grep -q '^test .* FAILED$' target/web-tests.log; then
     echo "the browser never ran the wasm tests; trying once more" >&2
-    web_tests || { kill "$PROXY_PID"; exit 1; }
+    web_tests
   else
-    kill "$PROXY_PID"
     exit 1
   fi
 fi
 kill "$PROXY_PID"
+PROXY_PID=
 
 stage "build"
 bash scripts/build.sh
