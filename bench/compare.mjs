@@ -6,7 +6,7 @@
 //   node bench/compare.mjs --ours-only [runs]  our row only, for iterating on size and speed
 //   --only=ours,floor                          just these rows (keys: ours segment snowplow floor empty)
 //   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
-//   BENCH_PROFILE=1                            also self time per function during the burst (see selfTimes)
+//   BENCH_PROFILE=1                            also self time per function during the burst (bench/profile.mjs)
 //
 // Per tracker: bytes shipped (raw, gzip -9), script start → ready, main-thread cost of a burst of
 // 1,000 events (synchronous, and including the work the tracker defers to microtasks and later
@@ -35,6 +35,7 @@ import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
 import { startStack } from '../www/stack.mjs';
+import { printProfile, profiling, startProfile, stopProfile } from './profile.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = path.join(ROOT, 'bench/compare');
@@ -287,12 +288,8 @@ async function measure(browser, tracker, { server, sink }) {
     const windowStart = await page.evaluate(() => performance.now());
     const taskBefore = await metric(cdp, 'TaskDuration');
     trace(tracker.key, 'burst');
-    const profiling = process.env.BENCH_PROFILE && tracker.key !== 'empty';
-    if (profiling) {
-      await cdp.send('Profiler.enable');
-      await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
-      await cdp.send('Profiler.start');
-    }
+    const profiled = profiling && tracker.key !== 'empty';
+    if (profiled) await startProfile(cdp);
     const burst = await page.evaluate((n) => window.bench.burst(n, 0), EVENTS);
     trace(tracker.key, 'settle', burst.ms);
     const sent = await settle(() => {
@@ -302,7 +299,7 @@ async function measure(browser, tracker, { server, sink }) {
     await sleep(100); // the responses' own handlers run after the last request arrived
     trace(tracker.key, 'settled', sent);
     const taskMs = ((await metric(cdp, 'TaskDuration')) - taskBefore) * 1000;
-    if (profiling) selfTimes(tracker, (await cdp.send('Profiler.stop')).profile);
+    if (profiled) await stopProfile(cdp, (tracker.profile ??= new Map()));
     const { longTasks, windowEnd } = await page.evaluate(() => ({ longTasks: window.bench.longTasks.slice(), windowEnd: performance.now() }));
     // Retained memory, not the garbage the burst left: collect first.
     await cdp.send('HeapProfiler.collectGarbage');
@@ -331,39 +328,6 @@ async function measure(browser, tracker, { server, sink }) {
     };
   } finally {
     await context.close().catch(() => {});
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// BENCH_PROFILE=1: where the main thread's time goes during the burst and its sending, as self
-// time per function (sampled every 50 µs), summed over the runs and printed after the table.
-// Build with SM_WASM_NAMES=1 bash scripts/build.sh for the wasm's own function names.
-
-function selfTimes(tracker, profile) {
-  const byNode = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
-  const totals = (tracker.profile ??= new Map());
-  profile.samples.forEach((id, i) => {
-    const f = byNode.get(id);
-    const file = f.url ? f.url.split('/').pop() : '';
-    const key = `${f.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
-    totals.set(key, (totals.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-}
-
-function printProfiles() {
-  for (const t of TRACKERS.filter((t) => t.profile)) {
-    const rows = [...t.profile.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]);
-    const busy = rows.reduce((n, [, us]) => n + us, 0);
-    console.log(`\nprofile of ${t.name}: ${(busy / 1000).toFixed(1)} ms busy over the runs; self time per function`);
-    const line = (us, k) => console.log(`${(us / 1000).toFixed(1).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`);
-    // By file: the wasm, the glue, the page's harness, the browser's own (no file).
-    const files = new Map();
-    for (const [k, us] of rows) {
-      const file = k.includes(' ') && /\.(wasm|js|html)$/.test(k) ? k.split(' ').pop() : '(browser)';
-      files.set(file, (files.get(file) ?? 0) + us);
-    }
-    for (const [f, us] of [...files.entries()].sort((a, b) => b[1] - a[1])) line(us, `[${f}]`);
-    for (const [k, us] of rows.slice(0, 40)) line(us, k);
   }
 }
 
@@ -494,7 +458,7 @@ try {
       "incl. deferred = the renderer main thread's TaskDuration from the burst until its requests settled / 1,000; " +
       'events delivered = events in the bodies that reached the collector by then.',
   );
-  printProfiles();
+  for (const t of TRACKERS.filter((t) => t.profile)) printProfile(t.name, t.profile);
   const out = path.join(ROOT, 'target/bench', only ? `compare-${only.join('-')}.json` : 'compare.json');
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(

@@ -6,10 +6,13 @@
 // the median.
 //
 //   node bench/ready.mjs [loads=20]
+//   BENCH_PROFILE=1 node bench/ready.mjs 10   also where the load's main-thread time goes, up to
+//                                             ready (bench/profile.mjs)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
+import { printProfile, profiling, startProfile, stopProfile } from './profile.mjs';
 
 const loads = Number(process.argv[2] ?? 20);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,15 +21,19 @@ const browser = await launch();
 const times = [];
 const wasm = [];
 const start = [];
+const profile = new Map();
 try {
   for (let i = 0; i < loads; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
+    const cdp = profiling ? await context.newCDPSession(page) : null;
+    if (cdp) await startProfile(cdp);
     await page.goto(`${server.url}/test/pages-ready.html`);
     // The page's own promise, not waitForFunction: that would inject playwright's polling script
     // into the page while it loads and delay the tracker's start-up behind it.
     const r = await page.evaluate(() => window.readyPromise);
     if (!r.active) throw new Error('the tracker did not start');
+    if (cdp) await stopProfile(cdp, profile);
     times.push(r.ms);
     wasm.push(r.wasmMs);
     start.push(r.startMs);
@@ -48,3 +55,4 @@ console.log(line('  script start → tracker ready', result.scriptToReady));
 console.log(line('  wasm arrived → ready        ', result.wasmArrivedToReady));
 console.log(line('  instantiated → ready        ', result.instantiatedToReady));
 console.log(JSON.stringify(result));
+if (profiling) printProfile(`${loads} loads, page start → ready`, profile);

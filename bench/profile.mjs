@@ -1,0 +1,40 @@
+// BENCH_PROFILE=1 for bench/compare.mjs and bench/ready.mjs: where the main thread's time goes, as
+// self time per function (sampled every 50 µs) and per file (the wasm, the glue, the page, the
+// browser's own), summed over the runs. Build with `SM_WASM_NAMES=1 bash scripts/build.sh` for
+// the wasm's own function names.
+
+export const profiling = Boolean(process.env.BENCH_PROFILE);
+
+/** Starts the sampling profiler on a page's CDP session. */
+export async function startProfile(cdp) {
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
+  await cdp.send('Profiler.start');
+}
+
+/** Stops it and adds the run's self times to `totals` (a Map, function → µs). */
+export async function stopProfile(cdp, totals) {
+  const { profile } = await cdp.send('Profiler.stop');
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  profile.samples.forEach((id, i) => {
+    const f = byNode.get(id);
+    const file = f.url ? f.url.split('/').pop() : '';
+    const key = `${f.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
+    totals.set(key, (totals.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+}
+
+/** Prints the totals: per file, then the `top` functions, idle left out. */
+export function printProfile(title, totals, top = 40) {
+  const rows = [...totals.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]);
+  const busy = rows.reduce((n, [, us]) => n + us, 0);
+  const line = (us, k) => console.log(`${(us / 1000).toFixed(1).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`);
+  console.log(`\nprofile of ${title}: ${(busy / 1000).toFixed(1)} ms busy over the runs; self time per file, then per function`);
+  const files = new Map();
+  for (const [k, us] of rows) {
+    const file = k.includes(' ') && /\.(wasm|js|html)$/.test(k) ? k.split(' ').pop() : '(browser)';
+    files.set(file, (files.get(file) ?? 0) + us);
+  }
+  for (const [f, us] of [...files.entries()].sort((a, b) => b[1] - a[1])) line(us, `[${f}]`);
+  for (const [k, us] of rows.slice(0, top)) line(us, k);
+}
