@@ -93,32 +93,46 @@ impl Entry {
     }
 
     /// The record kept in storage under the event's own key (one key per event, so that tabs
-    /// writing at once never overwrite each other).
-    pub fn to_record(&self) -> Value {
+    /// writing at once never overwrite each other), as JSON text:
+    /// `{"t":queued_ms,"c":"P"|"C"|"O","x":cart id,"e":event}`. The event is embedded as the JSON
+    /// it already is, not escaped into a string again: a record is written for every event, and
+    /// escaping a whole cart twice was a measurable part of each event's cost.
+    pub fn to_record(&self) -> String {
         let (class, cart) = match &self.class {
             Class::Purchase => ("P", None),
             Class::Cart(id) => ("C", id.as_deref()),
             Class::Other => ("O", None),
         };
-        let mut fields = vec![
-            ("t", Value::Number(self.queued_ms as f64)),
-            ("c", Value::from(class)),
-            ("e", Value::from(self.json.as_str())),
-        ];
+        let mut out = String::with_capacity(self.json.len() + 48);
+        out.push_str("{\"t\":");
+        crate::number::push_uint(self.queued_ms, &mut out);
+        out.push_str(",\"c\":\"");
+        out.push_str(class);
+        out.push('"');
         if let Some(id) = cart {
-            fields.push(("x", Value::from(id)));
+            out.push_str(",\"x\":");
+            crate::value::write_json_string(id, &mut out);
         }
-        Value::object(fields)
+        out.push_str(",\"e\":");
+        out.push_str(&self.json);
+        out.push('}');
+        out
     }
 
     /// Reads a stored record; `None` for anything damaged (it is then removed, not sent half).
+    /// The event may be an object (this version) or a string of JSON (records written by
+    /// earlier versions, still in a shopper's storage after an update).
     pub fn from_record(id: &str, record: &Value) -> Option<Entry> {
         let queued_ms = match record.get("t")? {
             Value::Number(n) if n.is_finite() && *n >= 0.0 => *n as u64,
             _ => return None,
         };
-        let json = record.get("e")?.as_str()?;
-        if id.is_empty() || !json.starts_with('{') {
+        let json = match record.get("e")? {
+            Value::String(json) if json.starts_with('{') => json.clone(),
+            event @ Value::Object(_) => event.to_json(),
+            _ => return None,
+        };
+        if id.is_empty() {
             return None;
         }
         let class = match record.get("c")?.as_str()? {
@@ -127,7 +141,7 @@ impl Entry {
             "O" => Class::Other,
             _ => return None,
         };
-        Some(Entry::new(id.to_owned(), json.to_owned(), queued_ms, class))
+        Some(Entry::new(id.to_owned(), json, queued_ms, class))
     }
 }
 
@@ -650,18 +664,26 @@ mod tests {
         assert_eq!(ids(&o), ["new"]);
     }
 
+    /// A record as the browser reads it back: `JSON.parse` of the stored text.
+    fn parsed(text: &str) -> Value {
+        Value::from(serde_json::from_str::<serde_json::Value>(text).unwrap())
+    }
+
     #[test]
     fn records_round_trip_and_damage_is_refused() {
         for class in [
             Class::Purchase,
-            Class::Cart(Some("9".into())),
+            Class::Cart(Some("9 \"quoted\"".into())),
             Class::Cart(None),
             Class::Other,
         ] {
             let e = of("id-1", 1_763_829_999_000, class);
-            assert_eq!(Entry::from_record("id-1", &e.to_record()), Some(e));
+            assert_eq!(
+                Entry::from_record("id-1", &parsed(&e.to_record())),
+                Some(e)
+            );
         }
-        let good = of("x", 1, Class::Other).to_record();
+        let good = parsed(&of("x", 1, Class::Other).to_record());
         assert_eq!(Entry::from_record("", &good), None);
         for damaged in [
             Value::Null,
@@ -681,9 +703,29 @@ mod tests {
                 ("c", Value::from("O")),
                 ("e", Value::from("nope")),
             ]),
+            Value::object([
+                ("t", Value::Number(1.0)),
+                ("c", Value::from("O")),
+                ("e", Value::Array(vec![])),
+            ]),
         ] {
             assert_eq!(Entry::from_record("x", &damaged), None, "{damaged:?}");
         }
+    }
+
+    #[test]
+    fn records_written_by_earlier_versions_still_read() {
+        // Before the event was embedded as JSON, it was kept as a string of JSON.
+        let old = Value::object([
+            ("t", Value::Number(5.0)),
+            ("c", Value::from("C")),
+            ("x", Value::from("cart-1")),
+            ("e", Value::from("{\"id\":\"a\"}")),
+        ]);
+        assert_eq!(
+            Entry::from_record("a", &old),
+            Some(of("a", 5, Class::Cart(Some("cart-1".into()))))
+        );
     }
 
     #[test]

@@ -88,6 +88,20 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// `{ id, source, contactEvent }` as JSON: the text of `to_value().to_json()`, written
+    /// directly.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(512);
+        out.push_str("{\"id\":");
+        crate::value::write_json_string(&self.id, &mut out);
+        out.push_str(",\"source\":");
+        crate::value::write_json_string(&self.source, &mut out);
+        out.push_str(",\"contactEvent\":");
+        self.event.write_json(&mut out);
+        out.push('}');
+        out
+    }
+
     /// `{ id, source, contactEvent }`.
     pub fn to_value(&self) -> Value {
         Value::object([
@@ -289,7 +303,9 @@ mod tests {
             anonymous_id: Some("0123abcd"),
             store_id: Some("1305"),
         };
-        let from_strings = body(&head, 9, &contact, &[envelope.to_value().to_json()]);
+        // The event's JSON as the tracker writes it, directly, and as the value would.
+        assert_eq!(envelope.to_json(), envelope.to_value().to_json());
+        let from_strings = body(&head, 9, &contact, &[envelope.to_json()]);
         let from_value = batch_from(&head, 9, &contact, &[envelope]).to_json();
         assert_eq!(from_strings, from_value);
         let parsed: serde_json::Value = serde_json::from_str(&from_strings).unwrap();

@@ -303,6 +303,24 @@ impl ContactEvent {
         out
     }
 
+    /// Writes the event as a JSON object with SALESmanago's field names: the same text as
+    /// `to_value().to_json()`, without building the object first (this runs for every event).
+    pub fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, (name, field)) in self.fields().into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::value::write_json_string(name, out);
+            out.push(':');
+            match field {
+                Field::Text(t) => crate::value::write_json_string(t, out),
+                Field::Number(n) => number::push_json(n, out),
+            }
+        }
+        out.push('}');
+    }
+
     /// The event as a JSON-like object with SALESmanago's field names.
     pub fn to_value(&self) -> Value {
         Value::object(self.fields().into_iter().map(|(name, field)| {
@@ -430,6 +448,25 @@ mod tests {
         );
         assert_eq!(v.get("date"), Some(&Value::Number(1_763_829_999_000.0)));
         assert_eq!(v.get("contactExtEventType"), Some(&Value::from("VISIT")));
+    }
+
+    #[test]
+    fn json_is_written_as_the_value_would_write_it() {
+        let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
+        e.set_products(["1001", "10,02"]);
+        e.set_value(Some(1234.5));
+        e.set_external_id("cart \"1\"");
+        e.set_description("line\nbreak \\ عربي");
+        e.set_location("shop.example");
+        e.set_shop_domain("shop.example");
+        e.set_details([Some("a"), None, Some("\u{1}c")]);
+        let mut direct = String::new();
+        e.write_json(&mut direct);
+        assert_eq!(direct, e.to_value().to_json());
+        let bare = ContactEvent::new(ExternalEventType::Visit, 0);
+        let mut direct = String::new();
+        bare.write_json(&mut direct);
+        assert_eq!(direct, bare.to_value().to_json());
     }
 
     #[test]

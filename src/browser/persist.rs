@@ -102,7 +102,11 @@ impl Persist for Local {
     }
 
     fn put(&self, entry: &Entry) -> bool {
-        save(&event_key(&entry.id), &entry.to_record())
+        local().is_some_and(|storage| {
+            storage
+                .set_item(&event_key(&entry.id), &entry.to_record())
+                .is_ok()
+        })
     }
 
     fn remove(&self, ids: &[String]) {

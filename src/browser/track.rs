@@ -50,7 +50,7 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     let queued = matches!(processed.outcome, Outcome::Send(_));
     match processed.outcome {
         Outcome::Send(envelope) => {
-            let json = envelope.to_value().to_json();
+            let json = envelope.to_json();
             let event = &envelope.event;
             shared.log(
                 &[
