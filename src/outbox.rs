@@ -73,6 +73,10 @@ pub struct Entry {
     pub queued_ms: u64,
     /// What kind of event it is.
     pub class: Class,
+    /// The storage record that holds it (the shell's number for it); 0 while it is kept
+    /// nowhere yet. Events are kept many to a record, written once per slice of work
+    /// (`browser::persist`).
+    pub record: u32,
     in_flight: bool,
     /// Sent by an earlier page that never saw the answer: asked about, not resent
     /// (`docs/protocol.md` §2.1).
@@ -87,24 +91,26 @@ impl Entry {
             json,
             queued_ms,
             class,
+            record: 0,
             in_flight: false,
             unconfirmed: false,
         }
     }
 
-    /// The record kept in storage under the event's own key (one key per event, so that tabs
-    /// writing at once never overwrite each other), as JSON text:
-    /// `{"t":queued_ms,"c":"P"|"C"|"O","x":cart id,"e":event}`. The event is embedded as the JSON
-    /// it already is, not escaped into a string again: a record is written for every event, and
-    /// escaping a whole cart twice was a measurable part of each event's cost.
+    /// The event as it is kept in storage, one of a record's items, as JSON text:
+    /// `{"i":id,"t":queued_ms,"c":"P"|"C"|"O","x":cart id,"e":event}`. The event is embedded as
+    /// the JSON it already is, not escaped into a string again: escaping a whole cart twice was a
+    /// measurable part of each event's cost.
     pub fn to_record(&self) -> String {
         let (class, cart) = match &self.class {
             Class::Purchase => ("P", None),
             Class::Cart(id) => ("C", id.as_deref()),
             Class::Other => ("O", None),
         };
-        let mut out = String::with_capacity(self.json.len() + 48);
-        out.push_str("{\"t\":");
+        let mut out = String::with_capacity(self.json.len() + 96);
+        out.push_str("{\"i\":");
+        crate::value::write_json_string(&self.id, &mut out);
+        out.push_str(",\"t\":");
         crate::number::push_uint(self.queued_ms, &mut out);
         out.push_str(",\"c\":\"");
         out.push_str(class);
@@ -119,10 +125,12 @@ impl Entry {
         out
     }
 
-    /// Reads a stored record; `None` for anything damaged (it is then removed, not sent half).
-    /// The event may be an object (this version) or a string of JSON (records written by
-    /// earlier versions, still in a shopper's storage after an update).
+    /// Reads a stored item; `None` for anything damaged (it is then removed, not sent half).
+    /// The id is the item's own `i`, else `id` (earlier versions kept one event per key, named
+    /// after its id). The event may be an object (this version) or a string of JSON (earlier
+    /// versions, still in a shopper's storage after an update).
     pub fn from_record(id: &str, record: &Value) -> Option<Entry> {
+        let id = record.get("i").and_then(Value::as_str).unwrap_or(id);
         let queued_ms = match record.get("t")? {
             Value::Number(n) if n.is_finite() && *n >= 0.0 => *n as u64,
             _ => return None,
@@ -207,6 +215,11 @@ impl Outbox {
         &self.entries
     }
 
+    /// The events held, for the shell to note where each is kept ([`Entry::record`]).
+    pub fn entries_mut(&mut self) -> &mut [Entry] {
+        &mut self.entries
+    }
+
     /// The queue time of an event queued at `now_ms`: strictly increasing within a tab, so that
     /// a burst in one millisecond keeps its order when read back from storage.
     pub fn queue_time(&mut self, now_ms: u64) -> u64 {
@@ -275,7 +288,7 @@ impl Outbox {
     /// this tab's in-flight events as they are. Stored events are taken oldest first.
     pub fn sync(&mut self, stored: Vec<Entry>) {
         // What this tab knows of an event beyond storage (on the wire, to be asked about) stays.
-        let in_flight: Vec<Entry> = self
+        let mut in_flight: Vec<Entry> = self
             .entries
             .drain(..)
             .filter(|e| e.in_flight || e.unconfirmed)
@@ -292,8 +305,10 @@ impl Outbox {
         // against the in-flight events only, not the growing queue: a thousand stored events
         // would otherwise cost half a million id comparisons on every send.)
         for e in stored {
-            if !in_flight.iter().any(|held| held.id == e.id) {
-                place(e);
+            match in_flight.iter_mut().find(|held| held.id == e.id) {
+                // Where storage keeps it now (another tab may have written it anew).
+                Some(held) => held.record = e.record,
+                None => place(e),
             }
         }
         for e in in_flight {
@@ -678,13 +693,16 @@ mod tests {
             Class::Other,
         ] {
             let e = of("id-1", 1_763_829_999_000, class);
-            assert_eq!(
-                Entry::from_record("id-1", &parsed(&e.to_record())),
-                Some(e)
-            );
+            assert_eq!(Entry::from_record("id-1", &parsed(&e.to_record())), Some(e));
         }
+        // The item's own id counts; none at all is damage.
         let good = parsed(&of("x", 1, Class::Other).to_record());
-        assert_eq!(Entry::from_record("", &good), None);
+        assert_eq!(
+            Entry::from_record("", &good),
+            Some(of("x", 1, Class::Other))
+        );
+        let nameless = parsed(&of("", 1, Class::Other).to_record());
+        assert_eq!(Entry::from_record("", &nameless), None);
         for damaged in [
             Value::Null,
             Value::from("junk"),

@@ -267,7 +267,7 @@ async fn after_shutdown_nothing_is_taken_and_nothing_is_sent() {
     settled(page("return new Promise((r) => setTimeout(r, 100))").into()).await;
     assert_eq!(page("return window.__sent.length"), JsValue::from(0));
     assert_eq!(
-        page("return Object.keys(localStorage).filter((k) => k.startsWith('sm:o:')).length"),
+        page("return Object.keys(localStorage).filter((k) => /^sm:[og]:/.test(k)).length"),
         JsValue::from(0)
     );
     page("window.fetch = window.__fetch;");

@@ -95,6 +95,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     if debug {
         page::preload(true);
     }
+    let tab = page::random_id();
     let shared = Rc::new(Shared {
         guard,
         debug,
@@ -105,9 +106,9 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         state: RefCell::new(State {
             pipeline: Pipeline::new(config),
             outbox: Outbox::default(),
-            persist: Box::new(Local),
+            persist: Box::new(Local::new(&tab)),
             keepalive: Keepalive::default(),
-            tab: page::random_id(),
+            tab,
             // Storage is read in the first slice, before any event (see `track::restore`).
             restored: false,
             offline: !window.navigator().on_line(),

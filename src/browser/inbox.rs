@@ -114,18 +114,22 @@ impl Shared {
         }
         let until = js_sys::Date::now() + ms;
         state.store_id_looked = false;
-        loop {
+        let more = loop {
             let next = self.callbacks.borrow_mut().pop_front();
             let Some(command) = next.or_else(|| self.inbox.borrow_mut().pop_front()) else {
-                return;
+                break false;
             };
             self.apply(&mut state, command);
             if js_sys::Date::now() >= until {
-                break;
+                break true;
             }
-        }
+        };
+        // What this slice queued is written once, here (see `track::keep`).
+        track::keep(self, &mut state, false);
         drop(state);
-        self.schedule_slice();
+        if more {
+            self.schedule_slice();
+        }
     }
 
     fn apply(self: &Rc<Self>, st: &mut State, command: Command) {

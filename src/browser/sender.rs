@@ -106,6 +106,7 @@ pub fn lease_over(shared: &Rc<Shared>, st: &mut State, ran: bool, then: Then) {
 /// Makes this tab's queue what storage holds: its own events, other tabs', earlier pages'.
 /// Damaged records are removed; events past the maximum age are dropped.
 pub fn sync(shared: &Shared, st: &mut State) {
+    track::keep(shared, st, true);
     let Some((stored, damaged)) = st.persist.events(st.outbox.entries()) else {
         return;
     };
@@ -126,6 +127,8 @@ pub fn sync(shared: &Shared, st: &mut State) {
 /// Sends the next due batch; the answer comes back as [`Command::Answered`]. With nothing due,
 /// tells `then` whether the outbox is empty.
 fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
+    // Nothing goes out before it is kept.
+    track::keep(shared, st, true);
     let now = page::now_ms();
     if !shared.stopped() {
         match st.outbox.take_confirm(now) {
@@ -296,6 +299,7 @@ pub fn answered(
 /// after the page is gone. The events stay in storage until a receiver's 2xx is seen: if the
 /// beacon was lost, the next page sends them (the receiver deduplicates by id).
 pub fn exit(shared: &Shared, st: &mut State) {
+    track::keep(shared, st, true);
     track::save_cart(shared, st);
     let now = page::now_ms();
     // What leaves without this page seeing the answer: asked about by the next page, not resent.

@@ -69,12 +69,7 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
                 st.outbox.queue_time(now),
                 Class::of(event),
             );
-            // Kept before any attempt to send it. The first refusal (quota, storage disabled)
-            // moves the rest of this page to memory, with one debug message.
-            if !st.persist.put(&entry) {
-                st.persist = Box::new(Memory);
-                shared.log(words::STORAGE_REFUSED_EVENT);
-            }
+            // Kept at the end of this slice, before any attempt to send it (see `keep`).
             let removed = st.outbox.push(entry);
             if !removed.is_empty() {
                 shared.log(&[&number::uint(removed.len() as u64), words::LEFT_THE_QUEUE].concat());
@@ -91,6 +86,17 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     }
     if queued || st.cart_dirty {
         sender::open_window(shared);
+    }
+}
+
+/// Writes the events queued since the last call to storage, as one record, and removes the
+/// records whose events left the queue: at the end of every slice of work, and, tidying, before
+/// anything is sent or read back from storage (see `Persist::keep`). The first refusal (quota, storage disabled) moves the rest
+/// of this page to memory, with one debug message.
+pub fn keep(shared: &Shared, st: &mut State, tidy: bool) {
+    if !st.persist.keep(&mut st.outbox, tidy) {
+        st.persist = Box::new(Memory);
+        shared.log(words::STORAGE_REFUSED_EVENT);
     }
 }
 

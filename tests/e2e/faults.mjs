@@ -194,6 +194,32 @@ export async function closedTabReopened(browser, { pages, server }) {
   return figures;
 }
 
+/**
+ * Events an earlier version of the tracker left in storage, one key per event with the event as a
+ * string of JSON (`sm:o:<id>`), and a page of this version: they go out, and their keys go.
+ */
+export async function earlierVersionRecords(browser, { pages, server }) {
+  server.relay.reset();
+  const ids = ['legacy-1', 'legacy-2'];
+  const { page, context } = await open(browser, shopUrl(pages, server), {
+    beforeLoad: (p) =>
+      p.addInitScript((ids) => {
+        if (sessionStorage.getItem('seeded')) return;
+        sessionStorage.setItem('seeded', '1');
+        ids.forEach((id, i) => {
+          const event = { id, source: 'Products Searched', contactEvent: { date: Date.now(), contactExtEventType: 'OTHER', description: 'legacy ' + i } };
+          localStorage.setItem('sm:o:' + id, JSON.stringify({ t: Date.now() - 1000 + i, c: 'O', e: JSON.stringify(event) }));
+        });
+      }, ids),
+  });
+  await page.evaluate(() => SallaSalesmanago.ready);
+  await until(async () => account(server.relay, ids).lost === 0 && (await page.evaluate(() => window.pending())) === 0, 10_000, 'the earlier version\'s events');
+  const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => /^sm:[og]:/.test(k)));
+  const figures = { ...account(server.relay, ids), left };
+  await context.close();
+  return figures;
+}
+
 /** localStorage full, disabled, or holding garbage: events still arrive in this page's life. */
 export async function brokenStorage(browser, { pages, server }, kind) {
   server.relay.reset();
@@ -223,8 +249,21 @@ export async function brokenStorage(browser, { pages, server }, kind) {
   await until(() => account(server.relay, ids).lost === 0, 10_000, `events with ${kind} storage`);
   // The receiver's 2xx reaches the relay's log before the page has read it and removed what it
   // sent from storage: wait for the page to be done with its own events, then look at what is left.
-  const stored = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sm:o:')));
-  if (kind === 'garbage') await until(async () => !(await stored()).some((k) => ids.includes(k.slice('sm:o:'.length))), 5_000, 'the page to unstore what was sent');
+  // The ids of the events stored: one per `sm:o:` key (earlier versions, and the garbage above),
+  // each item's `i` in a `sm:g:` record.
+  const stored = () =>
+    page.evaluate(() =>
+      Object.keys(localStorage).flatMap((k) => {
+        if (k.startsWith('sm:o:')) return [k.slice('sm:o:'.length)];
+        if (!k.startsWith('sm:g:')) return [];
+        try {
+          return JSON.parse(localStorage.getItem(k)).map((item) => item.i);
+        } catch {
+          return ['unreadable ' + k];
+        }
+      }),
+    );
+  if (kind === 'garbage') await until(async () => !(await stored()).some((id) => ids.includes(id)), 5_000, 'the page to unstore what was sent');
   const leftovers = kind === 'garbage' ? await stored() : [];
   const figures = { ...account(server.relay, ids), pageErrors: seen.pageErrors.length, leftovers };
   await context.close();

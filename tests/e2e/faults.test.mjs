@@ -3,7 +3,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, serveSites, closePages } from './harness.mjs';
-import { navigationsUnderFailure, navigationHeavy, closedTabReopened, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
+import { navigationsUnderFailure, navigationHeavy, closedTabReopened, earlierVersionRecords, brokenStorage, threeTabs, retryAfter, cartCoalescing, flushDuringSend } from './faults.mjs';
 
 let browser;
 let sites; // { pages, server }: the shop's origin, and the receiver's (relay → sm-receiver) on its own
@@ -56,6 +56,14 @@ test('a tab closed with events pending: a later tab sends them', async (t) => {
   t.diagnostic(JSON.stringify(figures));
   assert.equal(figures.lost, 0);
   assert.equal(figures.doubleSends, 0);
+});
+
+test('events an earlier version kept, one key each, are sent and their keys removed', async (t) => {
+  const figures = await earlierVersionRecords(browser, sites);
+  t.diagnostic(JSON.stringify(figures));
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.doubleSends, 0);
+  assert.deepEqual(figures.left, []);
 });
 
 for (const kind of ['full', 'disabled', 'garbage']) {
