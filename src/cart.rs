@@ -26,8 +26,10 @@ pub struct Cart {
 }
 
 impl Cart {
-    /// Updates the cart from a cart event; other events leave it alone.
-    pub fn apply(&mut self, event: &SallaEvent) {
+    /// Updates the cart from a cart event; other events leave it alone. `true` for a cart
+    /// event (the cart may have changed: it is kept again), without comparing a copy of the
+    /// cart from before, which cost a clone of every line on every event.
+    pub fn apply(&mut self, event: &SallaEvent) -> bool {
         match event {
             SallaEvent::ProductAdded(item) | SallaEvent::WishlistProductAddedToCart(item) => {
                 self.add(item)
@@ -43,8 +45,9 @@ impl Cart {
                     .as_deref()
                     .or(snapshot.checkout_id.as_deref()),
             ),
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     /// Forgets everything: the order was placed, or the shopper left.

@@ -57,7 +57,8 @@ pub struct Processed {
     pub outcome: Outcome,
     /// Fields that were left out, each with its reason.
     pub warnings: Vec<Warning>,
-    /// The held cart changed: the shell should store it.
+    /// The held cart may have changed (a cart event, or the order placed): the shell should
+    /// store it.
     pub cart_changed: bool,
 }
 
@@ -138,12 +139,12 @@ impl Pipeline {
             None => new_id(),
         };
 
-        let before = self.cart.clone();
-        self.cart.apply(&event);
+        let mut cart_changed = self.cart.apply(&event);
         self.learn_identity(&event);
         let decision = mapping::map(&event, &self.cart, &self.config, env);
         if matches!(event, SallaEvent::OrderCompleted(_)) {
             self.cart.clear();
+            cart_changed = true;
         }
         let outcome = match decision {
             Decision::Send(contact_event) => Outcome::Send(Envelope {
@@ -157,7 +158,7 @@ impl Pipeline {
             name,
             outcome,
             warnings: parsed.warnings,
-            cart_changed: self.cart != before,
+            cart_changed,
         }
     }
 
