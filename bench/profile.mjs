@@ -1,9 +1,11 @@
 // BENCH_PROFILE=1 for bench/compare.mjs and bench/ready.mjs: where the main thread's time goes, as
 // self time per function (sampled every 50 µs) and per file (the wasm, the glue, the page, the
 // browser's own), summed over the runs. Build with `SM_WASM_NAMES=1 bash scripts/build.sh` for
-// the wasm's own function names.
+// the wasm's own function names. BENCH_PROFILE=inclusive counts each function's callees too
+// (time with the function anywhere on the stack): what a whole step costs, not only its own code.
 
 export const profiling = Boolean(process.env.BENCH_PROFILE);
+const inclusive = process.env.BENCH_PROFILE === 'inclusive';
 
 /** Starts the sampling profiler on a page's CDP session. */
 export async function startProfile(cdp) {
@@ -16,11 +18,17 @@ export async function startProfile(cdp) {
 export async function stopProfile(cdp, totals) {
   const { profile } = await cdp.send('Profiler.stop');
   const byNode = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
-  profile.samples.forEach((id, i) => {
-    const f = byNode.get(id);
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (f) => {
     const file = f.url ? f.url.split('/').pop() : '';
-    const key = `${f.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
-    totals.set(key, (totals.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    return `${f.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
+  };
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    const keys = new Set([name(byNode.get(id))]);
+    if (inclusive) for (let p = parent.get(id); p !== undefined; p = parent.get(p)) keys.add(name(byNode.get(p)));
+    for (const key of keys) totals.set(key, (totals.get(key) ?? 0) + us);
   });
 }
 
@@ -29,7 +37,7 @@ export function printProfile(title, totals, top = 40) {
   const rows = [...totals.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]);
   const busy = rows.reduce((n, [, us]) => n + us, 0);
   const line = (us, k) => console.log(`${(us / 1000).toFixed(1).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`);
-  console.log(`\nprofile of ${title}: ${(busy / 1000).toFixed(1)} ms busy over the runs; self time per file, then per function`);
+  console.log(`\nprofile of ${title}: ${(busy / 1000).toFixed(1)} ms ${inclusive ? '(summed over callers, so more than the time busy)' : 'busy'} over the runs; ${inclusive ? 'time with each function on the stack' : 'self time'} per file, then per function`);
   const files = new Map();
   for (const [k, us] of rows) {
     const file = k.includes(' ') && /\.(wasm|js|html)$/.test(k) ? k.split(' ').pop() : '(browser)';

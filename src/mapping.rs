@@ -244,27 +244,27 @@ fn amount(n: Option<f64>) -> Option<String> {
 /// is empty is left out; otherwise empty entries keep their place, so the n-th entry of each
 /// list still describes the n-th product.
 fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
-    let list = |items: Vec<String>| {
-        if items.iter().all(String::is_empty) {
+    let list = |items: Vec<&str>| {
+        if items.iter().all(|i| i.is_empty()) {
             None
         } else {
-            Some(join_list(items.iter().map(String::as_str), limits::DETAIL))
+            Some(join_list(items, limits::DETAIL))
         }
     };
+    let quantities: Vec<String> = lines.iter().map(|l| number::format(l.quantity)).collect();
+    let prices: Vec<String> = lines
+        .iter()
+        .map(|l| amount(l.price).unwrap_or_default())
+        .collect();
     [
         list(
             lines
                 .iter()
-                .map(|l| l.name.clone().unwrap_or_default())
+                .map(|l| l.name.as_deref().unwrap_or_default())
                 .collect(),
         ),
-        list(lines.iter().map(|l| number::format(l.quantity)).collect()),
-        list(
-            lines
-                .iter()
-                .map(|l| amount(l.price).unwrap_or_default())
-                .collect(),
-        ),
+        list(quantities.iter().map(String::as_str).collect()),
+        list(prices.iter().map(String::as_str).collect()),
     ]
 }
 

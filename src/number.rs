@@ -138,14 +138,24 @@ pub fn push_json(x: f64, out: &mut String) {
     let unit = pow10(places) as u64;
     let scaled = scaled as u64;
     push_uint(scaled / unit, out);
-    // The fraction behind a leading 1, which keeps its leading zeros; trailing ones only come
-    // from the six-place rounding.
-    let mut frac = String::new();
-    push_uint(scaled % unit + unit, &mut frac);
-    let digits = frac[1..].trim_end_matches('0');
-    if !digits.is_empty() {
-        out.push('.');
-        out.push_str(digits);
+    // The fraction's `places` digits, leading zeros kept; trailing ones only come from the
+    // six-place rounding. On the stack: this runs for every price and quantity of a cart.
+    let mut frac = scaled % unit;
+    if frac == 0 {
+        return;
+    }
+    let mut digits = [b'0'; 6];
+    for d in digits[..places as usize].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    let end = digits[..places as usize]
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(0, |at| at + 1);
+    out.push('.');
+    for &d in &digits[..end] {
+        out.push(char::from(d));
     }
 }
 

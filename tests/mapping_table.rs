@@ -528,15 +528,23 @@ fn overrides_change_the_type_switch_off_and_switch_on() {
 #[test]
 fn cart_events_and_the_order_ask_for_the_cart_to_be_kept_other_events_do_not() {
     let mut p = Pipeline::new(config(json!({})));
-    let mut changed = |p: &mut Pipeline, name: &str, payload: Json| {
+    let changed = |p: &mut Pipeline, name: &str, payload: Json| {
         p.process(name, &value(payload), &env(), || "id".into())
             .cart_changed
     };
     let added = json!({"cart_id": "9", "product_id": "1", "price": 10});
     assert!(changed(&mut p, "Product Added", added));
-    assert!(!changed(&mut p, "Product Viewed", json!({"product_id": "1"})));
+    assert!(!changed(
+        &mut p,
+        "Product Viewed",
+        json!({"product_id": "1"})
+    ));
     assert!(!changed(&mut p, "Products Searched", json!({"query": "q"})));
-    assert!(changed(&mut p, "Order Completed", json!({"order_id": "5", "total": 10})));
+    assert!(changed(
+        &mut p,
+        "Order Completed",
+        json!({"order_id": "5", "total": 10})
+    ));
     assert!(p.cart().lines.is_empty());
 }
 
