@@ -44,5 +44,5 @@ export function printProfile(title, totals, top = 40) {
     files.set(file, (files.get(file) ?? 0) + us);
   }
   for (const [f, us] of [...files.entries()].sort((a, b) => b[1] - a[1])) line(us, `[${f}]`);
-  for (const [k, us] of rows.slice(0, top)) line(us, k);
+  for (const [k, us] of rows.slice(0, process.env.BENCH_TOP ? +process.env.BENCH_TOP : top)) line(us, k);
 }

@@ -9,6 +9,7 @@
 //! - [`pipeline`]: one shopper's stream through parse → cart → identity → map;
 //! - [`protocol`]: the v1 batch body sent to the receiver;
 //! - [`outbox`]: the events waiting for the receiver's 2xx, batching and retry policy;
+//! - [`kept`]: the outbox kept in storage the store's tabs share, many events to a record;
 //! - [`delivery`]: how they go out: the batch window, `keepalive`, what each answer means;
 //! - [`config`], [`contact`], [`salesmanago`], [`number`]: configuration, who the events are
 //!   about, SALESmanago's types and limits,
@@ -24,6 +25,7 @@ pub mod cart;
 pub mod config;
 pub mod contact;
 pub mod delivery;
+pub mod kept;
 pub mod mapping;
 pub mod number;
 pub mod outbox;
