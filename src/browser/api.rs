@@ -91,11 +91,11 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     };
     let window = page::window()?;
     let location = window.location();
-    let debug = config.debug || config::debug_requested(&location.search().unwrap_or_default());
+    let search = location.search().unwrap_or_default();
+    let debug = config.debug || !search.is_empty() && config::debug_requested(&search);
     if debug {
         page::preload(true);
     }
-    let tab = page::random_id();
     let shared = Rc::new(Shared {
         guard,
         debug,
@@ -106,9 +106,9 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         state: RefCell::new(State {
             pipeline: Pipeline::new(config),
             outbox: Outbox::default(),
-            persist: Box::new(Local::new(&tab)),
+            persist: Box::new(Local::new()),
             keepalive: Keepalive::default(),
-            tab,
+            tab: String::new(),
             // Storage is read in the first slice, before any event (see `track::restore`).
             restored: false,
             offline: !window.navigator().on_line(),
@@ -127,10 +127,8 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
     let mut listeners = vec![intake::listen_to_dom_events(&shared, &window)];
     lifecycle::listen(&shared, &window, &mut listeners);
     shared.handles(|h| h.listeners = listeners);
+    // Salla's SDK is looked for in the first slice (see `track::restore`).
     shared.schedule_slice();
-    if !intake::connect_salla(&shared) {
-        intake::watch_for_salla(&shared);
-    }
     shared.log("ready");
     Some(Tracker { shared })
 }

@@ -101,7 +101,7 @@ struct State {
     /// then memory.
     persist: Box<dyn Persist>,
     keepalive: Keepalive,
-    /// This tab's name for the send lease.
+    /// This tab's name for the send lease, made at its first use (see [`State::tab`]).
     tab: String,
     /// The cart and the outbox were read back from storage (see [`track::restore`]).
     restored: bool,
@@ -122,6 +122,15 @@ struct State {
 }
 
 impl State {
+    /// This tab's name for the send lease. Made when first needed rather than in `start`:
+    /// everything `start` runs is compiled by the browser before the tracker is ready.
+    fn tab(&mut self) -> &str {
+        if self.tab.is_empty() {
+            self.tab = page::random_id();
+        }
+        &self.tab
+    }
+
     /// Looks for Salla's store id while it is unknown, once per slice: on a page without Salla
     /// (yet) each look misses on `window`, whose named-property lookup is slow, and a burst paid
     /// it per event.

@@ -49,15 +49,18 @@ pub trait Persist {
 
 /// The page's `localStorage`.
 pub struct Local {
-    records: Records,
+    records: Option<Records>,
 }
 
 impl Local {
-    /// Storage for the tab named `tab`.
-    pub fn new(tab: &str) -> Self {
-        Local {
-            records: Records::new(tab),
-        }
+    /// Storage for this tab; its records are named when it first writes one.
+    pub fn new() -> Self {
+        Local { records: None }
+    }
+
+    fn records(&mut self) -> &mut Records {
+        self.records
+            .get_or_insert_with(|| Records::new(&super::page::random_id()))
     }
 }
 
@@ -144,20 +147,20 @@ impl Persist for Local {
 
     fn keep(&mut self, outbox: &mut Outbox, tidy: bool) -> bool {
         match local() {
-            Some(storage) => self.records.keep(&mut Page(storage), outbox, tidy),
+            Some(storage) => self.records().keep(&mut Page(storage), outbox, tidy),
             None => false,
         }
     }
 
     fn remove(&mut self, ids: &[String]) {
         if !ids.is_empty() {
-            self.records.removed();
+            self.records().removed();
         }
     }
 
     fn events(&mut self, held: &[Entry]) -> Option<(Vec<Entry>, usize)> {
         Some(match local() {
-            Some(storage) => self.records.events(&mut Page(storage), held),
+            Some(storage) => self.records().events(&mut Page(storage), held),
             None => (Vec::new(), 0),
         })
     }

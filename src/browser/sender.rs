@@ -73,7 +73,7 @@ pub fn send_due(shared: &Rc<Shared>, st: &mut State, turn: Turn, then: Then) {
     let (job, over) = (Rc::downgrade(shared), Rc::downgrade(shared));
     lease::run_exclusively(
         &shared.guard,
-        &st.tab,
+        st.tab(),
         turn,
         Box::new(move |release| {
             if let Some(s) = job.upgrade() {

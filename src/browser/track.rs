@@ -3,7 +3,7 @@
 //! after this one.
 
 use super::persist::{self, Memory};
-use super::{identity, page, sender, Shared, State};
+use super::{identity, intake, page, sender, Shared, State};
 use crate::cart::Cart;
 use crate::mapping::Env;
 use crate::number;
@@ -21,6 +21,12 @@ use std::rc::Rc;
 pub fn restore(shared: &Rc<Shared>, st: &mut State) {
     if let Some(stored) = persist::cart() {
         st.pipeline.restore_cart(Cart::from_value(&stored));
+    }
+    // Salla's SDK too is looked for here rather than in `start` (everything `start` runs is
+    // compiled before the tracker is ready), after the cart: Salla replays its history to a
+    // tracker that registers late, and the replayed events are read against the held cart.
+    if !intake::connect_salla(shared) {
+        intake::watch_for_salla(shared);
     }
     identity::monitor_now(shared, st);
     // Events an earlier page (or a closed tab) left behind go out now.
