@@ -251,11 +251,6 @@ fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
             Some(join_list(items, limits::DETAIL))
         }
     };
-    let quantities: Vec<String> = lines.iter().map(|l| number::format(l.quantity)).collect();
-    let prices: Vec<String> = lines
-        .iter()
-        .map(|l| amount(l.price).unwrap_or_default())
-        .collect();
     [
         list(
             lines
@@ -263,11 +258,79 @@ fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
                 .map(|l| l.name.as_deref().unwrap_or_default())
                 .collect(),
         ),
-        list(quantities.iter().map(String::as_str).collect()),
-        list(prices.iter().map(String::as_str).collect()),
+        amounts(&mut lines.iter().map(|l| Some(l.quantity))),
+        amounts(&mut lines.iter().map(|l| l.price)),
     ]
+}
+
+/// A list of amounts, one per line (empty where a line has none), as [`join_list`] makes it
+/// within a detail's limit, written straight into one string: amounts have nothing to clean
+/// (no spaces, no commas) and are ASCII, so each line costs no string of its own. `None` when
+/// no line has one.
+fn amounts(values: &mut dyn Iterator<Item = Option<f64>>) -> Option<String> {
+    let (mut out, mut any, mut full) = (String::new(), false, false);
+    for (i, value) in values.enumerate() {
+        let value = value.and_then(number::round2);
+        any |= value.is_some();
+        if full {
+            continue;
+        }
+        let at = out.len();
+        if i > 0 {
+            out.push(',');
+        }
+        if let Some(v) = value {
+            number::push_json(v, &mut out);
+        }
+        if out.len() > limits::DETAIL {
+            out.truncate(at);
+            full = true;
+        }
+    }
+    any.then_some(out)
 }
 
 fn set_lines(out: &mut ContactEvent, lines: &[Line]) {
     out.set_products(lines.iter().map(|l| l.product_id.as_str()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists as they were made before `amounts`: each amount formatted, then joined.
+    fn joined(values: &[Option<f64>]) -> Option<String> {
+        let items: Vec<String> = values
+            .iter()
+            .map(|v| v.map(number::format).unwrap_or_default())
+            .collect();
+        if items.iter().all(String::is_empty) {
+            return None;
+        }
+        Some(join_list(items.iter().map(String::as_str), limits::DETAIL))
+    }
+
+    #[test]
+    fn amount_lists_are_what_joining_the_formatted_amounts_made() {
+        let many: Vec<Option<f64>> = (0..300).map(|i| Some(1000.5 + f64::from(i))).collect();
+        let late: Vec<Option<f64>> = (0..300).map(|i| (i == 299).then_some(5.0)).collect();
+        let cases: [&[Option<f64>]; 9] = [
+            &[],
+            &[None, None],
+            &[Some(1.0), None, Some(2.5)],
+            &[None, Some(0.005), Some(-3.25)],
+            &[Some(f64::NAN), Some(f64::INFINITY), Some(1e300)],
+            &[Some(10.0), Some(f64::NAN)],
+            &[Some(12.345678), Some(1e15)],
+            &many,
+            &late,
+        ];
+        for values in cases {
+            assert_eq!(
+                amounts(&mut values.iter().copied()),
+                joined(values),
+                "{values:?}"
+            );
+        }
+    }
 }
