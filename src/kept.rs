@@ -152,7 +152,7 @@ impl Records {
                 if n > 0 {
                     text.push(',');
                 }
-                text.push_str(&e.to_record());
+                e.write_record(&mut text);
                 n += 1;
             }
         }

@@ -102,27 +102,33 @@ impl Entry {
     /// the JSON it already is, not escaped into a string again: escaping a whole cart twice was a
     /// measurable part of each event's cost.
     pub fn to_record(&self) -> String {
+        let mut out = String::with_capacity(self.json.len() + 96);
+        self.write_record(&mut out);
+        out
+    }
+
+    /// [`Entry::to_record`], written at the end of `out` (a record of many events is written in
+    /// one string, not one per event).
+    pub fn write_record(&self, out: &mut String) {
         let (class, cart) = match &self.class {
             Class::Purchase => ("P", None),
             Class::Cart(id) => ("C", id.as_deref()),
             Class::Other => ("O", None),
         };
-        let mut out = String::with_capacity(self.json.len() + 96);
         out.push_str("{\"i\":");
-        crate::value::write_json_string(&self.id, &mut out);
+        crate::value::write_json_string(&self.id, out);
         out.push_str(",\"t\":");
-        crate::number::push_uint(self.queued_ms, &mut out);
+        crate::number::push_uint(self.queued_ms, out);
         out.push_str(",\"c\":\"");
         out.push_str(class);
         out.push('"');
         if let Some(id) = cart {
             out.push_str(",\"x\":");
-            crate::value::write_json_string(id, &mut out);
+            crate::value::write_json_string(id, out);
         }
         out.push_str(",\"e\":");
         out.push_str(&self.json);
         out.push('}');
-        out
     }
 
     /// Reads a stored item; `None` for anything damaged (it is then removed, not sent half).
@@ -151,6 +157,18 @@ impl Entry {
         };
         Some(Entry::new(id.to_owned(), json, queued_ms, class))
     }
+}
+
+/// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
+/// every other id without a whole comparison (these checks run over the full queue, for every
+/// event queued and every batch answered).
+fn same_id(a: &str, b: &str) -> bool {
+    a.as_bytes().last() == b.as_bytes().last() && a == b
+}
+
+/// `ids` holds `id`.
+fn holds(ids: &[String], id: &str) -> bool {
+    ids.iter().any(|i| same_id(i, id))
 }
 
 /// The queue's bounds.
@@ -230,14 +248,7 @@ impl Outbox {
     /// Queues an event. Returns the ids that left the queue to make room or because this event
     /// supersedes them (the shell removes them from storage); an id already queued is ignored.
     pub fn push(&mut self, entry: Entry) -> Vec<String> {
-        // The last byte first: ids are random, so it rules out nearly every other entry without
-        // a whole comparison (this runs over the full queue on every event).
-        let last = entry.id.as_bytes().last();
-        if self
-            .entries
-            .iter()
-            .any(|e| e.id.as_bytes().last() == last && e.id == entry.id)
-        {
+        if self.entries.iter().any(|e| same_id(&e.id, &entry.id)) {
             return Vec::new();
         }
         let mut removed = Vec::new();
@@ -408,7 +419,7 @@ impl Outbox {
     /// The request never reached the receiver for a reason of the page's own (the browser
     /// refused it before sending): these may go again at once, and the receiver has not failed.
     pub fn release(&mut self, ids: &[String]) {
-        for e in self.entries.iter_mut().filter(|e| ids.contains(&e.id)) {
+        for e in self.entries.iter_mut().filter(|e| holds(ids, &e.id)) {
             e.in_flight = false;
         }
     }
@@ -417,7 +428,7 @@ impl Outbox {
     /// leaves. Storage keeps them until a 2xx is seen. A beacon's answer is never read, so the
     /// backoff stays as it was.
     pub fn forget(&mut self, ids: &[String]) {
-        self.entries.retain(|e| !ids.contains(&e.id));
+        self.entries.retain(|e| !holds(ids, &e.id));
     }
 
     /// An earlier page sent these at `sent_ms` and never saw the answer: the queued ones among
@@ -457,10 +468,10 @@ impl Outbox {
     pub fn confirmed(&mut self, asked: &[String], held: &[String]) -> Vec<String> {
         let mut gone = Vec::new();
         for e in &mut self.entries {
-            if asked.contains(&e.id) {
+            if holds(asked, &e.id) {
                 e.in_flight = false;
                 e.unconfirmed = false;
-                if held.contains(&e.id) {
+                if holds(held, &e.id) {
                     gone.push(e.id.clone());
                 }
             }
