@@ -75,7 +75,7 @@ pub struct Entry {
     pub class: Class,
     /// The storage record that holds it (the shell's number for it); 0 while it is kept
     /// nowhere yet. Events are kept many to a record, written once per slice of work
-    /// (`browser::persist`).
+    /// ([`crate::kept`]).
     pub record: u32,
     in_flight: bool,
     /// Sent by an earlier page that never saw the answer: asked about, not resent
@@ -323,7 +323,7 @@ impl Outbox {
         // against the in-flight events only, not the growing queue: a thousand stored events
         // would otherwise cost half a million id comparisons on every send.)
         for e in stored {
-            match in_flight.iter_mut().find(|held| held.id == e.id) {
+            match in_flight.iter_mut().find(|held| same_id(&held.id, &e.id)) {
                 // Where storage keeps it now (another tab may have written it anew).
                 Some(held) => held.record = e.record,
                 None => place(e),

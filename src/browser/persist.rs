@@ -83,7 +83,7 @@ impl Store for Page {
     }
 
     fn load(&self, key: &str) -> Option<Value> {
-        load(key)
+        load_from(&self.0, key)
     }
 
     fn set(&mut self, key: &str, text: &str) -> bool {
@@ -104,7 +104,11 @@ fn local() -> Option<Storage> {
 
 /// The value stored under `key`; `None` if absent, unreadable or not JSON.
 pub fn load(key: &str) -> Option<Value> {
-    let text = local()?.get_item(key).ok()??;
+    load_from(&local()?, key)
+}
+
+fn load_from(storage: &Storage, key: &str) -> Option<Value> {
+    let text = storage.get_item(key).ok()??;
     JSON::parse(&text).ok().map(|v| from_js(&v))
 }
 

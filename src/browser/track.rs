@@ -97,8 +97,8 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
 
 /// Writes the events queued since the last call to storage, as one record, and removes the
 /// records whose events left the queue: at the end of every slice of work, and, tidying, before
-/// anything is sent or read back from storage (see `Persist::keep`). The first refusal (quota, storage disabled) moves the rest
-/// of this page to memory, with one debug message.
+/// anything is sent or read back from storage (see `Persist::keep`). The first refusal (quota,
+/// storage disabled) moves the rest of this page to memory, with one debug message.
 pub fn keep(shared: &Shared, st: &mut State, tidy: bool) {
     if !st.persist.keep(&mut st.outbox, tidy) {
         st.persist = Box::new(Memory);
