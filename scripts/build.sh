@@ -68,8 +68,12 @@ node_modules/.bin/wasm-opt "${WASM_FEATURES[@]}" "${NAMES[@]}" --strip-target-fe
 node scripts/short-names.mjs target/bindgen/names.json dist/salesmanago_bg.wasm target/bindgen/salesmanago.js
 MINIFY=(--minify)
 [ -n "${SM_WASM_NAMES:-}" ] && MINIFY=()
+# V8's explicit compile hint (Chromium 136+; a plain comment elsewhere): the glue is compiled
+# whole while it loads, before the wasm has arrived, instead of function by function on the
+# first call of each import during start-up (~0.9 ms less from instantiated to ready, six
+# interleaved runs of `node bench/ready.mjs 20`).
 node_modules/.bin/esbuild npm/index.js --bundle --format=esm "${MINIFY[@]}" --log-level=warning \
-  --outfile=dist/index.js
+  --banner:js='//# allFunctionsCalledOnLoad' --outfile=dist/index.js
 cp npm/index.d.ts dist/index.d.ts
 # The words of every message (src/words.rs), loaded by the page only when there is something to say.
 cargo run -q --example messages > dist/messages.js
