@@ -124,15 +124,27 @@ impl Key {
     /// `CLIENTID` all name [`Key::ClientId`].
     fn from_raw(raw: &str) -> Option<Key> {
         let bare = raw.strip_prefix("data-").unwrap_or(raw);
-        let folded = |s: &str| {
-            s.chars()
-                .filter(|c| *c != '_' && *c != '-')
-                .map(|c| c.to_ascii_lowercase())
-                .collect::<String>()
-        };
-        let want = folded(bare);
-        Key::ALL.into_iter().find(|k| folded(k.name()) == want)
+        Key::ALL
+            .into_iter()
+            .find(|k| same_folded(bare.as_bytes(), k.name().as_bytes()))
     }
+}
+
+/// Whether `raw` spells `name` (written without separators) once `_` and `-` are dropped and
+/// case is ignored, compared byte by byte (no folded copies: this runs for every key of every
+/// source at start-up).
+fn same_folded(raw: &[u8], name: &[u8]) -> bool {
+    let mut at = 0;
+    for &c in raw {
+        if c == b'_' || c == b'-' {
+            continue;
+        }
+        match name.get(at) {
+            Some(n) if n.eq_ignore_ascii_case(&c) => at += 1,
+            _ => return false,
+        }
+    }
+    at == name.len()
 }
 
 impl Key {
@@ -226,6 +238,24 @@ impl fmt::Display for ConfigWarning {
 /// Keys whose presence means a secret was put in the page.
 const SECRET_KEYS: [&str; 5] = ["apikey", "apisecret", "secret", "sha", "password"];
 
+/// Whether `raw`, with everything but ASCII letters and digits dropped and case ignored, ends
+/// with `tail` (lowercase): `API_KEY`, `x-api-key` and `smApiKey` all end with `apikey`.
+fn ends_with_folded(raw: &str, tail: &str) -> bool {
+    let mut at = tail.len();
+    for c in raw.bytes().rev() {
+        if at == 0 {
+            break;
+        }
+        if c.is_ascii_alphanumeric() {
+            if c.to_ascii_lowercase() != tail.as_bytes()[at - 1] {
+                return false;
+            }
+            at -= 1;
+        }
+    }
+    at == 0
+}
+
 impl Config {
     /// A configuration with only the required keys; everything else at its default.
     pub fn new(client_id: &str, endpoint: &str) -> Config {
@@ -252,12 +282,7 @@ impl Config {
         let (mut monitoring, mut sm_host, mut sm_host_problem) = (false, None, None);
         for (raw, value) in fields {
             let Some(key) = Key::from_raw(raw) else {
-                let folded: String = raw
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect::<String>()
-                    .to_ascii_lowercase();
-                if SECRET_KEYS.iter().any(|s| folded.ends_with(s)) {
+                if SECRET_KEYS.iter().any(|s| ends_with_folded(raw, s)) {
                     errors.push(ConfigError::Secret(raw.clone()));
                 } else {
                     warnings.push(ConfigWarning::UnknownKey(raw.clone()));
@@ -755,6 +780,50 @@ mod tests {
         assert!(errs
             .iter()
             .any(|e| e.starts_with("`api_key` must never be in a web page")));
+    }
+
+    #[test]
+    fn key_spellings_fold_byte_by_byte() {
+        for raw in [
+            "clientId",
+            "client_id",
+            "client-id",
+            "data-client-id",
+            "CLIENTID",
+            "Client__Id",
+        ] {
+            assert_eq!(Key::from_raw(raw), Some(Key::ClientId), "{raw}");
+        }
+        for raw in [
+            "clientIds",
+            "client",
+            "",
+            "data-",
+            "cliëntId",
+            "data-data-client-id",
+        ] {
+            assert_eq!(Key::from_raw(raw), None, "{raw}");
+        }
+        assert_eq!(Key::from_raw("SM_HOST"), Some(Key::SmHost));
+        for raw in [
+            "API_KEY",
+            "x-api-key",
+            "smApiKey",
+            "db.Password",
+            "SHA",
+            "ünsecret",
+        ] {
+            assert!(
+                SECRET_KEYS.iter().any(|s| ends_with_folded(raw, s)),
+                "{raw}"
+            );
+        }
+        for raw in ["key", "apikeys", "shadow", "ecret", "a"] {
+            assert!(
+                !SECRET_KEYS.iter().any(|s| ends_with_folded(raw, s)),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -90,12 +90,13 @@ pub fn guarded(guard: &Function, f: &JsValue) -> Function {
 
 #[wasm_bindgen(inline_js = "export function listen(target, kinds, f, add) {
   for (const kind of kinds.split(',')) {
+    if (!kind) continue;
     if (add) target.addEventListener(kind, f); else target.removeEventListener(kind, f);
   }
 }")]
 extern "C" {
     /// `addEventListener` (`removeEventListener` when `add` is false) for each of the
-    /// comma-separated `kinds`: one call out of the wasm for the whole event catalog, instead of
+    /// comma-separated `kinds` (empty ones skipped: a list may end with a comma): one call out of the wasm for the whole event catalog, instead of
     /// forty at start-up.
     #[wasm_bindgen(catch)]
     fn listen(target: &EventTarget, kinds: &str, f: &Function, add: bool) -> Result<(), JsValue>;
@@ -105,8 +106,8 @@ extern "C" {
 #[must_use = "the listener is removed when dropped"]
 pub struct Listener {
     target: EventTarget,
-    /// The types, comma-separated.
-    kinds: String,
+    /// The types, each followed by a comma (or one type alone).
+    kinds: &'static str,
     function: Function,
     _closure: Closure<dyn FnMut(JsValue)>,
 }
@@ -119,24 +120,24 @@ impl Listener {
         guard: &Function,
         callback: impl FnMut(JsValue) + 'static,
     ) -> Listener {
-        Listener::for_each(target, &[kind], guard, callback)
+        Listener::for_each(target, kind, guard, callback)
     }
 
-    /// Listens for every type in `kinds` with one callback (it can tell them apart by the
-    /// event's `type`): one closure instead of one per type keeps start-up short when the
-    /// tracker listens for the whole event catalog. Should the browser refuse a type (it does
-    /// not, on `window` and `document`), the others still listen, and dropping the listener
-    /// removes what was added (removing one never added is harmless).
+    /// Listens for every type in `kinds` (each followed by a comma, as
+    /// [`Kind::NAMES_LISTED`](crate::salla::Kind::NAMES_LISTED)) with one callback (it can tell
+    /// them apart by the event's `type`): one closure instead of one per type keeps start-up
+    /// short when the tracker listens for the whole event catalog. Should the browser refuse a
+    /// type (it does not, on `window` and `document`), the others still listen, and dropping the
+    /// listener removes what was added (removing one never added is harmless).
     pub fn for_each(
         target: &EventTarget,
-        kinds: &[&'static str],
+        kinds: &'static str,
         guard: &Function,
         callback: impl FnMut(JsValue) + 'static,
     ) -> Listener {
         let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
         let function = guarded(guard, closure.as_ref());
-        let kinds = kinds.join(",");
-        let _ = listen(target, &kinds, &function, true);
+        let _ = listen(target, kinds, &function, true);
         Listener {
             target: target.clone(),
             kinds,
@@ -148,7 +149,7 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = listen(&self.target, &self.kinds, &self.function, false);
+        let _ = listen(&self.target, self.kinds, &self.function, false);
     }
 }
 

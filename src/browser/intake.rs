@@ -22,7 +22,7 @@ const TRACKER_NAME: &str = "salesmanago";
 /// then only the SDK's own events wake us (no busy loop).
 const SALLA_LOOKS_MS: [u32; 6] = [50, 200, 1_000, 3_000, 10_000, 20_000];
 /// Window events Twilight dispatches as it comes up.
-const SALLA_WINDOW_EVENTS: [&str; 3] = ["salla::created", "twilight::initiated", "load"];
+const SALLA_WINDOW_EVENTS: &str = "salla::created,twilight::initiated,load,";
 
 fn get(target: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(target, &JsValue::from_str(key))
@@ -208,7 +208,7 @@ pub fn watch_for_salla(shared: &Rc<Shared>) {
         return;
     };
     let weak = Rc::downgrade(shared);
-    let watch = Listener::for_each(&window, &SALLA_WINDOW_EVENTS, &shared.guard, move |_| {
+    let watch = Listener::for_each(&window, SALLA_WINDOW_EVENTS, &shared.guard, move |_| {
         if let Some(s) = weak.upgrade() {
             connect_salla(&s);
         }
@@ -236,7 +236,7 @@ fn look_later(weak: Weak<Shared>, n: usize) {
 /// CustomEvent("Product Viewed", { detail: payload }))`.
 pub fn listen_to_dom_events(shared: &Rc<Shared>, window: &web_sys::Window) -> Listener {
     let weak = Rc::downgrade(shared);
-    Listener::for_each(window, Kind::NAMES, &shared.guard, move |event| {
+    Listener::for_each(window, Kind::NAMES_LISTED, &shared.guard, move |event| {
         let name = get(&event, "type").and_then(|t| t.as_string());
         let detail = Reflect::get(&event, &JsValue::from_str("detail")).unwrap_or(JsValue::NULL);
         if let Some(name) = name {

@@ -62,7 +62,7 @@ pub fn from_js(v: &JsValue) -> Value {
     let text = tape(v, MAX_DEPTH, MAX_NODES, (limits::KEEP_TEXT + 1) as u32);
     let numbers = tape_numbers(true).to_vec();
     let mut reader = Tape {
-        chars: text.chars(),
+        rest: &text,
         numbers: numbers.into_iter(),
     };
     reader.value().unwrap_or(Value::Null)
@@ -118,35 +118,43 @@ extern "C" {
     fn tape_numbers(last: bool) -> js_sys::Float64Array;
 }
 
-/// Reads what `tape` wrote.
+/// Reads what `tape` wrote. Tokens are ASCII and every text ends at a NUL, so the reader moves
+/// over bytes and slices each text out whole (no decoding and re-encoding char by char).
 struct Tape<'a> {
-    chars: std::str::Chars<'a>,
+    rest: &'a str,
     numbers: std::vec::IntoIter<f64>,
 }
 
 impl Tape<'_> {
+    fn token(&mut self) -> Option<u8> {
+        let t = *self.rest.as_bytes().first()?;
+        // A token is one ASCII byte: the slice stays on a char boundary.
+        self.rest = self.rest.get(1..)?;
+        Some(t)
+    }
+
     fn value(&mut self) -> Option<Value> {
-        Some(match self.chars.next()? {
-            't' => Value::Bool(true),
-            'f' => Value::Bool(false),
-            'd' => Value::Number(self.numbers.next()?),
-            's' => Value::String(self.text()),
-            '[' => {
+        Some(match self.token()? {
+            b't' => Value::Bool(true),
+            b'f' => Value::Bool(false),
+            b'd' => Value::Number(self.numbers.next()?),
+            b's' => Value::String(self.text()),
+            b'[' => {
                 let mut items = Vec::new();
-                while self.chars.as_str().as_bytes().first() != Some(&b']') {
+                while self.rest.as_bytes().first() != Some(&b']') {
                     items.push(self.value()?);
                 }
-                self.chars.next();
+                self.token();
                 Value::Array(items)
             }
-            '{' => {
+            b'{' => {
                 let mut fields = Vec::new();
-                while self.chars.as_str().as_bytes().first() == Some(&b'k') {
-                    self.chars.next();
+                while self.rest.as_bytes().first() == Some(&b'k') {
+                    self.token();
                     let key = self.text();
                     fields.push((key, self.value()?));
                 }
-                self.chars.next(); // }
+                self.token(); // }
                 Value::Object(fields)
             }
             _ => Value::Null,
@@ -154,6 +162,14 @@ impl Tape<'_> {
     }
 
     fn text(&mut self) -> String {
-        self.chars.by_ref().take_while(|c| *c != '\0').collect()
+        let end = self
+            .rest
+            .bytes()
+            .position(|b| b == 0)
+            .unwrap_or(self.rest.len());
+        // NUL is ASCII: both slices are on char boundaries.
+        let text = self.rest.get(..end).unwrap_or_default().to_owned();
+        self.rest = self.rest.get(end + 1..).unwrap_or_default();
+        text
     }
 }

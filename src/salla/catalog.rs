@@ -44,6 +44,13 @@ macro_rules! catalog {
                 $($quiet_name, $($quiet_alias,)*)+
             ];
 
+            /// [`Kind::NAMES`] as one text, each name followed by a comma: what the page's
+            /// `addEventListener` calls are given at start-up, without joining them there.
+            pub const NAMES_LISTED: &'static str = concat!(
+                $($name, ",", $($alias, ",",)*)+
+                $($quiet_name, ",", $($quiet_alias, ",",)*)+
+            );
+
             /// The canonical name (for the wishlist events, the spelling Salla's storefront emits).
             pub fn name(self) -> &'static str {
                 match self {
@@ -61,8 +68,12 @@ macro_rules! catalog {
                     $(Kind::$quiet, $(alias!($quiet_alias, Kind::$quiet),)*)+
                 ];
                 let name = name.trim();
-                let at = Kind::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name))?;
-                Some(KIND_OF_NAME[at])
+                // Over the listed text rather than `NAMES`: one copy of the names in the wasm.
+                let at = Kind::NAMES_LISTED
+                    .split(',')
+                    .position(|n| n.eq_ignore_ascii_case(name))?;
+                // The text ends with a comma: an empty name finds the empty piece after it.
+                KIND_OF_NAME.get(at).copied()
             }
         }
 
@@ -211,6 +222,13 @@ mod tests {
             Some(Kind::ProductViewed)
         );
         assert_eq!(Kind::from_name("Product Viewedx"), None);
+        assert_eq!(Kind::from_name(""), None);
+        assert_eq!(Kind::from_name("  "), None);
+        assert_eq!(Kind::from_name(","), None);
+        assert_eq!(
+            Kind::NAMES_LISTED,
+            [Kind::NAMES.join(","), ",".into()].concat()
+        );
         for k in Kind::ALL {
             assert_eq!(Kind::from_name(k.name()), Some(*k));
         }
