@@ -150,7 +150,7 @@ fn same_folded(raw: &[u8], name: &[u8]) -> bool {
 impl Key {
     /// How a message names the key: "`clientId` (data-client-id on the script tag)".
     fn label(self) -> String {
-        ["`", self.name(), "` (", self.attribute(), words::ON_THE_TAG].concat()
+        words::cat(&["`", self.name(), "` (", self.attribute(), words::ON_THE_TAG])
     }
 }
 
@@ -185,12 +185,12 @@ impl ConfigError {
         match self {
             ConfigError::NotAnObject => words::CONFIG_NOT_OBJECT.to_owned(),
             ConfigError::Missing(key) => {
-                [&key.label(), " ", words::MISSING, words::TRACKER_OFF].concat()
+                words::cat(&[&key.label(), " ", words::MISSING, words::TRACKER_OFF])
             }
             ConfigError::Invalid { key, why } => {
-                [&key.label(), " ", why, words::TRACKER_OFF].concat()
+                words::cat(&[&key.label(), " ", why, words::TRACKER_OFF])
             }
-            ConfigError::Secret(name) => ["`", name, words::SECRET].concat(),
+            ConfigError::Secret(name) => words::cat(&["`", name, words::SECRET]),
         }
     }
 }
@@ -219,11 +219,11 @@ impl ConfigWarning {
     /// The message for the merchant.
     pub fn message(&self) -> String {
         match self {
-            ConfigWarning::UnknownKey(k) => [words::UNKNOWN_KEY, k, words::IGNORED].concat(),
-            ConfigWarning::CustomOverride(name) => ["`", name, words::CUSTOM_OVERRIDE].concat(),
+            ConfigWarning::UnknownKey(k) => words::cat(&[words::UNKNOWN_KEY, k, words::IGNORED]),
+            ConfigWarning::CustomOverride(name) => words::cat(&["`", name, words::CUSTOM_OVERRIDE]),
             ConfigWarning::NoMonitoring(why) => {
                 let why = why.as_deref().unwrap_or(words::MISSING);
-                [&Key::SmHost.label(), " ", why, words::NO_MONITORING].concat()
+                words::cat(&[&Key::SmHost.label(), " ", why, words::NO_MONITORING])
             }
         }
     }
@@ -395,18 +395,17 @@ fn has_error_for(errors: &[ConfigError], key: Key) -> bool {
 fn text(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.trim().to_owned()),
-        other => Err([words::MUST_BE_TEXT, other.kind()].concat()),
+        other => Err(words::cat(&[words::MUST_BE_TEXT, other.kind()])),
     }
 }
 
 fn client_id(t: String) -> Result<String, String> {
     if t.chars().any(char::is_whitespace) || t.chars().nth(64).is_some() {
-        return Err([
+        return Err(words::cat(&[
             words::BAD_CLIENT_ID,
             crate::salesmanago::truncate(&t, 64),
             "\"",
-        ]
-        .concat());
+        ]));
     }
     Ok(t)
 }
@@ -424,12 +423,11 @@ fn endpoint(t: String) -> Result<String, String> {
         return Ok(t);
     }
     if !ok || t.chars().any(char::is_whitespace) {
-        return Err([
+        return Err(words::cat(&[
             words::BAD_ENDPOINT,
             crate::salesmanago::truncate(&t, 120),
             "\"",
-        ]
-        .concat());
+        ]));
     }
     Ok(t)
 }
@@ -452,26 +450,24 @@ fn origin(t: String) -> Result<Option<String>, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
     if !ok {
-        return Err([
+        return Err(words::cat(&[
             words::BAD_SM_HOST,
             crate::salesmanago::truncate(&t, 120),
             "\"",
-        ]
-        .concat());
+        ]));
     }
-    Ok(Some([scheme, host].concat()))
+    Ok(Some(words::cat(&[scheme, host])))
 }
 
 fn location(t: String) -> Result<Option<String>, String> {
     let len = t.encode_utf16().count();
     if len > limits::LOCATION {
-        return Err([
+        return Err(words::cat(&[
             words::MUST_BE_AT_MOST,
             &number::uint(limits::LOCATION as u64),
             words::LOCATION_TOO_LONG,
             &number::uint(len as u64),
-        ]
-        .concat());
+        ]));
     }
     Ok((!t.is_empty()).then_some(t))
 }
@@ -485,15 +481,14 @@ fn flag(v: &Value) -> Result<bool, String> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "" | "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err([
+            _ => Err(words::cat(&[
                 words::MUST_BE_FLAG,
                 "\"",
                 crate::salesmanago::truncate(s, 40),
                 "\"",
-            ]
-            .concat()),
+            ])),
         },
-        other => Err([words::MUST_BE_FLAG, other.kind()].concat()),
+        other => Err(words::cat(&[words::MUST_BE_FLAG, other.kind()])),
     }
 }
 
@@ -502,7 +497,7 @@ fn overrides(
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Vec<(EventKey, Override)>, String> {
     let Value::Object(fields) = v else {
-        return Err([words::BAD_OVERRIDES, v.kind()].concat());
+        return Err(words::cat(&[words::BAD_OVERRIDES, v.kind()]));
     };
     let mut out: Vec<(EventKey, Override)> = Vec::new();
     let mut bad = Vec::new();
@@ -513,21 +508,23 @@ fn overrides(
             Value::String(s) => match ExternalEventType::parse(s) {
                 Some(t) => Override::As(t),
                 None => {
-                    bad.push(
-                        [
-                            "\"",
-                            name,
-                            "\": \"",
-                            crate::salesmanago::truncate(s, 40),
-                            words::NOT_A_TYPE,
-                        ]
-                        .concat(),
-                    );
+                    bad.push(words::cat(&[
+                        "\"",
+                        name,
+                        "\": \"",
+                        crate::salesmanago::truncate(s, 40),
+                        words::NOT_A_TYPE,
+                    ]));
                     continue;
                 }
             },
             other => {
-                bad.push(["\"", name, words::MUST_BE_A_TYPE, other.kind()].concat());
+                bad.push(words::cat(&[
+                    "\"",
+                    name,
+                    words::MUST_BE_A_TYPE,
+                    other.kind(),
+                ]));
                 continue;
             }
         };

@@ -3,6 +3,7 @@
 //! shopper's consent allows the tracker to send, write and load.
 
 use crate::salesmanago::truncate;
+use crate::words;
 
 /// The longest anonymous id (`docs/protocol.md` §1).
 pub const ANONYMOUS_ID_MAX: usize = crate::protocol::HEAD_ID_MAX;
@@ -133,7 +134,7 @@ pub fn smclient_cookie(contact_id: &str, current: Option<&str>, https: bool) -> 
     if !is_token(contact_id, CONTACT_FIELD_MAX) || current == Some(contact_id) {
         return None;
     }
-    let mut cookie = ["smclient=", contact_id, "; path=/; max-age="].concat();
+    let mut cookie = words::cat(&["smclient=", contact_id, "; path=/; max-age="]);
     crate::number::push_uint(SMCLIENT_MAX_AGE_S, &mut cookie);
     cookie.push_str("; SameSite=Lax");
     if https {
@@ -189,7 +190,7 @@ impl Shopper {
     pub fn from_salla(u: SallaUser<'_>) -> Shopper {
         let first = u.first_name.map(str::trim).unwrap_or_default();
         let last = u.last_name.map(str::trim).unwrap_or_default();
-        let name = [first, if first.is_empty() { "" } else { " " }, last].concat();
+        let name = words::cat(&[first, if first.is_empty() { "" } else { " " }, last]);
         let name = truncate(name.trim(), CONTACT_FIELD_MAX);
         Shopper {
             email: u
@@ -252,11 +253,11 @@ pub fn phone(code: Option<&str>, mobile: &str) -> Option<String> {
                 if code.is_empty() {
                     return None;
                 }
-                [code, national.trim_start_matches('0')].concat()
+                words::cat(&[code, national.trim_start_matches('0')])
             }
         }
     };
-    ((7..=15).contains(&whole.len()) && !whole.starts_with('0')).then(|| ["+", &whole].concat())
+    ((7..=15).contains(&whole.len()) && !whole.starts_with('0')).then(|| words::cat(&["+", &whole]))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 use crate::number;
 use crate::outbox::{Entry, Outbox};
 use crate::value::Value;
+use crate::words;
 
 /// Earlier versions kept each event under this prefix and its id; still read.
 pub const EVENT_PREFIX: &str = "sm:o:";
@@ -159,7 +160,7 @@ impl Records {
         if n > 0 {
             text.push(']');
             let next = number::uint(u64::from(self.last + 1));
-            let key = [RECORD_PREFIX, &self.tab, ".", &next].concat();
+            let key = words::cat(&[RECORD_PREFIX, &self.tab, ".", &next]);
             if !store.set(&key, &text) {
                 return false;
             }

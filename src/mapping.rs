@@ -224,7 +224,7 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
             let properties = c
                 .properties
                 .iter()
-                .map(|(k, v)| Some([k.as_str(), v].join("=")));
+                .map(|(k, v)| Some(words::cat(&[k, "=", v])));
             out.set_details(std::iter::once(name()).chain(properties));
             if config.custom_events {
                 Sent(T::Other)

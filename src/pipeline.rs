@@ -14,6 +14,7 @@ use crate::protocol::{Contact, Envelope};
 use crate::salesmanago::{limits, truncate};
 use crate::salla::{self, ParseError, SallaEvent, Warning};
 use crate::value::Value;
+use crate::words;
 
 /// How many recent event ids are remembered to drop an event seen twice (Salla's hook and a DOM
 /// event for the same action, or a history replay).
@@ -188,7 +189,7 @@ impl Pipeline {
             self.oldest = (self.oldest + 1) % SEEN_IDS;
         }
         Some(if shared {
-            [event_id.as_str(), name].join(":")
+            words::cat(&[&event_id, ":", name])
         } else {
             event_id
         })

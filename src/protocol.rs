@@ -8,6 +8,7 @@
 use crate::number;
 use crate::salesmanago::ContactEvent;
 use crate::value::Value;
+use crate::words;
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
@@ -217,7 +218,7 @@ pub fn event_id(random: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    [
+    words::cat(&[
         &h[..8],
         "-",
         &h[8..12],
@@ -227,8 +228,7 @@ pub fn event_id(random: [u8; 16]) -> String {
         &h[16..20],
         "-",
         &h[20..],
-    ]
-    .concat()
+    ])
 }
 
 /// Milliseconds as the integer text protocol fields use (no float formatting in the wasm).

@@ -135,15 +135,21 @@ pub fn monitor_now(shared: &Shared, st: &mut State) {
 pub fn contact_named(shared: &Shared, st: &State, contact_id: &str) {
     // The answer to a batch sent before the shopper signed out names the one who left.
     if st.pipeline.signed_out() {
-        return shared.log(&[words::CONTACT_NOT_KEPT, words::SIGNED_OUT_SINCE].concat());
+        return shared.log(&words::cat(&[
+            words::CONTACT_NOT_KEPT,
+            words::SIGNED_OUT_SINCE,
+        ]));
     }
     let cookies = page::cookies();
     if !consent(st, &cookies).allows_cookies() {
-        return shared.log(&[words::CONTACT_NOT_KEPT, words::NO_COOKIE_CONSENT].concat());
+        return shared.log(&words::cat(&[
+            words::CONTACT_NOT_KEPT,
+            words::NO_COOKIE_CONSENT,
+        ]));
     }
     let current = contact::cookie_value(&cookies, "smclient");
     if let Some(cookie) = contact::smclient_cookie(contact_id, current, page::https()) {
         page::set_cookie(&cookie);
-        shared.log(&["contact ", contact_id, words::CONTACT_KEPT].concat());
+        shared.log(&words::cat(&["contact ", contact_id, words::CONTACT_KEPT]));
     }
 }

@@ -100,7 +100,12 @@ pub struct SallaHook {
 fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
     match bus::take(name, &from_js(input)) {
         Taken::Event(kind, payload) => {
-            shared.log(&[name, " → ", kind.name(), words::FROM_THE_BUS].concat());
+            shared.log(&words::cat(&[
+                name,
+                " → ",
+                kind.name(),
+                words::FROM_THE_BUS,
+            ]));
             shared.post_later(Command::Track(
                 kind.name().to_owned(),
                 Snapshot::Read(payload),

@@ -119,7 +119,10 @@ pub fn sync(shared: &Shared, st: &mut State) {
     }
     let expired = st.outbox.expire(page::now_ms());
     if !expired.is_empty() {
-        shared.log(&[&number::uint(expired.len() as u64), words::TOO_OLD].concat());
+        shared.log(&words::cat(&[
+            &number::uint(expired.len() as u64),
+            words::TOO_OLD,
+        ]));
     }
     st.persist.remove(&expired);
 }
@@ -212,16 +215,13 @@ pub fn confirmed(
     }
     let held = st.outbox.confirmed(&asked, &ids);
     st.persist.remove(&held);
-    shared.log(
-        &[
-            words::HELD,
-            &number::uint(held.len() as u64),
-            words::OF,
-            &number::uint(asked.len() as u64),
-            words::HELD_REST,
-        ]
-        .concat(),
-    );
+    shared.log(&words::cat(&[
+        words::HELD,
+        &number::uint(held.len() as u64),
+        words::OF,
+        &number::uint(asked.len() as u64),
+        words::HELD_REST,
+    ]));
     send_next(shared, st, then)
 }
 
@@ -249,45 +249,36 @@ pub fn answered(
         Next::Unanswered => shared.log(words::KEEPALIVE_FAILED),
         Next::Accepted(status) => {
             st.persist.remove(ids);
-            shared.log(
-                &[
-                    words::SENT,
-                    &n,
-                    words::SENT_ANSWERED,
-                    &number::uint(status.into()),
-                ]
-                .concat(),
-            );
+            shared.log(&words::cat(&[
+                words::SENT,
+                &n,
+                words::SENT_ANSWERED,
+                &number::uint(status.into()),
+            ]));
         }
         Next::Refused(status) => {
             st.persist.remove(ids);
-            shared.log(
-                &[
-                    words::REFUSED,
-                    &n,
-                    words::REFUSED_WITH,
-                    &number::uint(status.into()),
-                    words::DROPPED,
-                ]
-                .concat(),
-            );
+            shared.log(&words::cat(&[
+                words::REFUSED,
+                &n,
+                words::REFUSED_WITH,
+                &number::uint(status.into()),
+                words::DROPPED,
+            ]));
         }
         Next::Retry { status, wait_ms } => {
             let answer = match status {
-                Some(s) => [words::ANSWERED, &number::uint(s.into())].concat(),
+                Some(s) => words::cat(&[words::ANSWERED, &number::uint(s.into())]),
                 None => words::UNREACHABLE.to_owned(),
             };
-            shared.log(
-                &[
-                    &answer,
-                    "; ",
-                    &n,
-                    words::RETRY_IN,
-                    &number::uint(wait_ms),
-                    " ms",
-                ]
-                .concat(),
-            );
+            shared.log(&words::cat(&[
+                &answer,
+                "; ",
+                &n,
+                words::RETRY_IN,
+                &number::uint(wait_ms),
+                " ms",
+            ]));
             later(shared, Timer::Retry, wait_ms as u32, Command::SendDue);
             return then(false);
         }
@@ -316,14 +307,11 @@ pub fn exit(shared: &Shared, st: &mut State) {
             unanswered.push('\n');
             unanswered.push_str(id);
         }
-        shared.log(
-            &[
-                words::BEACON,
-                &number::uint(batch.ids.len() as u64),
-                words::BEACON_TAKEN,
-            ]
-            .concat(),
-        );
+        shared.log(&words::cat(&[
+            words::BEACON,
+            &number::uint(batch.ids.len() as u64),
+            words::BEACON_TAKEN,
+        ]));
     }
     st.persist.keep_unanswered(now, &unanswered);
 }

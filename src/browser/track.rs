@@ -58,17 +58,14 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
         Outcome::Send(envelope) => {
             let json = envelope.to_json();
             let event = &envelope.event;
-            shared.log(
-                &[
-                    name,
-                    " → ",
-                    event.event_type().as_str(),
-                    " (id ",
-                    &envelope.id,
-                    ")",
-                ]
-                .concat(),
-            );
+            shared.log(&words::cat(&[
+                name,
+                " → ",
+                event.event_type().as_str(),
+                " (id ",
+                &envelope.id,
+                ")",
+            ]));
             let entry = Entry::new(
                 envelope.id,
                 json,
@@ -78,15 +75,22 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
             // Kept at the end of this slice, before any attempt to send it (see `keep`).
             let removed = st.outbox.push(entry);
             if !removed.is_empty() {
-                shared.log(&[&number::uint(removed.len() as u64), words::LEFT_THE_QUEUE].concat());
+                shared.log(&words::cat(&[
+                    &number::uint(removed.len() as u64),
+                    words::LEFT_THE_QUEUE,
+                ]));
             }
             st.persist.remove(&removed);
         }
         Outcome::Skipped(reason) => {
-            shared.log(&[name, words::NOT_SENT_BECAUSE, reason.reason()].concat());
+            shared.log(&words::cat(&[
+                name,
+                words::NOT_SENT_BECAUSE,
+                reason.reason(),
+            ]));
         }
         Outcome::Duplicate(id) => {
-            shared.log(&[name, words::ALREADY_SEEN, &id, ")"].concat());
+            shared.log(&words::cat(&[name, words::ALREADY_SEEN, &id, ")"]));
         }
         Outcome::Rejected(error) => shared.log(&error.message()),
     }

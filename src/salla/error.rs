@@ -52,16 +52,16 @@ impl ParseError {
         match &self.problem {
             Problem::NoName => words::NO_NAME.to_owned(),
             Problem::NotAnObject { got } => {
-                [event, words::NOT_SENT, words::NOT_AN_OBJECT, got].concat()
+                words::cat(&[event, words::NOT_SENT, words::NOT_AN_OBJECT, got])
             }
             Problem::MissingField { field } => {
-                [event, words::NOT_SENT, "`", field, "` ", words::MISSING].concat()
+                words::cat(&[event, words::NOT_SENT, "`", field, "` ", words::MISSING])
             }
             Problem::WrongType {
                 field,
                 expected,
                 got,
-            } => [
+            } => words::cat(&[
                 event,
                 words::NOT_SENT,
                 "`",
@@ -70,8 +70,7 @@ impl ParseError {
                 expected,
                 words::GOT,
                 got,
-            ]
-            .concat(),
+            ]),
         }
     }
 }

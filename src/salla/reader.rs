@@ -29,7 +29,7 @@ impl Warning {
     /// The message for the merchant. (Built without `format!`, as every message the wasm
     /// writes: Rust's formatting machinery would be a few KB of every shopper's download.)
     pub fn message(&self) -> String {
-        [
+        words::cat(&[
             "`",
             &self.field,
             words::MUST_BE,
@@ -39,8 +39,7 @@ impl Warning {
             " in ",
             &self.event,
             words::SENT_WITHOUT_IT,
-        ]
-        .concat()
+        ])
     }
 }
 
@@ -237,7 +236,7 @@ impl<'a> Reader<'a> {
                 };
                 sub.warnings.push(Warning {
                     event: self.event.to_owned(),
-                    field: [sub.prefix.as_str(), field].concat(),
+                    field: words::cat(&[sub.prefix.as_str(), field]),
                     expected,
                     got,
                 });
