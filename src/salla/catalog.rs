@@ -53,29 +53,23 @@ macro_rules! catalog {
 
             /// The canonical name (for the wishlist events, the spelling Salla's storefront emits).
             pub fn name(self) -> &'static str {
-                match self {
-                    $(Kind::$variant => $name,)+
-                    $(Kind::$quiet => $quiet_name,)+
-                }
+                listed(CANONICAL[self as usize] as usize)
             }
 
             /// The catalog event called `name`, in any of its spellings, ignoring ASCII case
             /// and surrounding white space.
             pub fn from_name(name: &str) -> Option<Kind> {
-                /// The kind each of [`Kind::NAMES`] names, at the same index.
-                const KIND_OF_NAME: &[Kind] = &[
-                    $(Kind::$variant, $(alias!($alias, Kind::$variant),)*)+
-                    $(Kind::$quiet, $(alias!($quiet_alias, Kind::$quiet),)*)+
-                ];
                 let name = name.trim();
-                // Over the listed text rather than `NAMES`: one copy of the names in the wasm.
-                let at = Kind::NAMES_LISTED
-                    .split(',')
-                    .position(|n| n.eq_ignore_ascii_case(name))?;
-                // The text ends with a comma: an empty name finds the empty piece after it.
-                KIND_OF_NAME.get(at).copied()
+                let at = (0..KIND_OF_NAME.len()).find(|&at| listed(at).eq_ignore_ascii_case(name))?;
+                Some(KIND_OF_NAME[at])
             }
         }
+
+        /// The kind each of [`Kind::NAMES`] names, at the same index.
+        const KIND_OF_NAME: &[Kind] = &[
+            $(Kind::$variant, $(alias!($alias, Kind::$variant),)*)+
+            $(Kind::$quiet, $(alias!($quiet_alias, Kind::$quiet),)*)+
+        ];
 
         /// Catalog events SALESmanago gets nothing useful from; off unless configured on.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +191,45 @@ impl SallaEvent {
     }
 }
 
+/// Where each name of [`Kind::NAMES_LISTED`] starts, and (last) where the text ends: the names
+/// are kept in the wasm once, in that text, and read out of it by index.
+const NAME_STARTS: [u16; KIND_OF_NAME.len() + 1] = name_starts(Kind::NAMES_LISTED);
+
+/// The index in [`Kind::NAMES_LISTED`] of each kind's canonical (first) name, by discriminant.
+const CANONICAL: [u8; Kind::ALL.len()] = canonical();
+
+const fn name_starts<const N: usize>(listed: &str) -> [u16; N] {
+    let bytes = listed.as_bytes();
+    let mut out = [0; N];
+    let (mut at, mut n) = (0, 1);
+    while at < bytes.len() {
+        if bytes[at] == b',' && n < N {
+            out[n] = (at + 1) as u16;
+            n += 1;
+        }
+        at += 1;
+    }
+    out
+}
+
+const fn canonical<const K: usize>() -> [u8; K] {
+    let mut out = [0; K];
+    // Backwards, so that a kind's first name is the one left.
+    let mut at = KIND_OF_NAME.len();
+    while at > 0 {
+        at -= 1;
+        out[KIND_OF_NAME[at] as usize] = at as u8;
+    }
+    out
+}
+
+/// The name at `at` in [`Kind::NAMES_LISTED`] (without its comma).
+fn listed(at: usize) -> &'static str {
+    let start = usize::from(NAME_STARTS[at]);
+    let end = usize::from(NAME_STARTS[at + 1]) - 1;
+    Kind::NAMES_LISTED.get(start..end).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +258,23 @@ mod tests {
         assert_eq!(Kind::from_name(""), None);
         assert_eq!(Kind::from_name("  "), None);
         assert_eq!(Kind::from_name(","), None);
+        // Every kind's name is its first spelling, read back out of the listed text.
+        let mut at = 0;
+        for (i, name) in Kind::NAMES.iter().enumerate() {
+            let kind = Kind::from_name(name).unwrap();
+            if Kind::ALL.get(at) == Some(&kind) {
+                assert_eq!(kind.name(), *name);
+                at += 1;
+            } else {
+                assert_ne!(kind.name(), *name, "{i}: an alias, not the canonical name");
+            }
+        }
+        assert_eq!(at, Kind::ALL.len());
+        assert_eq!(
+            Kind::ProductAddedToWishlist.name(),
+            "Product Added to Wishlist"
+        );
+        assert_eq!(Kind::MarketSelected.name(), "Market Selected");
         assert_eq!(
             Kind::NAMES_LISTED,
             [Kind::NAMES.join(","), ",".into()].concat()
