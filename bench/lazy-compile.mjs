@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
+import { traceReadyLoad } from './trace-ready.mjs';
 
 const loads = Number(process.argv[2] ?? 6);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,26 +27,11 @@ const ms = [];
 const compiled = new Map(); // function index → loads in which it was compiled before ready
 try {
   for (let i = 0; i < loads; i++) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    const events = [];
-    cdp.on('Tracing.dataCollected', (d) => events.push(...d.value));
-    const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
-    await cdp.send('Tracing.start', { categories: 'v8.wasm,devtools.timeline', transferMode: 'ReportEvents' });
-    await page.goto(`${server.url}/test/pages-ready.html`);
-    const r = await page.evaluate(() => window.readyPromise);
-    if (!r.active) throw new Error('the tracker did not start');
-    await cdp.send('Tracing.end');
-    await done;
-    // The page marks "ready" in the trace (console.timeStamp in pages-ready.html).
-    const ready = events.find((e) => e.name === 'TimeStamp' && e.args?.data?.message === 'sm-ready');
-    if (!ready) throw new Error('no ready mark in the trace');
+    const { events, ready } = await traceReadyLoad(browser, server, 'v8.wasm,devtools.timeline');
     const lazy = events.filter((e) => e.name === 'wasm.CompileLazy' && e.ts < ready.ts);
     counts.push(lazy.length);
     ms.push(lazy.reduce((n, e) => n + (e.dur ?? 0) / 1000, 0));
     for (const e of lazy) compiled.set(e.args.func_index, (compiled.get(e.args.func_index) ?? 0) + 1);
-    await context.close();
   }
 } finally {
   await browser.close();

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
+import { traceReadyLoad } from './trace-ready.mjs';
 
 const loads = Number(process.argv[2] ?? 10);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,24 +28,11 @@ const browser = await launch();
 const rows = [];
 try {
   for (let i = 0; i < loads; i++) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    const events = [];
-    cdp.on('Tracing.dataCollected', (d) => events.push(...d.value));
-    const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
-    await cdp.send('Tracing.start', { categories: 'v8.wasm,devtools.timeline,loading', transferMode: 'ReportEvents' });
-    await page.goto(`${server.url}/test/pages-ready.html`);
-    const r = await page.evaluate(() => window.readyPromise);
-    if (!r.active) throw new Error('the tracker did not start');
-    await cdp.send('Tracing.end');
-    await done;
-    // The page marks "ready" in the trace (console.timeStamp in pages-ready.html).
-    const ready = events.find((e) => e.name === 'TimeStamp' && e.args?.data?.message === 'sm-ready');
+    const { events, ready } = await traceReadyLoad(browser, server, 'v8.wasm,devtools.timeline,loading');
     const send = events.find((e) => e.name === 'ResourceSendRequest' && e.args?.data?.url?.endsWith('.wasm'));
     const finish = send && events.find((e) => e.name === 'ResourceFinish' && e.args?.data?.requestId === send.args.data.requestId);
     const instantiate = events.find((e) => e.name === 'wasm.AsyncInstantiate');
-    if (!ready || !finish || !instantiate) throw new Error('the trace lacks the ready mark, the wasm resource or its instantiation');
+    if (!finish || !instantiate) throw new Error('the trace lacks the wasm resource or its instantiation');
     const main = ready.tid;
     const sum = (name, from, to) =>
       events
@@ -61,7 +49,6 @@ try {
       instantiatedToReady: (ready.ts - instantiated) / 1000,
       lazyCompile: sum('wasm.CompileLazy', instantiated, ready.ts),
     });
-    await context.close();
   }
 } finally {
   await browser.close();
