@@ -8,8 +8,9 @@
 //! message reads the same in a test as in the console. `npm run build` writes `messages.js` from
 //! [`ALL`] (`cargo run --example messages`).
 //!
-//! Messages are put together from their pieces (`words::cat(&[words::X, name, words::Y])`); only the
-//! fixed pieces live here. Short ones (`" → "`) stay inline: a token would be no shorter.
+//! Messages are put together from their pieces (`words::cat(&[words::X, name, words::Y])`);
+//! only the fixed pieces live here. Short ones (`" → "`) stay inline: a token would be no
+//! shorter.
 
 macro_rules! words {
     ($($name:ident = $code:literal $text:literal,)*) => {
@@ -118,7 +119,6 @@ pub fn module() -> String {
     out
 }
 
-// Natively only: in the wasm the constants are codes.
 /// The pieces of a message (or a key) joined: `[&str]::concat` for what the tracker writes,
 /// without the standard library's generic joiner (~850 B of every shopper's wasm for a job
 /// this small).
@@ -130,6 +130,7 @@ pub fn cat(parts: &[&str]) -> String {
     out
 }
 
+// Natively only: in the wasm the constants are codes.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;

@@ -96,8 +96,8 @@ pub fn guarded(guard: &Function, f: &JsValue) -> Function {
 }")]
 extern "C" {
     /// `addEventListener` (`removeEventListener` when `add` is false) for each of the
-    /// comma-separated `kinds` (empty ones skipped: a list may end with a comma): one call out of the wasm for the whole event catalog, instead of
-    /// forty at start-up.
+    /// comma-separated `kinds` (empty ones skipped: a list may end with a comma): one call out
+    /// of the wasm for the whole event catalog, instead of forty at start-up.
     #[wasm_bindgen(catch)]
     fn listen(target: &EventTarget, kinds: &str, f: &Function, add: bool) -> Result<(), JsValue>;
 }

@@ -45,7 +45,9 @@ macro_rules! catalog {
             ];
 
             /// [`Kind::NAMES`] as one text, each name followed by a comma: what the page's
-            /// `addEventListener` calls are given at start-up, without joining them there.
+            /// `addEventListener` calls are given at start-up, without joining them there, and
+            /// the one copy of the names in the wasm ([`Kind::name`] and [`Kind::from_name`]
+            /// read them out of it by index).
             pub const NAMES_LISTED: &'static str = concat!(
                 $($name, ",", $($alias, ",",)*)+
                 $($quiet_name, ",", $($quiet_alias, ",",)*)+
