@@ -5,6 +5,8 @@
 //   node bench/compare.mjs [runs=5]            all three, plus an empty page as the baseline
 //   node bench/compare.mjs --ours-only [runs]  our row only, for iterating on size and speed
 //   --only=ours,floor                          just these rows (keys: ours segment snowplow floor empty)
+//   --event=viewed                             a burst of Product Viewed (a product each) instead of Product Added
+//                                              (one cart: ours sends one CART for it, SALESmanago keeping one per cart)
 //   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
 //   BENCH_PROFILE=1                            also self time per function during the burst (bench/profile.mjs)
 //
@@ -45,6 +47,7 @@ const EVENTS = 1000;
 const args = process.argv.slice(2);
 const only = args.includes('--ours-only') ? ['ours'] : args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const sameOriginCollector = args.includes('--same-origin-collector');
+const EVENT = args.includes('--event=viewed') ? 'Product Viewed' : 'Product Added';
 const runs = Math.max(1, Number(args.find((a) => /^\d+$/.test(a)) ?? 5));
 
 // Cross-origin isolation: without it Chromium coarsens performance.now() to 100 µs, coarser than
@@ -262,7 +265,7 @@ async function measure(browser, tracker, { server, sink }) {
     await cdp.send('Performance.enable');
 
     trace(tracker.key, 'load');
-    await page.goto(`${server.url}/test/${tracker.page}`);
+    await page.goto(`${server.url}/test/${tracker.page}${EVENT === 'Product Viewed' ? '?event=viewed' : ''}`);
     // Wait on the page's own promise: waitForFunction would inject playwright's ~20 ms polling
     // script into the page while it loads, and the tracker's start-up would queue behind it.
     await page.evaluate(() => window.bench.ready);
@@ -453,7 +456,7 @@ try {
     rows.find((r) => r.key === 'ours').floorRatio = round(ratio, 2);
   }
   console.log(
-    `\n${runs} cold load(s) per tracker, ${EVENTS} 'Product Added' events per burst; Chromium ${browser.version()}, headless. ` +
+    `\n${runs} cold load(s) per tracker, ${EVENTS} '${EVENT}' events per burst; Chromium ${browser.version()}, headless. ` +
       'sync = the synchronous loop of calls / 1,000; p95 = per-call timings at 5 µs resolution; ' +
       "incl. deferred = the renderer main thread's TaskDuration from the burst until its requests settled / 1,000; " +
       'events delivered = events in the bodies that reached the collector by then.',

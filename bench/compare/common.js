@@ -59,8 +59,14 @@
       if (window.bench.readyAt === null) window.bench.readyAt = performance.now();
       resolveReady(window.bench.readyAt);
     },
-    // The same storefront payload for every tracker: a product added to the cart.
+    // The event of the burst: Product Added (one cart, changed 1,000 times), or with ?event=viewed
+    // Product Viewed (1,000 views, none replacing another).
+    event: /[?&]event=viewed/.test(location.search) ? 'Product Viewed' : 'Product Added',
+    // The same storefront payload for every tracker: a product added to the cart, or viewed.
     payload: function (i) {
+      if (window.bench.event === 'Product Viewed') {
+        return { product_id: String(1001 + (i % PRODUCTS)), name: NAME, price: 10 + (i % PRODUCTS), currency: 'SAR' };
+      }
       return {
         product_id: String(1001 + (i % PRODUCTS)),
         name: NAME,

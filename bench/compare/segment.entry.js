@@ -19,7 +19,7 @@ const analytics = AnalyticsBrowser.load(
 analytics.then(
   () => {
     window.bench.track = (i) => {
-      analytics.track('Product Added', window.bench.payload(i));
+      analytics.track(window.bench.event, window.bench.payload(i));
     };
     window.bench.markReady();
   },

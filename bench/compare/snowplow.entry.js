@@ -6,7 +6,7 @@ newTracker('sp', `${window.bench.sink}/snowplow`, { appId: 'bench' });
 
 window.bench.track = (i) => {
   trackSelfDescribingEvent({
-    event: { schema: 'iglu:sa.salla/product_added/jsonschema/1-0-0', data: window.bench.payload(i) },
+    event: { schema: `iglu:sa.salla/${window.bench.event === 'Product Viewed' ? 'product_viewed' : 'product_added'}/jsonschema/1-0-0`, data: window.bench.payload(i) },
   });
 };
 // newTracker is synchronous: the tracker takes events as soon as this script has run.
