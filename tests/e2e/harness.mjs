@@ -105,6 +105,24 @@ export async function waitForEvents(relay, predicate, { timeout = 5000, what = '
   }
 }
 
+/**
+ * The shopper's storefront actions (`[action, ...args]`, window.storefront.actions) at a
+ * shopper's pace: each one's events taken by the receiver before the next action. `sends(step)`
+ * is how many events a step sends (one by default). Actions fired within one moment merge: the
+ * CARTs of one cart still waiting to be sent become the latest one (docs/mapping.md §3).
+ */
+export async function stepByStep(page, relay, steps, sends = () => 1) {
+  for (const step of steps) {
+    const [action, ...args] = step;
+    const expected = relay.events.length + sends(step);
+    await page.evaluate(([a, args]) => window.storefront.actions[a](...args), [action, args]);
+    // Sent now: the batch timer would give way to the send just made, still settling, and try
+    // again seconds later (see src/browser/lease.rs).
+    await page.evaluate(() => window.SallaSalesmanago.flush());
+    await waitForEvents(relay, (ev) => ev.length >= expected, { what: `the event of ${action}` });
+  }
+}
+
 /** The errors a host page would have seen: must always be empty. */
 export async function pageProblems(page, seen) {
   const inPage = await page.evaluate(() => ({ rejections: window.__rejections || [], errors: window.__errors || [] }));

@@ -3,7 +3,7 @@
 // as docs/mapping.md says, whichever loads first, and whichever way it enters the tracker.
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCOUNT, launch, serve, open, waitForEvents, pageProblems, closePages } from './harness.mjs';
+import { ACCOUNT, launch, serve, open, waitForEvents, pageProblems, closePages, stepByStep } from './harness.mjs';
 
 let browser;
 let server;
@@ -33,11 +33,8 @@ const SHOPPER = [
   ['search'], ['share'], ['completeOrder'], ['signOut'],
 ];
 
-async function shop(page, steps = SHOPPER) {
-  for (const [action, ...args] of steps) {
-    await page.evaluate(([a, args]) => window.storefront.actions[a](...args), [action, args]);
-  }
-}
+/** The shopper's steps, each one's event taken before the next (Signed Out sends none). */
+const shop = (page, steps = SHOPPER) => stepByStep(page, server.relay, steps, ([action]) => (action === 'signOut' ? 0 : 1));
 
 /** What Salla's analytics engine emitted, as trackers received it. */
 const sallaHistory = (page) =>
@@ -104,12 +101,16 @@ test('the demo storefront: every event Salla emits arrives mapped as the contrac
 test('a tracker loaded after Salla gets what happened before it (Salla replays its history)', async () => {
   const { page, seen } = await open(browser, `${server.url}/test/salla-late.html`);
   await page.waitForFunction(() => window.Salla && Salla.status === 'ready');
-  await shop(page, [['viewProduct', 1003], ['addToCart', 1003], ['search']]);
+  for (const [action, ...args] of [['viewProduct', 1003], ['addToCart', 1003], ['search']]) {
+    await page.evaluate(([a, args]) => window.storefront.actions[a](...args), [action, args]);
+  }
   await page.evaluate(() => window.loadTracker());
   await page.waitForFunction(() => window.SallaSalesmanago && window.SallaSalesmanago.loaded);
   await page.evaluate(() => window.SallaSalesmanago.ready);
+  // What happened before it is sent before the shopper goes on (her next click is seconds away).
+  await waitForEvents(server.relay, (ev) => ev.length >= 3, { what: 'the replayed events' });
   await shop(page, [['viewCart'], ['completeOrder']]);
-  const events = await waitForEvents(server.relay, (ev) => ev.length >= 5, { what: 'replayed and live events' });
+  const events = server.relay.events;
   assert.deepEqual(events.map((e) => e.source), ['Product Viewed', 'Product Added', 'Products Searched', 'Cart Viewed', 'Order Completed']);
   assert.equal(events.at(-1).contactEvent.products, '1003');
   assert.deepEqual(await pageProblems(page, seen), []);
@@ -130,18 +131,21 @@ test('the same Salla payloads through DOM CustomEvents and the npm module map id
     server.relay.reset();
     const { page, seen, context } = await open(browser, `${server.url}/test/replay.html`);
     await page.evaluate(() => Promise.all([window.SallaSalesmanago.ready, window.npmTracker]));
-    await page.evaluate(
-      async ([history, via]) => {
-        const npm = await window.npmTracker;
-        for (const { name, payload } of history) {
+    // One at a time, as the shopper acted: each taken before the next (see `stepByStep`).
+    for (const [i, { name, payload }] of history.entries()) {
+      await page.evaluate(
+        async ([name, payload, via]) => {
           // Fresh event ids: the two trackers on this page must not see each other's events.
           const p = { ...payload, event_id: `${via}-${payload.event_id}` };
+          const tracker = via === 'dom' ? window.SallaSalesmanago : await window.npmTracker;
           if (via === 'dom') window.dispatchEvent(new CustomEvent(name, { detail: p }));
-          else npm.track(name, p);
-        }
-      },
-      [history, via],
-    );
+          else tracker.track(name, p);
+          await tracker.flush();
+        },
+        [name, payload, via],
+      );
+      await waitForEvents(server.relay, (ev) => ev.length > i, { what: `${via}: ${name}` });
+    }
     const got = await waitForEvents(server.relay, (ev) => ev.length >= expected.length, { what: `${via} events` });
     await page.waitForTimeout(200);
     assert.equal(server.relay.events.length, expected.length, `${via}: nothing extra`);
