@@ -15,9 +15,11 @@
 //!   a receiver's `Retry-After` does not: nothing is sent to it before that time, not even by
 //!   `sendBeacon`;
 //! - **drop** on any other 4xx (the receiver will never take it);
-//! - **coalesce** CART events while the receiver is failing: a newer CART for the same cart
-//!   replaces one still waiting, so a receiver that was away gets the latest cart once, not every
-//!   change (while it answers, each change goes out, as the mapping promises);
+//! - **coalesce** CART events: a newer CART for the same cart replaces one still waiting (not on
+//!   the wire). SALESmanago keeps one CART per cart and updates it in place, so the waiting one
+//!   would only be overwritten on arrival; a burst of cart changes, or a receiver that was away,
+//!   costs one request and one SALESmanago call for the latest cart, not one per change. A CART
+//!   without a cart id cannot be updated in place: it is replaced only while the receiver fails;
 //! - **caps**: at most [`Limits::max_events`] events and [`Limits::max_bytes`] of JSON; when full,
 //!   the oldest event that is not a PURCHASE goes first, and a PURCHASE only when nothing else is
 //!   left; events older than [`Limits::max_age_ms`] are dropped. The shell removes every dropped
@@ -252,10 +254,12 @@ impl Outbox {
             return Vec::new();
         }
         let mut removed = Vec::new();
-        if let (Class::Cart(cart), true) = (&entry.class, self.failures > 0) {
+        if let Class::Cart(cart) = &entry.class {
+            let failing = self.failures > 0;
             // Only what is not on the wire can be replaced: an in-flight CART may arrive.
             self.entries.retain(|e| {
-                let superseded = !e.in_flight && e.class == Class::Cart(cart.clone());
+                let superseded = !e.in_flight
+                    && matches!(&e.class, Class::Cart(c) if c == cart && (c.is_some() || failing));
                 if superseded {
                     removed.push(e.id.clone());
                 }
@@ -628,12 +632,28 @@ mod tests {
     }
 
     #[test]
-    fn while_the_receiver_answers_every_cart_change_is_kept() {
+    fn a_newer_cart_replaces_the_one_waiting_for_the_same_cart() {
         let mut o = Outbox::default();
-        let cart = |id: &str, t| of(id, t, Class::Cart(Some("9".into())));
-        o.push(cart("c1", 1));
-        assert!(o.push(cart("c2", 2)).is_empty());
-        assert_eq!(ids(&o), ["c1", "c2"]);
+        let cart = |id: &str, t, cart: &str| of(id, t, Class::Cart(Some(cart.into())));
+        o.push(cart("c1", 1, "9"));
+        o.push(cart("d1", 2, "10"));
+        assert_eq!(o.push(cart("c2", 3, "9")), ["c1"]);
+        assert_eq!(ids(&o), ["d1", "c2"], "another cart's CART stays");
+        let in_flight = o.take(u64::MAX, MAX_BODY_BYTES).unwrap();
+        assert_eq!(in_flight.ids, ["d1", "c2"]);
+        assert!(
+            o.push(cart("c3", 4, "9")).is_empty(),
+            "c2 is on the wire and stays"
+        );
+        assert_eq!(ids(&o), ["d1", "c2", "c3"]);
+    }
+
+    #[test]
+    fn while_the_receiver_answers_carts_without_an_id_are_all_kept() {
+        let mut o = Outbox::default();
+        o.push(of("n1", 1, Class::Cart(None)));
+        assert!(o.push(of("n2", 2, Class::Cart(None))).is_empty());
+        assert_eq!(ids(&o), ["n1", "n2"]);
     }
 
     #[test]

@@ -75,6 +75,32 @@ test('a script tag delivers pre-load, DOM and manual events, mapped, once', asyn
   assert.ok(seen.console.some((m) => m.text.includes('[salesmanago]') && m.text.includes('Product Added → CART')), 'debug log');
 });
 
+test('a burst of changes to one cart: one CART, for the cart as it ended; what came between still sent', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
+  const before = server.relay.events.length;
+  // One moment, as a storefront script that fills a cart would: nine lines, a product viewed
+  // between them.
+  await page.evaluate(() => {
+    const add = (i) => window.SallaSalesmanago.track('Product Added', {
+      event_id: `burst-${i}`, cart_id: 'c-9', product_id: 2000 + i, price: 10, currency: 'SAR',
+    });
+    for (let i = 0; i < 4; i++) add(i);
+    window.SallaSalesmanago.track('Product Viewed', { event_id: 'burst-view', product_id: 3000, price: 5 });
+    for (let i = 4; i < 9; i++) add(i);
+  });
+  assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
+  await page.waitForTimeout(300); // anything extra would arrive now
+  const got = server.relay.events.slice(before);
+  assert.deepEqual(got.map((e) => [e.id, e.contactEvent.contactExtEventType]), [['burst-view', 'VISIT'], ['burst-8', 'CART']]);
+  const cart = got[1].contactEvent;
+  assert.equal(cart.externalId, 'c-9');
+  assert.equal(cart.products, Array.from({ length: 9 }, (_, i) => 2000 + i).join(','));
+  assert.equal(cart.value, 90);
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
 test('a burst of events goes out as one request', async () => {
   const { page } = await open(browser, `${server.url}/test/loader.html`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
