@@ -25,29 +25,50 @@ pub struct Cart {
     pub coupon: Option<String>,
 }
 
+/// The cart id a cart event names (a checkout without a cart id is known by its checkout id),
+/// if any; `None` for an event that is no cart event.
+fn named_id(event: &SallaEvent) -> Option<Option<&str>> {
+    Some(match event {
+        SallaEvent::ProductAdded(item)
+        | SallaEvent::WishlistProductAddedToCart(item)
+        | SallaEvent::ProductRemoved(item) => item.cart_id.as_deref(),
+        SallaEvent::CartViewed(snapshot) | SallaEvent::CartUpdated(snapshot) => {
+            snapshot.cart_id.as_deref()
+        }
+        SallaEvent::CheckoutStarted(snapshot) => snapshot
+            .cart_id
+            .as_deref()
+            .or(snapshot.checkout_id.as_deref()),
+        _ => return None,
+    })
+}
+
 impl Cart {
     /// Updates the cart from a cart event; other events leave it alone. `true` for a cart
     /// event (the cart may have changed: it is kept again), without comparing a copy of the
     /// cart from before, which cost a clone of every line on every event.
     pub fn apply(&mut self, event: &SallaEvent) -> bool {
+        let Some(id) = named_id(event) else {
+            return false;
+        };
+        self.switch_to(id);
         match event {
             SallaEvent::ProductAdded(item) | SallaEvent::WishlistProductAddedToCart(item) => {
                 self.add(item)
             }
             SallaEvent::ProductRemoved(item) => self.remove(item),
-            SallaEvent::CartViewed(snapshot) | SallaEvent::CartUpdated(snapshot) => {
-                self.replace(snapshot, snapshot.cart_id.as_deref())
-            }
-            SallaEvent::CheckoutStarted(snapshot) => self.replace(
-                snapshot,
-                snapshot
-                    .cart_id
-                    .as_deref()
-                    .or(snapshot.checkout_id.as_deref()),
-            ),
-            _ => return false,
+            SallaEvent::CartViewed(snapshot)
+            | SallaEvent::CartUpdated(snapshot)
+            | SallaEvent::CheckoutStarted(snapshot) => self.replace(snapshot),
+            _ => {}
         }
         true
+    }
+
+    /// For a cart event, the cart's id once it is applied (`None` inside: the cart has none),
+    /// without applying it; `None` for any other event.
+    pub fn id_after<'a>(&'a self, event: &'a SallaEvent) -> Option<Option<&'a str>> {
+        named_id(event).map(|id| id.or(self.id.as_deref()))
     }
 
     /// Forgets everything: the order was placed, or the shopper left.
@@ -77,7 +98,6 @@ impl Cart {
     }
 
     fn add(&mut self, item: &CartItem) {
-        self.switch_to(item.cart_id.as_deref());
         let quantity = item.quantity.unwrap_or(1.0);
         match self
             .lines
@@ -106,7 +126,6 @@ impl Cart {
     /// Removes the product's line, or only part of it when the event states a smaller quantity
     /// than the cart holds.
     fn remove(&mut self, item: &CartItem) {
-        self.switch_to(item.cart_id.as_deref());
         if let Some(at) = self
             .lines
             .iter()
@@ -132,8 +151,7 @@ impl Cart {
         }
     }
 
-    fn replace(&mut self, snapshot: &CartSnapshot, id: Option<&str>) {
-        self.switch_to(id);
+    fn replace(&mut self, snapshot: &CartSnapshot) {
         self.lines.clone_from(&snapshot.lines);
         self.stated_total = snapshot.value;
         if snapshot.currency.is_some() {
@@ -205,8 +223,14 @@ mod tests {
     use crate::salla::parse;
     use crate::value::testing::val;
 
+    /// Applies the event, and checks that `id_after` foretold the id it left.
     fn apply(cart: &mut Cart, name: &str, payload: Value) {
-        cart.apply(&parse(name, &payload).unwrap().event);
+        let event = parse(name, &payload).unwrap().event;
+        let foretold = cart.id_after(&event).map(|id| id.map(str::to_owned));
+        let before = cart.id.clone();
+        let is_cart_event = cart.apply(&event);
+        assert_eq!(foretold.is_some(), is_cart_event, "{name}");
+        assert_eq!(cart.id, foretold.unwrap_or(before), "{name} {payload:?}");
     }
 
     fn ids(cart: &Cart) -> Vec<(&str, f64)> {

@@ -95,6 +95,17 @@ pub fn map(event: &SallaEvent, cart: &Cart, config: &Config, env: &Env<'_>) -> D
     Decision::Send(out)
 }
 
+/// Whether a cart event (see [`Cart::id_after`]) is sent as a CART, its row's type, which the
+/// configuration may change. Its fields follow the held cart alone: mapped later against the same
+/// cart, it says the same, so the pipeline may hold it back until the cart's last change of a
+/// slice (see [`crate::pipeline::Pipeline::release`]).
+pub fn stays_cart(event: &SallaEvent, config: &Config) -> bool {
+    matches!(
+        config.override_for(event.kind(), event.name()),
+        None | Some(Override::On | Override::As(T::Cart))
+    )
+}
+
 /// The table of `docs/mapping.md` §2, one arm per row: how the event's own fields fill, and the
 /// type it is sent as unless the configuration says otherwise.
 fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent) -> ByDefault {

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::contact::{looks_like_email, Shopper};
 use crate::mapping::{self, Decision, Env, Skip};
 use crate::protocol::{Contact, Envelope};
-use crate::salesmanago::{limits, truncate};
+use crate::salesmanago::{limits, truncate, ContactEvent};
 use crate::salla::{self, ParseError, SallaEvent, Warning};
 use crate::value::Value;
 use crate::words;
@@ -34,6 +34,19 @@ pub struct Pipeline {
     /// `oldest` is replaced (lookups do not care about order).
     seen: Vec<(String, String)>,
     oldest: usize,
+    /// Hold each cart's CART back until [`Pipeline::release`] (see [`Pipeline::holding_carts`]).
+    hold_carts: bool,
+    /// The CART held back: for the cart held now, as of its last change.
+    held: Option<Held>,
+}
+
+/// A cart event whose CART is held back: mapped when released, against the cart as it is then,
+/// which is the cart as this event left it (see [`Pipeline::release`]).
+#[derive(Debug, Clone)]
+struct Held {
+    event: SallaEvent,
+    id: String,
+    now_ms: u64,
 }
 
 /// The signed-in customer in the page's `salla.config.get("user")` (`type` "user": `email`,
@@ -49,6 +62,14 @@ pub fn page_user(user: &Value) -> Option<Shopper> {
     }
 }
 
+fn envelope(id: &str, name: &str, event: ContactEvent) -> Envelope {
+    Envelope {
+        id: truncate(id, limits::EXTERNAL_ID).to_owned(),
+        source: name.to_owned(),
+        event,
+    }
+}
+
 /// What became of one incoming event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
@@ -58,6 +79,8 @@ pub struct Processed {
     pub outcome: Outcome,
     /// Fields that were left out, each with its reason.
     pub warnings: Vec<Warning>,
+    /// A CART held back that this event released: it goes out before this event's own.
+    pub released: Option<Envelope>,
     /// The held cart may have changed (a cart event, or the order placed): the shell should
     /// store it.
     pub cart_changed: bool,
@@ -68,6 +91,9 @@ pub struct Processed {
 pub enum Outcome {
     /// Send this.
     Send(Envelope),
+    /// A CART, held back until [`Pipeline::release`]: a later change of the same cart replaces
+    /// it.
+    Held,
     /// Nothing to send, deliberately.
     Skipped(Skip),
     /// This event (same name, same `event_id`) was already processed.
@@ -86,6 +112,40 @@ impl Pipeline {
             signed_out: false,
             seen: Vec::new(),
             oldest: 0,
+            hold_carts: false,
+            held: None,
+        }
+    }
+
+    /// A pipeline that holds each cart's CART back until [`Pipeline::release`], so that a burst
+    /// of changes to one cart is mapped and written once, for its last state. SALESmanago keeps
+    /// one CART per cart and updates it in place, and the outbox replaces a CART still waiting
+    /// by a newer one of the same cart (see [`crate::outbox`]): what is sent is the same, minus
+    /// the work for the states nobody would see.
+    pub fn holding_carts(mut self) -> Self {
+        self.hold_carts = true;
+        self
+    }
+
+    /// The CART held back, if any, mapped now. Nothing changed the cart since its event (a later
+    /// change of the same cart replaced it; any other event released it first), so it says
+    /// what it would have said then. The shell calls this at the end of every slice of work and
+    /// before anything that reads or sends the queue.
+    pub fn release(&mut self, env: &Env<'_>) -> Option<Envelope> {
+        let held = self.held.take()?;
+        self.map_held(held, env).ok()
+    }
+
+    /// Maps an event against the cart as it is now: the one place an event is mapped, whether
+    /// it was held back or not (one copy of the mapping in the wasm).
+    fn map_held(&self, held: Held, env: &Env<'_>) -> Result<Envelope, Skip> {
+        let env = Env {
+            now_ms: held.now_ms,
+            ..*env
+        };
+        match mapping::map(&held.event, &self.cart, &self.config, &env) {
+            Decision::Send(event) => Ok(envelope(&held.id, held.event.name(), event)),
+            Decision::Skip(reason) => Err(reason),
         }
     }
 
@@ -119,6 +179,7 @@ impl Pipeline {
                     name: e.event.clone(),
                     outcome: Outcome::Rejected(e),
                     warnings: Vec::new(),
+                    released: None,
                     cart_changed: false,
                 }
             }
@@ -133,6 +194,7 @@ impl Pipeline {
                         name,
                         outcome: Outcome::Duplicate(id),
                         warnings: parsed.warnings,
+                        released: None,
                         cart_changed: false,
                     }
                 }
@@ -140,25 +202,45 @@ impl Pipeline {
             None => new_id(),
         };
 
+        // Held when its cart has an id to be updated by; a held CART of that same cart is
+        // replaced, any other is released before this event changes the cart it describes.
+        let after = self.cart.id_after(&event);
+        let hold = self.hold_carts
+            && matches!(after, Some(Some(_)))
+            && mapping::stays_cart(&event, &self.config);
+        let released = if hold && self.held.is_some() && after == Some(self.cart.id.as_deref()) {
+            self.held = None;
+            None
+        } else {
+            self.release(env)
+        };
         let mut cart_changed = self.cart.apply(&event);
         self.learn_identity(&event);
-        let decision = mapping::map(&event, &self.cart, &self.config, env);
-        if matches!(event, SallaEvent::OrderCompleted(_)) {
-            self.cart.clear();
-            cart_changed = true;
-        }
-        let outcome = match decision {
-            Decision::Send(contact_event) => Outcome::Send(Envelope {
-                id: truncate(&id, limits::EXTERNAL_ID).to_owned(),
-                source: name.clone(),
-                event: contact_event,
-            }),
-            Decision::Skip(reason) => Outcome::Skipped(reason),
+        let order_placed = matches!(event, SallaEvent::OrderCompleted(_));
+        let held = Held {
+            event,
+            id,
+            now_ms: env.now_ms,
+        };
+        let outcome = if hold {
+            self.held = Some(held);
+            Outcome::Held
+        } else {
+            let mapped = self.map_held(held, env);
+            if order_placed {
+                self.cart.clear();
+                cart_changed = true;
+            }
+            match mapped {
+                Ok(envelope) => Outcome::Send(envelope),
+                Err(reason) => Outcome::Skipped(reason),
+            }
         };
         Processed {
             name,
             outcome,
             warnings: parsed.warnings,
+            released,
             cart_changed,
         }
     }

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use salla_salesmanago::config::Config;
 use salla_salesmanago::mapping::Env;
+use salla_salesmanago::outbox::{Class, Entry, Outbox};
 use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::protocol::Envelope;
 use salla_salesmanago::received::ReceivedContactEvent;
 use salla_salesmanago::salla::Kind;
 use salla_salesmanago::value::Value;
@@ -106,6 +108,93 @@ fn all_on() -> Config {
     config
 }
 
+/// A shopper's stream of cart-related events over two carts (and none named), with repeated
+/// event ids: the events whose CART a holding pipeline keeps back, and those that release it.
+fn cart_event() -> impl Strategy<Value = (String, Value)> {
+    let name = prop::sample::select(
+        &[
+            "Product Added",
+            "Product Removed",
+            "Wishlist Product Added to Cart",
+            "Cart Viewed",
+            "Cart Updated",
+            "Checkout Started",
+            "Order Completed",
+            "Coupon Applied",
+            "Product Viewed",
+            "Signed In",
+        ][..],
+    );
+    let cart = prop_oneof![
+        Just(Value::Null),
+        Just(Value::from("9")),
+        Just(Value::from("10"))
+    ];
+    let line = (1u8..4, 1u8..3).prop_map(|(id, q)| {
+        Value::object([
+            ("product_id", Value::Number(id.into())),
+            ("quantity", Value::Number(q.into())),
+            ("price", Value::Number(f64::from(id) * 10.0)),
+        ])
+    });
+    let event_id = prop_oneof![
+        Just(Value::Null),
+        (0u8..6).prop_map(|n| Value::from(n.to_string().as_str()))
+    ];
+    (
+        name,
+        cart,
+        line.clone(),
+        prop::collection::vec(line, 0..3),
+        event_id,
+    )
+        .prop_map(|(name, cart, line, lines, event_id)| {
+            let mut fields = match line {
+                Value::Object(f) => f,
+                _ => unreachable!(),
+            };
+            fields.push(("cart_id".into(), cart));
+            fields.push(("event_id".into(), event_id));
+            fields.push(("products".into(), Value::Array(lines)));
+            fields.push(("order_id".into(), Value::from("o-1")));
+            fields.push(("coupon_name".into(), Value::from("SAVE")));
+            (name.to_owned(), Value::Object(fields))
+        })
+}
+
+/// Configurations that leave cart events CARTs, switch one off, or send one (or a coupon) as
+/// another type.
+fn cart_config() -> impl Strategy<Value = Config> {
+    prop::sample::select(vec![
+        None,
+        Some(("Product Added", Value::from("OTHER"))),
+        Some(("Cart Viewed", Value::Bool(false))),
+        Some(("Coupon Applied", Value::from("CART"))),
+        Some(("Checkout Started", Value::Bool(true))),
+    ])
+    .prop_map(|over| {
+        let mut fields = vec![
+            ("clientId", Value::from("c")),
+            ("endpoint", Value::from("/collect")),
+        ];
+        if let Some((name, value)) = over {
+            fields.push(("events", Value::object([(name, value)])));
+        }
+        Config::from_value(&Value::object(fields)).unwrap().0
+    })
+}
+
+fn queue(outbox: &mut Outbox, envelope: Envelope) {
+    let t = outbox.queue_time(0);
+    let class = Class::of(&envelope.event);
+    outbox.push(Entry::new(
+        envelope.id.clone(),
+        envelope.to_json(),
+        t,
+        class,
+    ));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -158,5 +247,46 @@ proptest! {
         prop_assert!(cart.lines.iter().all(|l| l.quantity > 0.0));
         let again = salla_salesmanago::cart::Cart::from_value(&cart.to_value());
         prop_assert_eq!(again, cart);
+    }
+
+    /// Holding each cart's CART back until a release (the end of a slice, at random points
+    /// here) queues exactly what mapping every event at once queues, once the outbox replaced
+    /// each waiting CART by the newer one of its cart: same events, same ids, same JSON, same
+    /// order.
+    #[test]
+    fn holding_carts_queues_what_the_outbox_would_have_kept(
+        events in prop::collection::vec((cart_event(), any::<bool>()), 1..16),
+        config in cart_config(),
+    ) {
+        let env = Env { now_ms: 1_763_829_999_000, shop_domain: Some("s.example"), store_id: Some("1") };
+        let (mut every, mut holding) = (Pipeline::new(config.clone()), Pipeline::new(config).holding_carts());
+        let (mut all, mut held) = (Outbox::default(), Outbox::default());
+        let (mut n, mut m) = (0u32, 0u32);
+        for (at, ((name, payload), slice_ends)) in events.iter().enumerate() {
+            let env = Env { now_ms: env.now_ms + at as u64, ..env };
+            let p = every.process(name, payload, &env, || { n += 1; format!("gen-{n}") });
+            prop_assert!(p.released.is_none() && !matches!(p.outcome, Outcome::Held));
+            if let Outcome::Send(e) = p.outcome {
+                queue(&mut all, e);
+            }
+            let p = holding.process(name, payload, &env, || { m += 1; format!("gen-{m}") });
+            if let Some(e) = p.released {
+                queue(&mut held, e);
+            }
+            if let Outcome::Send(e) = p.outcome {
+                queue(&mut held, e);
+            }
+            if *slice_ends {
+                if let Some(e) = holding.release(&env) {
+                    queue(&mut held, e);
+                }
+            }
+            prop_assert_eq!(every.cart(), holding.cart());
+        }
+        if let Some(e) = holding.release(&env) {
+            queue(&mut held, e);
+        }
+        let entries = |o: &Outbox| o.entries().iter().map(|e| (e.id.clone(), e.json.clone())).collect::<Vec<_>>();
+        prop_assert_eq!(entries(&all), entries(&held));
     }
 }

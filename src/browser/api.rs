@@ -104,7 +104,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         handles: RefCell::new(Some(Handles::default())),
         salla: OnceCell::new(),
         state: RefCell::new(State {
-            pipeline: Pipeline::new(config),
+            pipeline: Pipeline::new(config).holding_carts(),
             outbox: Outbox::default(),
             persist: Box::new(Local::new()),
             keepalive: Keepalive::default(),

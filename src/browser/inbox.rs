@@ -125,6 +125,7 @@ impl Shared {
             }
         };
         // What this slice queued is written once, here (see `track::keep`).
+        track::release(self, &mut state);
         track::keep(self, &mut state, false);
         drop(state);
         if more {
@@ -133,6 +134,9 @@ impl Shared {
     }
 
     fn apply(self: &Rc<Self>, st: &mut State, command: Command) {
+        if !matches!(command, Command::Track(..)) {
+            track::release(self, st);
+        }
         match command {
             Command::Track(name, payload) => {
                 if !self.stopped() {

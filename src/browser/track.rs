@@ -9,6 +9,7 @@ use crate::mapping::Env;
 use crate::number;
 use crate::outbox::{Class, Entry};
 use crate::pipeline::Outcome;
+use crate::protocol::Envelope;
 use crate::value::Value;
 use crate::words;
 use std::rc::Rc;
@@ -52,36 +53,15 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     // Kept once per batch window (and when the page leaves), not per change: a burst of cart
     // changes would otherwise write the whole cart to storage every time.
     st.cart_dirty |= processed.cart_changed;
+    if let Some(envelope) = processed.released {
+        queue(shared, st, envelope);
+    }
     let name = &processed.name;
-    let queued = matches!(processed.outcome, Outcome::Send(_));
+    let queued = matches!(processed.outcome, Outcome::Send(_) | Outcome::Held);
     match processed.outcome {
-        Outcome::Send(envelope) => {
-            let json = envelope.to_json();
-            let event = &envelope.event;
-            shared.log(&words::cat(&[
-                name,
-                " → ",
-                event.event_type().as_str(),
-                " (id ",
-                &envelope.id,
-                ")",
-            ]));
-            let entry = Entry::new(
-                envelope.id,
-                json,
-                st.outbox.queue_time(now),
-                Class::of(event),
-            );
-            // Kept at the end of this slice, before any attempt to send it (see `keep`).
-            let removed = st.outbox.push(entry);
-            if !removed.is_empty() {
-                shared.log(&words::cat(&[
-                    &number::uint(removed.len() as u64),
-                    words::LEFT_THE_QUEUE,
-                ]));
-            }
-            st.persist.remove(&removed);
-        }
+        Outcome::Send(envelope) => queue(shared, st, envelope),
+        // Queued when released: at the end of this slice, or before whatever comes next.
+        Outcome::Held => {}
         Outcome::Skipped(reason) => {
             shared.log(&words::cat(&[
                 name,
@@ -97,6 +77,49 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     if queued || st.cart_dirty {
         sender::open_window(shared);
     }
+}
+
+/// Queues the CART the pipeline held back, if any (see `Pipeline::release`): at the end of
+/// every slice of work, and before any command other than an event, so that nothing reads or
+/// sends the queue without it.
+pub fn release(shared: &Shared, st: &mut State) {
+    // The held event's own time is the CART's date; only the page's part is taken from here.
+    let env = Env {
+        now_ms: 0,
+        shop_domain: st.shop_domain.as_deref(),
+        store_id: st.store_id.as_deref(),
+    };
+    if let Some(envelope) = st.pipeline.release(&env) {
+        queue(shared, st, envelope);
+    }
+}
+
+fn queue(shared: &Shared, st: &mut State, envelope: Envelope) {
+    let json = envelope.to_json();
+    let event = &envelope.event;
+    shared.log(&words::cat(&[
+        &envelope.source,
+        " → ",
+        event.event_type().as_str(),
+        " (id ",
+        &envelope.id,
+        ")",
+    ]));
+    let entry = Entry::new(
+        envelope.id,
+        json,
+        st.outbox.queue_time(page::now_ms()),
+        Class::of(event),
+    );
+    // Kept at the end of this slice, before any attempt to send it (see `keep`).
+    let removed = st.outbox.push(entry);
+    if !removed.is_empty() {
+        shared.log(&words::cat(&[
+            &number::uint(removed.len() as u64),
+            words::LEFT_THE_QUEUE,
+        ]));
+    }
+    st.persist.remove(&removed);
 }
 
 /// Writes the events queued since the last call to storage, as one record, and removes the
