@@ -62,11 +62,33 @@ async function boot(config) {
     );
     return inert;
   }
-  const tracker = guard(() => start(sources, guard))();
+  // The page's events, copied, until the tracker takes them (name, payload, name, payload …): a
+  // call is a copy and a push, not a trip into the wasm; the tracker reads the queue in one go,
+  // ahead of any other call (src/browser/inbox.rs).
+  const pending = [];
+  const tracker = guard(() => start(sources, guard, pending))();
   if (!tracker) return inert;
+  const trackNow = guard((name, payload) => tracker.track(name, payload));
+  const wake = guard(() => tracker.wake());
   return Object.freeze({
     active: true,
-    track: guard((name, payload) => tracker.track(name, payload)),
+    track(name, payload) {
+      if (stopped) return;
+      let copy = payload;
+      if (typeof payload === 'object' && payload !== null) {
+        try {
+          copy = structuredClone(payload);
+        } catch (e) {
+          // What the browser cannot copy (a Proxy, a function inside; no structuredClone) the
+          // tracker reads at once, after what is queued.
+          return trackNow(name, payload);
+        }
+      }
+      pending.push(typeof name === 'string' ? name : '', copy);
+      // The first since the tracker last took them: it schedules its next slice. Once it has
+      // stopped, nothing will take them.
+      if (pending.length === 2 && !wake()) pending.length = 0;
+    },
     flush: () => {
       const p = guard(() => tracker.flush())();
       return p ? p.catch((error) => (stop(error), false)) : Promise.resolve(false);

@@ -202,8 +202,8 @@ fn page(code: &str) -> JsValue {
 
 fn start_tracker(config: &str) {
     let guard = js_sys::Function::new_with_args("f", "return f");
-    let tracker =
-        salla_salesmanago::browser::start(js(config), guard).expect("a valid configuration");
+    let tracker = salla_salesmanago::browser::start(js(config), guard, JsValue::UNDEFINED)
+        .expect("a valid configuration");
     let window: JsValue = web_sys::window().unwrap().into();
     Reflect::set(&window, &"__tracker".into(), &tracker.into()).unwrap();
 }

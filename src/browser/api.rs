@@ -36,6 +36,16 @@ impl Tracker {
         ));
     }
 
+    /// The npm entry queued the page's first event since the last slice took them: schedules
+    /// one. `false` once the tracker stopped (nothing will take them).
+    pub fn wake(&self) -> bool {
+        if self.shared.stopped() {
+            return false;
+        }
+        self.shared.schedule_slice();
+        true
+    }
+
     /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
     pub fn flush(&self) -> Promise {
         // Unanswered (the tracker freed meanwhile) is not "nothing left".
@@ -73,9 +83,13 @@ impl Tracker {
 /// first (`init()`, global object, `data-*`, query string). `guard` wraps every callback the
 /// browser will call, so that nothing thrown escapes into the page.
 ///
+/// `pending` is the npm entry's queue of the page's events (name, payload, name, payload …,
+/// payloads already copied), taken from in order ahead of every other call (see
+/// [`super::inbox`]).
+///
 /// Returns nothing, after saying why in the console, when the configuration is unusable.
 #[wasm_bindgen]
-pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
+pub fn start(sources: JsValue, guard: Function, pending: JsValue) -> Option<Tracker> {
     let sources = match from_js(&sources) {
         Value::Array(items) => items,
         one => vec![one],
@@ -100,6 +114,7 @@ pub fn start(sources: JsValue, guard: Function) -> Option<Tracker> {
         guard,
         debug,
         inbox: RefCell::new(VecDeque::new()),
+        pending,
         callbacks: RefCell::new(VecDeque::new()),
         handles: RefCell::new(Some(Handles::default())),
         salla: OnceCell::new(),

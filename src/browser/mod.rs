@@ -46,6 +46,7 @@ use js_sys::Function;
 use persist::Persist;
 use std::cell::{OnceCell, RefCell};
 use std::collections::VecDeque;
+use wasm_bindgen::JsValue;
 
 /// What the tracker shares with every callback the browser holds (through a `Weak`, so that
 /// a callback outliving the tracker does nothing).
@@ -55,6 +56,9 @@ pub(crate) struct Shared {
     debug: bool,
     /// The page's calls waiting to be applied, in order (see [`inbox`]).
     inbox: RefCell<VecDeque<Command>>,
+    /// The page's events the npm entry queued, before any in `inbox` (see [`inbox`]): a
+    /// JavaScript array, or `undefined`.
+    pending: JsValue,
     /// The browser's callbacks waiting to be applied, in order, ahead of the page's events.
     callbacks: RefCell<VecDeque<Command>>,
     /// What the tracker registered with the browser; `None` once it stopped.

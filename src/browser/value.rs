@@ -59,24 +59,46 @@ impl Snapshot {
 /// about an eighth of the tracker's time per event. What comes back is one string of tokens and
 /// the numbers, exact, beside it.
 pub fn from_js(v: &JsValue) -> Value {
-    let text = tape(v, MAX_DEPTH, MAX_NODES, (limits::KEEP_TEXT + 1) as u32);
-    let numbers = tape_numbers(true).to_vec();
-    let mut reader = Tape {
-        rest: &text,
-        numbers: numbers.into_iter(),
-    };
-    reader.value().unwrap_or(Value::Null)
+    let text = tape(v, MAX_DEPTH, MAX_NODES, KEEP);
+    reader(&text).value().unwrap_or(Value::Null)
+}
+
+/// Takes up to `max` events out of the npm entry's queue `list` (a JavaScript array of name,
+/// payload, name, payload …; nothing when it is no array) and hands each to `each`, read within
+/// the bounds of [`from_js`], all in one call (see [`super::inbox`]).
+pub fn take(list: &JsValue, max: u32, each: &mut dyn FnMut(String, Value)) {
+    let text = tape_taken(list, max.saturating_mul(2), MAX_DEPTH, MAX_NODES, KEEP);
+    if text.is_empty() {
+        return;
+    }
+    let mut reader = reader(&text);
+    // Names are texts (the entry makes them so), each followed by its payload.
+    while reader.token() == Some(b's') {
+        let name = reader.text();
+        each(name, reader.value().unwrap_or(Value::Null));
+    }
+}
+
+const KEEP: u32 = (limits::KEEP_TEXT + 1) as u32;
+
+/// A reader of the last tape.
+fn reader(text: &str) -> Tape<'_> {
+    Tape {
+        rest: text,
+        numbers: tape_numbers(true).to_vec().into_iter(),
+    }
 }
 
 #[wasm_bindgen(inline_js = "let nums = [];
+let out = '';
 // The value as tokens: n null, t true, f false, d a number (the next of tape_numbers()),
 // s text up to a NUL (NULs in the text are dropped), [ items ], { k key NUL value … }.
 // Bounds: `depth` levels, `nodes` values in all, text cut to `keep` UTF-16 units; functions,
 // symbols, bigints, what is too deep or beyond the budget read as null; a getter or Proxy that
 // throws reads as null.
-export function tape(v, depth, nodes, keep) {
-  nums = [];
-  let out = '';
+function put(v, depth, nodes, keep) {
+  const start = out.length;
+  const counted = nums.length;
   const text = (s) => (s.length > keep ? s.slice(0, keep) : s).replace(/\\0/g, '') + '\\0';
   const walk = (v, d) => {
     if (nodes <= 0) return (out += 'n');
@@ -107,12 +129,25 @@ export function tape(v, depth, nodes, keep) {
     }
     out += '}';
   };
-  try { walk(v, 0); } catch (e) { out = 'n'; nums = []; }
+  try { walk(v, 0); } catch (e) { out = out.slice(0, start) + 'n'; nums.length = counted; }
+}
+export function tape(v, depth, nodes, keep) {
+  nums = [];
+  out = '';
+  put(v, depth, nodes, keep);
+  return out;
+}
+// The first `max` values of `list` (taken out of it), each within the bounds on its own.
+export function tape_taken(list, max, depth, nodes, keep) {
+  nums = [];
+  out = '';
+  if (Array.isArray(list)) for (const v of list.splice(0, max)) put(v, depth, nodes, keep);
   return out;
 }
 export function tape_numbers() { return new Float64Array(nums); }")]
 extern "C" {
     fn tape(v: &JsValue, depth: u32, nodes: u32, keep: u32) -> String;
+    fn tape_taken(list: &JsValue, max: u32, depth: u32, nodes: u32, keep: u32) -> String;
     /// The numbers of the last tape. (The flag routes the call through wasm-bindgen's glue,
     /// like every other import: the build expects one import module.)
     fn tape_numbers(last: bool) -> js_sys::Float64Array;

@@ -101,6 +101,29 @@ test('a burst of changes to one cart: one CART, for the cart as it ended; what c
   assert.deepEqual(await pageProblems(page, seen), []);
 });
 
+test('events keep the order the page made them in, whichever way each came in', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
+  const before = server.relay.events.length;
+  // One task: calls the entry queues for the wasm, one it cannot copy (read at once), a DOM
+  // event (straight into the wasm), and a call of another kind between them.
+  await page.evaluate(() => {
+    const t = window.SallaSalesmanago;
+    t.track('Product Viewed', { event_id: 'o-1', product_id: 1 });
+    t.track('Product Viewed', { event_id: 'o-2', product_id: 2, onClick() {} });
+    t.track('Product Viewed', { event_id: 'o-3', product_id: 3 });
+    window.dispatchEvent(new CustomEvent('Product Viewed', { detail: { event_id: 'o-4', product_id: 4 } }));
+    t.track('Signed Out', { event_id: 'o-5' });
+    t.track('Product Viewed', { event_id: 'o-6', product_id: 6 });
+  });
+  assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
+  await page.waitForTimeout(300);
+  const got = server.relay.events.slice(before);
+  assert.deepEqual(got.map((e) => [e.id, e.contactEvent.products]), [['o-1', '1'], ['o-2', '2'], ['o-3', '3'], ['o-4', '4'], ['o-6', '6']]);
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
 test('a burst of events goes out as one request', async () => {
   const { page } = await open(browser, `${server.url}/test/loader.html`);
   await page.evaluate(() => window.SallaSalesmanago.ready);
