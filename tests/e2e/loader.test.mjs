@@ -75,11 +75,24 @@ test('a script tag delivers pre-load, DOM and manual events, mapped, once', asyn
   assert.ok(seen.console.some((m) => m.text.includes('[salesmanago]') && m.text.includes('Product Added → CART')), 'debug log');
 });
 
-test('a burst of changes to one cart: one CART, for the cart as it ended; what came between still sent', async () => {
-  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
-  await page.evaluate(() => window.SallaSalesmanago.ready);
+/** The loader's test page once its pre-load events arrived; `before`: how many the relay had. */
+async function loaderPage() {
+  const opened = await open(browser, `${server.url}/test/loader.html`);
+  await opened.page.evaluate(() => window.SallaSalesmanago.ready);
   await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
-  const before = server.relay.events.length;
+  return { ...opened, before: server.relay.events.length };
+}
+
+/** What the relay took after its first `before` events, once the tracker has nothing left and
+ * anything extra has had time to arrive. */
+async function takenSince(page, before) {
+  assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
+  await page.waitForTimeout(300);
+  return server.relay.events.slice(before);
+}
+
+test('a burst of changes to one cart: one CART, for the cart as it ended; what came between still sent', async () => {
+  const { page, seen, before } = await loaderPage();
   // One moment, as a storefront script that fills a cart would: nine lines, a product viewed
   // between them.
   await page.evaluate(() => {
@@ -90,9 +103,7 @@ test('a burst of changes to one cart: one CART, for the cart as it ended; what c
     window.SallaSalesmanago.track('Product Viewed', { event_id: 'burst-view', product_id: 3000, price: 5 });
     for (let i = 4; i < 9; i++) add(i);
   });
-  assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
-  await page.waitForTimeout(300); // anything extra would arrive now
-  const got = server.relay.events.slice(before);
+  const got = await takenSince(page, before);
   assert.deepEqual(got.map((e) => [e.id, e.contactEvent.contactExtEventType]), [['burst-view', 'VISIT'], ['burst-8', 'CART']]);
   const cart = got[1].contactEvent;
   assert.equal(cart.externalId, 'c-9');
@@ -102,10 +113,7 @@ test('a burst of changes to one cart: one CART, for the cart as it ended; what c
 });
 
 test('events keep the order the page made them in, whichever way each came in', async () => {
-  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
-  await page.evaluate(() => window.SallaSalesmanago.ready);
-  await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
-  const before = server.relay.events.length;
+  const { page, seen, before } = await loaderPage();
   // One task: calls the entry queues for the wasm, one it cannot copy (read at once), a DOM
   // event (straight into the wasm), and a call of another kind between them.
   await page.evaluate(() => {
@@ -117,9 +125,7 @@ test('events keep the order the page made them in, whichever way each came in', 
     t.track('Signed Out', { event_id: 'o-5' });
     t.track('Product Viewed', { event_id: 'o-6', product_id: 6 });
   });
-  assert.equal(await page.evaluate(() => window.SallaSalesmanago.flush()), true);
-  await page.waitForTimeout(300);
-  const got = server.relay.events.slice(before);
+  const got = await takenSince(page, before);
   assert.deepEqual(got.map((e) => [e.id, e.contactEvent.products]), [['o-1', '1'], ['o-2', '2'], ['o-3', '3'], ['o-4', '4'], ['o-6', '6']]);
   assert.deepEqual(await pageProblems(page, seen), []);
 });
