@@ -12,7 +12,37 @@ use crate::number;
 use crate::outbox::{Entry, Outbox};
 use crate::value::Value;
 use js_sys::JSON;
-use web_sys::Storage;
+use wasm_bindgen::prelude::*;
+
+// The page's `localStorage` through one function rather than web-sys's six (the storage object,
+// getItem, setItem, removeItem, key, length): every import is glue in every shopper's download.
+// Whatever throws (storage disabled, quota exceeded, a sandboxed iframe) reads as `undefined`.
+#[wasm_bindgen(inline_js = "export function store(op, key, text) {
+  try {
+    const s = localStorage;
+    if (op === 0) return s.getItem(key) ?? undefined;
+    if (op === 1) return s.setItem(key, text), '';
+    if (op === 2) return s.removeItem(key), '';
+    const keys = [];
+    for (let i = 0; i < s.length; i++) keys.push(s.key(i));
+    return keys.join('\\n');
+  } catch (e) {}
+}")]
+extern "C" {
+    /// `op` 0: the text under `key`; 1: sets it to `text` (`Some("")` once stored); 2: removes
+    /// it; 3: every key, one per line. `None` when the page's storage is missing or refused.
+    fn store(op: u8, key: &str, text: &str) -> Option<String>;
+}
+
+/// The text stored under `key`.
+fn get(key: &str) -> Option<String> {
+    store(0, key, "")
+}
+
+/// Stores `text` under `key`; `false` if refused.
+fn set(key: &str, text: &str) -> bool {
+    store(1, key, text).is_some()
+}
 
 /// Where the held cart is kept between pages.
 const CART_KEY: &str = "sm_salla_cart";
@@ -64,64 +94,51 @@ impl Local {
     }
 }
 
-/// [`Store`] over the page's `localStorage`, when the page has one.
-struct Page(Storage);
+/// [`Store`] over the page's `localStorage`.
+struct Page;
 
 impl Store for Page {
     fn keys(&self) -> Vec<String> {
-        let mut keys = Vec::new();
-        for i in 0..self.0.length().unwrap_or(0) {
-            if let Some(key) = self.0.key(i).ok().flatten() {
-                keys.push(key);
-            }
-        }
-        keys
+        // A key with a line break in it (none of the tracker's has one) comes back in pieces
+        // that name no record.
+        store(3, "", "")
+            .map(|keys| keys.split('\n').map(str::to_owned).collect())
+            .unwrap_or_default()
     }
 
     fn has(&self, key: &str) -> bool {
-        self.0.get_item(key).ok().flatten().is_some()
+        get(key).is_some()
     }
 
     fn load(&self, key: &str) -> Option<Value> {
-        load_from(&self.0, key)
+        load(key)
     }
 
     fn set(&mut self, key: &str, text: &str) -> bool {
-        self.0.set_item(key, text).is_ok()
+        set(key, text)
     }
 
     fn remove(&mut self, key: &str) {
-        let _ = self.0.remove_item(key);
+        remove(key);
     }
 }
 
 /// This page's memory: nothing outlives the page, and the outbox itself is the only copy.
 pub struct Memory;
 
-fn local() -> Option<Storage> {
-    super::page::window()?.local_storage().ok().flatten()
-}
-
 /// The value stored under `key`; `None` if absent, unreadable or not JSON.
 pub fn load(key: &str) -> Option<Value> {
-    load_from(&local()?, key)
-}
-
-fn load_from(storage: &Storage, key: &str) -> Option<Value> {
-    let text = storage.get_item(key).ok()??;
-    JSON::parse(&text).ok().map(|v| from_js(&v))
+    JSON::parse(&get(key)?).ok().map(|v| from_js(&v))
 }
 
 /// Stores `value` under `key` as JSON. `false` if the page's storage refused it.
 pub fn save(key: &str, value: &Value) -> bool {
-    local().is_some_and(|storage| storage.set_item(key, &value.to_json()).is_ok())
+    set(key, &value.to_json())
 }
 
 /// Removes `key`; failures are ignored (there is nothing left to do about them).
 pub fn remove(key: &str) {
-    if let Some(storage) = local() {
-        let _ = storage.remove_item(key);
-    }
+    store(2, key, "");
 }
 
 /// The held cart an earlier page kept.
@@ -136,12 +153,12 @@ pub fn save_cart(cart: &Value) -> bool {
 
 /// The anonymous id an earlier page kept.
 pub fn anonymous_id() -> Option<String> {
-    local()?.get_item(ANONYMOUS_ID_KEY).ok()?
+    get(ANONYMOUS_ID_KEY)
 }
 
 /// Keeps the anonymous id; `false` if refused (it then lives as long as the page).
 pub fn save_anonymous_id(id: &str) -> bool {
-    local().is_some_and(|storage| storage.set_item(ANONYMOUS_ID_KEY, id).is_ok())
+    set(ANONYMOUS_ID_KEY, id)
 }
 
 impl Persist for Local {
@@ -150,10 +167,7 @@ impl Persist for Local {
     }
 
     fn keep(&mut self, outbox: &mut Outbox, tidy: bool) -> bool {
-        match local() {
-            Some(storage) => self.records().keep(&mut Page(storage), outbox, tidy),
-            None => false,
-        }
+        self.records().keep(&mut Page, outbox, tidy)
     }
 
     fn remove(&mut self, ids: &[String]) {
@@ -163,10 +177,7 @@ impl Persist for Local {
     }
 
     fn events(&mut self, held: &[Entry]) -> Option<(Vec<Entry>, usize)> {
-        Some(match local() {
-            Some(storage) => self.records().events(&mut Page(storage), held),
-            None => (Vec::new(), 0),
-        })
+        Some(self.records().events(&mut Page, held))
     }
 
     fn take_unanswered(&self) -> Option<(u64, Vec<String>)> {
@@ -187,15 +198,13 @@ impl Persist for Local {
         if let Some(earlier) = take_unanswered_text() {
             text.push_str(earlier.find('\n').map_or("", |at| &earlier[at..]));
         }
-        if let Some(storage) = local() {
-            let _ = storage.set_item(UNANSWERED_KEY, &text);
-        }
+        set(UNANSWERED_KEY, &text);
     }
 }
 
 /// The unanswered record as stored, removed as it is read.
 fn take_unanswered_text() -> Option<String> {
-    let text = local()?.get_item(UNANSWERED_KEY).ok()??;
+    let text = get(UNANSWERED_KEY)?;
     remove(UNANSWERED_KEY);
     Some(text)
 }
