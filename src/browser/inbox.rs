@@ -27,7 +27,6 @@ use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
 use crate::words;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
 
 /// Longest stretch of work before the tracker yields to the page: a burst of events must never
 /// become a long task (> 50 ms) on the shop's main thread.
@@ -66,9 +65,9 @@ pub enum Command {
     Answered(Request, Result<Answer, ()>, Then),
     /// The receiver's 2xx named the shopper's SALESmanago contact id.
     ContactNamed(String),
-    /// The receiver's JSON answer (`undefined`: no usable answer) to which of these ids it
-    /// holds; then the rest of the sending.
-    Confirmed(Vec<String>, JsValue, Then),
+    /// Which of these ids the receiver holds (none, without a usable answer); then the rest of
+    /// the sending.
+    Confirmed(Vec<String>, Vec<String>, Then),
 }
 
 impl Shared {

@@ -13,7 +13,6 @@ use crate::number;
 use crate::outbox::MAX_BODY_BYTES;
 use crate::words;
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
 
 /// Sets `timer` to hand `command` to the inbox after `ms`, unless the tracker is gone by then.
 fn later(shared: &Rc<Shared>, timer: Timer, ms: u32, command: Command) {
@@ -184,9 +183,9 @@ fn confirm(shared: &Rc<Shared>, st: &mut State, now: u64, ids: Vec<String>, then
         &st.pipeline.config().endpoint,
         &body,
         &shared.guard,
-        move |json| {
+        move |held| {
             if let Some(s) = weak.upgrade() {
-                s.callback(Command::Confirmed(ids, json, then));
+                s.callback(Command::Confirmed(ids, held, then));
             }
         },
     );
@@ -198,21 +197,9 @@ pub fn confirmed(
     shared: &Rc<Shared>,
     st: &mut State,
     asked: Vec<String>,
-    answer: JsValue,
+    ids: Vec<String>,
     then: Then,
 ) {
-    // `{"held": [ids]}`; anything else holds nothing.
-    let held = js_sys::Reflect::get(&answer, &"held".into())
-        .ok()
-        .and_then(|h| h.dyn_into::<js_sys::Array>().ok());
-    let mut ids = Vec::new();
-    if let Some(held) = held {
-        for i in 0..held.length() {
-            if let Some(id) = held.get(i).as_string() {
-                ids.push(id);
-            }
-        }
-    }
     let held = st.outbox.confirmed(&asked, &ids);
     st.persist.remove(&held);
     shared.log(&words::cat(&[

@@ -4,17 +4,87 @@
 //!
 //! What an answer means (retry, drop, done) is decided in [`crate::delivery`], not here.
 
-use super::handle::settle;
+use super::handle::{guarded, settle};
 use crate::delivery::Answer;
-use crate::outbox;
-use js_sys::Function;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{RequestCredentials, RequestInit, RequestMode, Response};
+use crate::{number, outbox};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
 
-/// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure
-/// (offline, refused, CORS, blocked). After a 2xx whose body is JSON naming a `contactId`
-/// (`docs/protocol.md` §2), calls `named` with it, once the body has arrived: `then` does not
-/// wait for it, and a body that is empty, not JSON or unreadable only means no call.
+// The request and the reading of its answer in JavaScript, as one call, rather than web-sys's
+// dozen imports (RequestInit and its setters, Uint8Array, fetch, Response, its status, headers
+// and JSON): every import is glue in every shopper's download. The body goes as the bytes copied
+// out of wasm memory (a string would be decoded from UTF-8 here and encoded again by fetch; a
+// body is up to 60 KB); the receiver needs no cookies of the shop's, and sending none keeps this
+// a simple request. A page may have replaced `fetch`: only a real Response is an answer.
+//
+// The promise resolves to `<status>\n<Retry-After>\n`, as soon as the head is in (it rejects
+// only when there is no answer): reading the body holds nothing up. What a 2xx's JSON says — its
+// `contactId` (`docs/protocol.md` §2) — goes to `said` once the body is in: `said` is called
+// exactly once, with `''` when there is nothing (no 2xx, a body that is empty, not JSON or
+// unreadable, no answer at all). Without `said` (a request that only asks, §2.1), the promise
+// waits for the body and its text ends with the `held` ids, one per line.
+#[wasm_bindgen(inline_js = "export function send(url, body, keepalive, said) {
+  const ask = !said;
+  let p;
+  try {
+    p = fetch(url, { method: 'POST', body: body.slice(), mode: 'cors', credentials: 'omit', keepalive }).then((r) => {
+      if (!(r instanceof Response)) throw 0;
+      const head = r.status + '\\n' + (r.headers.get('Retry-After') ?? '') + '\\n';
+      const read = (j) => (ask ? (Array.isArray(j?.held) ? j.held.filter((id) => typeof id === 'string').join('\\n') : '') : typeof j?.contactId === 'string' ? j.contactId : '');
+      const text = r.ok ? r.json().then(read, () => '') : Promise.resolve('');
+      if (ask) return text.then((t) => head + t);
+      text.then(said).catch(() => {});
+      return head;
+    });
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  if (!ask) p.catch(() => said(''));
+  return p;
+}
+export function beacon(url, body) {
+  try { return navigator.sendBeacon(url, body); } catch (e) { return false; }
+}")]
+extern "C" {
+    fn send(url: &str, body: &[u8], keepalive: bool, said: &JsValue) -> Promise;
+    /// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.
+    pub fn beacon(url: &str, body: &str) -> bool;
+}
+
+/// POSTs `body` to `url` and calls `then` with the answer's status and `Retry-After` (ms), and
+/// the rest of its text (see `send`), or `Err(())` for a network failure (offline, refused,
+/// CORS, blocked).
+fn request(
+    url: &str,
+    body: &str,
+    keepalive: bool,
+    said: &JsValue,
+    guard: &Function,
+    then: impl FnOnce(Result<(Answer, String), ()>) + 'static,
+) {
+    settle(
+        &send(url, body.as_bytes(), keepalive, said),
+        guard,
+        move |answered, reply| {
+            let reply = reply.as_string().filter(|_| answered).unwrap_or_default();
+            let mut parts = reply.splitn(3, '\n');
+            let (Some(status), Some(retry), Some(rest)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return then(Err(()));
+            };
+            let answer = Answer {
+                status: number::parse(status).unwrap_or(0.0) as u16,
+                retry_after_ms: outbox::retry_after_ms(Some(retry)),
+            };
+            then(Ok((answer, rest.to_owned())));
+        },
+    );
+}
+
+/// POSTs `body` to `url`, then calls `then` with the answer: `Err(())` for a network failure.
+/// After a 2xx whose body is JSON naming a `contactId` (`docs/protocol.md` §2), calls `named`
+/// with it, once the body has arrived: `then` does not wait for it.
 pub fn post(
     url: &str,
     body: &str,
@@ -23,83 +93,40 @@ pub fn post(
     then: impl FnOnce(Result<Answer, ()>) + 'static,
     named: impl FnOnce(String) + 'static,
 ) {
-    let Some(request) = fetch(url, body, keepalive) else {
-        return then(Err(()));
-    };
-    let guard = guard.clone();
-    settle(&request, &guard.clone(), move |fulfilled, response| {
-        // A page may have replaced `fetch`: take only a real Response as an answer.
-        let response = match response.dyn_into::<Response>() {
-            Ok(response) if fulfilled => response,
-            _ => return then(Err(())),
-        };
-        let status = response.status();
-        then(Ok(Answer {
-            status,
-            retry_after_ms: outbox::retry_after_ms(
-                response
-                    .headers()
-                    .get("Retry-After")
-                    .ok()
-                    .flatten()
-                    .as_deref(),
-            ),
-        }));
-        if !(200..300).contains(&status) {
-            return;
+    let said = Closure::once_into_js(move |id: JsValue| {
+        if let Some(id) = id.as_string().filter(|id| !id.is_empty()) {
+            named(id);
         }
-        if let Ok(json) = response.json() {
-            settle(&json, &guard, move |parsed, value| {
-                let id = js_sys::Reflect::get(&value, &"contactId".into()).ok();
-                if let Some(id) = id.and_then(|id| id.as_string()).filter(|_| parsed) {
-                    named(id);
+    });
+    request(
+        url,
+        body,
+        keepalive,
+        &guarded(guard, &said),
+        guard,
+        move |answer| {
+            then(answer.map(|(answer, _)| answer));
+        },
+    );
+}
+
+/// POSTs a request that only asks (`docs/protocol.md` §2.1), then calls `then` exactly once
+/// with the ids the receiver holds: none after anything but a 2xx with `{"held": [ids]}`.
+pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(Vec<String>) + 'static) {
+    request(
+        url,
+        body,
+        false,
+        &JsValue::UNDEFINED,
+        guard,
+        move |answer| {
+            let held = match answer {
+                Ok((a, held)) if (200..300).contains(&a.status) && !held.is_empty() => {
+                    held.split('\n').map(str::to_owned).collect()
                 }
-            });
-        }
-    });
-}
-
-/// POSTs a request that only asks (`docs/protocol.md` §2.1), then calls `then` exactly once:
-/// with the answer's JSON after a 2xx, `undefined` after anything else (no answer, an error
-/// status, a body that is not JSON).
-pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(JsValue) + 'static) {
-    let Some(request) = fetch(url, body, false) else {
-        return then(JsValue::UNDEFINED);
-    };
-    let guard = guard.clone();
-    settle(&request, &guard.clone(), move |fulfilled, response| {
-        let json = match response.dyn_into::<Response>() {
-            Ok(r) if fulfilled && (200..300).contains(&r.status()) => r.json().ok(),
-            _ => None,
-        };
-        match json {
-            Some(json) => settle(&json, &guard, move |parsed, value| {
-                then(if parsed { value } else { JsValue::UNDEFINED })
-            }),
-            None => then(JsValue::UNDEFINED),
-        }
-    });
-}
-
-/// The `fetch` of a body: its bytes, CORS, no credentials. `None` without a window.
-fn fetch(url: &str, body: &str, keepalive: bool) -> Option<js_sys::Promise> {
-    let window = super::page::window()?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    // The bytes, copied out of wasm memory as they are: a string would be decoded from UTF-8
-    // here and encoded again by fetch (a request's body is up to 60 KB).
-    init.set_body(&js_sys::Uint8Array::from(body.as_bytes()));
-    init.set_mode(RequestMode::Cors);
-    // The receiver needs no cookies of the shop's; sending none keeps this a simple request.
-    init.set_credentials(RequestCredentials::Omit);
-    // web-sys has no setter for `keepalive`; RequestInit is a plain dictionary object.
-    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &keepalive.into());
-    Some(window.fetch_with_str_and_init(url, &init))
-}
-
-/// Hands `body` to the browser to deliver even after the page is gone. `true` if it took it.
-pub fn beacon(url: &str, body: &str) -> bool {
-    super::page::window()
-        .and_then(|w| w.navigator().send_beacon_with_opt_str(url, Some(body)).ok())
-        .unwrap_or(false)
+                _ => Vec::new(),
+            };
+            then(held);
+        },
+    );
 }
