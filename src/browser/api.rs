@@ -3,9 +3,10 @@
 
 use super::handle::promise;
 use super::inbox::Command;
+use super::page::{self, Fact};
 use super::persist::Local;
 use super::value::{from_js, Snapshot};
-use super::{intake, lifecycle, page, Handles, Shared, State};
+use super::{intake, lifecycle, Handles, Shared, State};
 use crate::config::{self, Config};
 use crate::contact;
 use crate::delivery::Keepalive;
@@ -104,8 +105,7 @@ pub fn start(sources: JsValue, guard: Function, pending: JsValue) -> Option<Trac
         }
     };
     let window = page::window()?;
-    let location = window.location();
-    let search = location.search().unwrap_or_default();
+    let search = page::fact(Fact::Search).unwrap_or_default();
     let debug = config.debug || !search.is_empty() && config::debug_requested(&search);
     if debug {
         page::preload(true);
@@ -126,8 +126,8 @@ pub fn start(sources: JsValue, guard: Function, pending: JsValue) -> Option<Trac
             tab: String::new(),
             // Storage is read in the first slice, before any event (see `track::restore`).
             restored: false,
-            offline: !window.navigator().on_line(),
-            shop_domain: location.hostname().ok().filter(|h| !h.is_empty()),
+            offline: page::fact(Fact::Online).is_some_and(|o| o.is_empty()),
+            shop_domain: page::fact(Fact::Hostname).filter(|h| !h.is_empty()),
             store_id: None,
             store_id_looked: false,
             anonymous_id: None,

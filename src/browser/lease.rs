@@ -56,7 +56,8 @@ pub fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job, then: 
 }
 
 fn web_locks() -> Option<(JsValue, Function)> {
-    let navigator: JsValue = super::page::window()?.navigator().into();
+    let window: JsValue = super::page::window()?.into();
+    let navigator = Reflect::get(&window, &"navigator".into()).ok()?;
     let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
     let request = Reflect::get(&locks, &"request".into()).ok()?;
     Some((locks, request.dyn_into().ok()?))

@@ -3,10 +3,12 @@
 
 use super::handle::Listener;
 use super::inbox::Command;
+use super::page::{fact, Fact};
 use super::{sender, Shared, State};
 use crate::words;
 use std::rc::Rc;
-use web_sys::{VisibilityState, Window};
+use wasm_bindgen::JsCast;
+use web_sys::Window;
 
 /// Listens for the page being hidden or left, and for the connection.
 pub fn listen(shared: &Rc<Shared>, window: &Window, listeners: &mut Vec<Listener>) {
@@ -24,14 +26,13 @@ pub fn listen(shared: &Rc<Shared>, window: &Window, listeners: &mut Vec<Listener
         &shared.guard,
         exit.clone(),
     ));
-    if let Some(document) = window.document() {
-        let page = document.clone();
+    if let Ok(document) = js_sys::Reflect::get(window, &"document".into()) {
         listeners.push(Listener::new(
-            &document,
+            document.unchecked_ref(),
             "visibilitychange",
             &shared.guard,
             move |e| {
-                if page.visibility_state() == VisibilityState::Hidden {
+                if fact(Fact::Visibility).as_deref() == Some("hidden") {
                     exit(e);
                 }
             },

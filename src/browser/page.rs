@@ -66,20 +66,14 @@ pub fn now_ms() -> u64 {
 
 /// A number in `[0, 1)`, for the backoff's jitter.
 pub fn random() -> f64 {
-    js_sys::Math::random()
+    let b = random_bytes();
+    f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])) / 4_294_967_296.0
 }
 
 /// 128 random bits (the browser's `crypto`, else `Math.random`).
 pub fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
-    let filled = window()
-        .and_then(|w| w.crypto().ok())
-        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
-    if !filled {
-        for b in &mut bytes {
-            *b = (random() * 256.0) as u8;
-        }
-    }
+    fill_random(&mut bytes);
     bytes
 }
 
@@ -142,26 +136,66 @@ pub fn salla_user() -> Option<contact::Shopper> {
     crate::pipeline::page_user(&from_js(&call_salla("config", "get", "user")?))
 }
 
-fn html_document() -> Option<web_sys::HtmlDocument> {
-    // A page's document is an HTMLDocument, which is where `cookie` is.
-    Some(window()?.document()?.unchecked_into())
-}
-
 /// The page's cookies (`document.cookie`), empty when unreadable.
 pub fn cookies() -> String {
-    html_document()
-        .and_then(|d| d.cookie().ok())
-        .unwrap_or_default()
-}
-
-/// Writes one cookie (`document.cookie = cookie`); failures are ignored (a sandboxed page).
-pub fn set_cookie(cookie: &str) {
-    if let Some(d) = html_document() {
-        let _ = d.set_cookie(cookie);
-    }
+    fact(Fact::Cookies).unwrap_or_default()
 }
 
 /// The page is served over HTTPS (a cookie it writes may be `Secure`).
 pub fn https() -> bool {
-    window().is_some_and(|w| w.location().protocol().is_ok_and(|p| p == "https:"))
+    fact(Fact::Protocol).is_some_and(|p| p == "https:")
+}
+
+/// What the page says of itself, one [`Fact`] at a time: `None` when it cannot be read.
+pub fn fact(which: Fact) -> Option<String> {
+    read_fact(which as u8)
+}
+
+/// A fact [`fact`] reads.
+#[derive(Clone, Copy)]
+pub enum Fact {
+    /// `document.cookie`.
+    Cookies,
+    /// `location.protocol`: `https:`.
+    Protocol,
+    /// `location.hostname`.
+    Hostname,
+    /// `location.search`: `?sm_debug=1`.
+    Search,
+    /// `navigator.onLine`: `"1"` when online, `""` when not.
+    Online,
+    /// `document.visibilityState`: `hidden`, `visible`.
+    Visibility,
+}
+
+// The page's facts through one function (and a cookie's writing, and randomness, through one
+// each) rather than web-sys's imports for every object and property on the way (document,
+// location, navigator, crypto …): every import is glue in every shopper's download.
+#[wasm_bindgen(inline_js = "const facts = [
+  () => document.cookie,
+  () => location.protocol,
+  () => location.hostname,
+  () => location.search,
+  () => (navigator.onLine ? '1' : ''),
+  () => document.visibilityState,
+];
+export function fact(n) {
+  try { return String(facts[n]()); } catch (e) {}
+}
+export function setCookie(cookie) {
+  try { document.cookie = cookie; } catch (e) {}
+}
+export function fill(bytes) {
+  try { crypto.getRandomValues(bytes); } catch (e) {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
+  }
+}")]
+extern "C" {
+    #[wasm_bindgen(js_name = fact)]
+    fn read_fact(n: u8) -> Option<String>;
+    /// Writes one cookie (`document.cookie = cookie`); failures are ignored (a sandboxed page).
+    #[wasm_bindgen(js_name = setCookie)]
+    pub fn set_cookie(cookie: &str);
+    #[wasm_bindgen(js_name = fill)]
+    fn fill_random(bytes: &mut [u8]);
 }
