@@ -50,8 +50,9 @@ impl Tracker {
     /// Sends what is pending now. Resolves to `true` when nothing is left waiting.
     pub fn flush(&self) -> Promise {
         // Unanswered (the tracker freed meanwhile) is not "nothing left".
-        promise(false, |resolve| {
-            self.shared.post_now(Command::Flush(resolve))
+        let shared = self.shared.clone();
+        promise(false, move |resolve| {
+            shared.post_now(Command::Flush(resolve))
         })
     }
 

@@ -52,14 +52,26 @@ fn settle_boxed(promise: &Promise, guard: &Function, then: Box<dyn FnOnce(bool, 
 /// (the tracker was freed while the work waited on the browser), the promise resolves to
 /// `otherwise`. A page's `await flush()` must not hang, nor a Web Lock be held for the page's
 /// life, because a continuation was lost.
-pub fn promise(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>)) -> Promise {
-    let mut start = Some(start);
-    Promise::new(&mut |resolve: Function, _reject| {
-        if let Some(start) = start.take() {
-            let once = Resolve(resolve, otherwise);
-            start(Box::new(move |value| once.with(value)));
-        }
+pub fn promise(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>) + 'static) -> Promise {
+    deferred(&executor(otherwise, start), true)
+}
+
+/// The executor of such a promise, for `new Promise(executor)` (also in JavaScript: see
+/// `lease.rs`). Not through the guard: an executor that never ran would leave its promise
+/// pending for ever; one that throws rejects it, and the promise's reader handles that.
+pub fn executor(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>) + 'static) -> JsValue {
+    Closure::once_into_js(move |resolve: JsValue| {
+        let once = Resolve(resolve.unchecked_into(), otherwise);
+        start(Box::new(move |value| once.with(value)));
     })
+}
+
+#[wasm_bindgen(inline_js = "export function deferred(executor) { return new Promise(executor); }")]
+extern "C" {
+    /// `new Promise(executor)` (js-sys's takes a closure of two arguments: glue of its own).
+    /// (The flag, ignored, makes wasm-bindgen route the call through its glue, like every other
+    /// import: one import module.)
+    fn deferred(executor: &JsValue, glue: bool) -> Promise;
 }
 
 /// A promise's `resolve`, called once, when dropped: with the value it was given, or else with

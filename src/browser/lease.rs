@@ -5,10 +5,10 @@
 //! The lease is a Web Lock (`navigator.locks`, released by the browser even if the tab dies), or,
 //! where Web Locks are missing, a record in storage that expires.
 
-use super::handle::{guarded, promise, settle, Then};
+use super::handle::{executor, settle, Then};
 use super::persist as storage;
 use crate::value::Value;
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -22,13 +22,24 @@ const LEASE_MS: f64 = 30_000.0;
 /// events the holder has just sent and removed. (Seen in the three-tab test: every event twice.)
 const SETTLE_MS: u32 = 100;
 
-#[wasm_bindgen(inline_js = "export function later(done, ms) {
-  return done.then((v) => new Promise((resolve) => setTimeout(() => resolve(v), ms)));
+// The Web Lock in JavaScript, as one call: `navigator.locks.request` with its options object and
+// callback, and the hold after the job, would otherwise be half a dozen imports and a closure
+// type of their own. `undefined` where Web Locks are missing. Otherwise a promise of whether the
+// job ran: the callback gets the lock (or `null`, when `ifAvailable` found it taken), runs the
+// job as a promise's executor and holds the lock until that promise settles and `SETTLE_MS` more
+// have passed — in JavaScript, so that the lock is let go even if the tracker stops in between.
+#[wasm_bindgen(inline_js = "export function lock(name, ifAvailable, job, settle) {
+  let locks;
+  try { locks = navigator.locks; } catch (e) {}
+  if (!locks || typeof locks.request !== 'function') return;
+  try {
+    return locks.request(name, { ifAvailable }, (held) => held && new Promise(job).then(() => new Promise((ran) => setTimeout(ran, settle, true))));
+  } catch (e) {
+    return Promise.resolve(false);
+  }
 }")]
 extern "C" {
-    /// `done`, resolved `ms` later. In JavaScript, so that the lock is let go even if the
-    /// tracker stops in between.
-    fn later(done: &Promise, ms: u32) -> Promise;
+    fn lock(name: &str, if_available: bool, job: &JsValue, settle: u32) -> JsValue;
 }
 
 /// Work to do under the lease; it calls the continuation it is given when it is over, which
@@ -49,56 +60,37 @@ pub enum Turn {
 /// Runs `job` while holding the lease, then calls `then(true)`; `then(false)` if another holder
 /// kept it (the job did not run).
 pub fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job, then: Then) {
-    match web_locks() {
-        Some((locks, request)) => with_web_lock(guard, &locks, &request, turn, job, then),
-        None => with_storage_lease(tab, job, then),
+    if !has_web_locks() {
+        return with_storage_lease(tab, job, then);
     }
-}
-
-fn web_locks() -> Option<(JsValue, Function)> {
-    let window: JsValue = super::page::window()?.into();
-    let navigator = Reflect::get(&window, &"navigator".into()).ok()?;
-    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
-    let request = Reflect::get(&locks, &"request".into()).ok()?;
-    Some((locks, request.dyn_into().ok()?))
-}
-
-fn with_web_lock(
-    guard: &Function,
-    locks: &JsValue,
-    request: &Function,
-    turn: Turn,
-    job: Job,
-    then: Then,
-) {
-    let options = Object::new();
-    let if_free = turn == Turn::IfFree;
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &if_free.into());
-    // Called once by the browser: with the lock (hold it until the returned promise settles),
-    // or with null when `ifAvailable` found it taken.
-    let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
-        if lock.is_null() {
-            return Promise::resolve(&JsValue::FALSE);
-        }
-        // A job whose continuation is lost still lets the lock go (see `promise`).
-        let done = promise(true, |resolve| job(Box::new(move |_| resolve(true))));
-        later(&done, SETTLE_MS)
-    });
-    let callback = guarded(guard, &callback);
+    // A job whose continuation is lost still lets the lock go (see `promise`).
+    let job = executor(true, move |resolve| job(Box::new(move |_| resolve(true))));
     // The request's promise settles with what the callback's promise gave: whether the job ran.
-    match request.call3(locks, &LOCK_NAME.into(), &options, &callback) {
-        Ok(done) => match done.dyn_into::<Promise>() {
-            Ok(done) => settle(&done, guard, move |fulfilled, ran| {
-                then(fulfilled && ran.as_bool() == Some(true))
-            }),
-            Err(_) => then(false),
-        },
+    match lock(LOCK_NAME, turn == Turn::IfFree, &job, SETTLE_MS).dyn_into::<Promise>() {
+        Ok(done) => settle(&done, guard, move |fulfilled, ran| {
+            then(fulfilled && ran.as_bool() == Some(true))
+        }),
         Err(_) => then(false),
     }
 }
 
-/// The fallback: a `{tab, until}` record. Not atomic across tabs, but it narrows the window to
-/// the microseconds between read and write, and a receiver deduplicates by id anyway.
+/// `navigator.locks.request` is there.
+fn has_web_locks() -> bool {
+    let Some(window) = super::page::window() else {
+        return false;
+    };
+    let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).ok();
+    get(&window.into(), "navigator")
+        .and_then(|n| get(&n, "locks"))
+        .and_then(|l| get(&l, "request"))
+        .is_some_and(|r| r.is_function())
+}
+
+/// The fallback: a `{tab, until}` record. Not atomic across tabs: each tab's storage is a copy
+/// that learns of another tab's writes over IPC, after the fact, so tabs that look at the same
+/// moment may all find it free and send the same events (e2e: three tabs without Web Locks sent
+/// most events two or three times). The receiver deduplicates by id; every browser that has
+/// shipped since 2022 has Web Locks.
 fn with_storage_lease(tab: &str, job: Job, then: Then) {
     let now = js_sys::Date::now();
     if let Some(held) = storage::load(LEASE_KEY) {

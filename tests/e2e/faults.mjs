@@ -271,9 +271,11 @@ export async function brokenStorage(browser, { pages, server }, kind) {
 }
 
 /** Three tabs of one store producing events at once. */
-export async function threeTabs(browser, { pages: site, server }, perTab = 40) {
+export async function threeTabs(browser, { pages: site, server }, perTab = 40, { webLocks = true } = {}) {
   server.relay.reset();
   const context = await browser.newContext();
+  // A browser without Web Locks (Safari before 15.4): the tabs share the storage lease instead.
+  if (!webLocks) await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined }));
   const pages = await Promise.all([0, 1, 2].map(() => context.newPage()));
   await Promise.all(pages.map((p) => p.goto(shopUrl(site, server))));
   await Promise.all(pages.map((p) => p.evaluate(() => SallaSalesmanago.ready)));
