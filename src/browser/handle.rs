@@ -18,33 +18,16 @@ use web_sys::EventTarget;
 /// every shopper's download for three places that wait.
 pub type Then = Box<dyn FnOnce(bool)>;
 
-#[wasm_bindgen]
-extern "C" {
-    /// A promise seen through a `then` that takes plain functions (js-sys's takes closures).
-    type Thenable;
-    #[wasm_bindgen(method, js_name = then)]
-    fn then(this: &Thenable, fulfilled: &Function, rejected: &Function);
-    /// A function seen through `bind` with one argument.
-    type Bindable;
-    #[wasm_bindgen(method, js_name = bind)]
-    fn bind(this: &Bindable, this_arg: &JsValue, first: &JsValue) -> Function;
-}
-
 /// Calls `then` once `promise` settles: `(true, value)` when it fulfils, `(false, reason)` when
-/// it rejects. Through the guard, like every callback. One closure serves both outcomes (bound
-/// to `true` and to `false`), and frees itself after its one call.
+/// it rejects. Through the guard, like every callback. One closure serves both outcomes, and
+/// frees itself after its one call.
 pub fn settle(promise: &Promise, guard: &Function, then: impl FnOnce(bool, JsValue) + 'static) {
     settle_boxed(promise, guard, Box::new(then));
 }
 
 /// [`settle`] behind `dyn`: one copy of the closure's glue in the wasm, whoever waits.
 fn settle_boxed(promise: &Promise, guard: &Function, then: Box<dyn FnOnce(bool, JsValue)>) {
-    let f = guarded(guard, &Closure::once_into_js(then));
-    let f: &Bindable = f.unchecked_ref();
-    promise.unchecked_ref::<Thenable>().then(
-        &f.bind(&JsValue::NULL, &JsValue::TRUE),
-        &f.bind(&JsValue::NULL, &JsValue::FALSE),
-    );
+    on_settled(promise, &guarded(guard, &Closure::once_into_js(then)), true);
 }
 
 /// A promise that `start` resolves by calling the function it is given (with the boolean to
@@ -66,12 +49,20 @@ pub fn executor(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>) + 'st
     })
 }
 
-#[wasm_bindgen(inline_js = "export function deferred(executor) { return new Promise(executor); }")]
+// (Each function's flag, ignored, makes wasm-bindgen route the call through its glue, like every
+// other import: one import module.)
+#[wasm_bindgen(inline_js = "export function deferred(executor) {
+  return new Promise(executor);
+}
+export function settled(promise, f) {
+  promise.then((value) => f(true, value), (reason) => f(false, reason));
+}")]
 extern "C" {
     /// `new Promise(executor)` (js-sys's takes a closure of two arguments: glue of its own).
-    /// (The flag, ignored, makes wasm-bindgen route the call through its glue, like every other
-    /// import: one import module.)
     fn deferred(executor: &JsValue, glue: bool) -> Promise;
+    /// `promise.then(…)`, calling `f(true, value)` or `f(false, reason)`.
+    #[wasm_bindgen(js_name = settled)]
+    fn on_settled(promise: &Promise, f: &Function, glue: bool);
 }
 
 /// A promise's `resolve`, called once, when dropped: with the value it was given, or else with
