@@ -11,10 +11,9 @@ use super::{page, Shared, Timer};
 use crate::salla::bus::{self, Taken};
 use crate::salla::Kind;
 use crate::words;
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, Reflect};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// The name we register under; Salla refuses a second tracker of the same name.
 const TRACKER_NAME: &str = "salesmanago";
@@ -28,10 +27,6 @@ fn get(target: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(target, &JsValue::from_str(key))
         .ok()
         .filter(|v| !v.is_undefined() && !v.is_null())
-}
-
-fn function(target: &JsValue, key: &str) -> Option<Function> {
-    get(target, key)?.dyn_into::<Function>().ok()
 }
 
 /// Hands an event to the inbox: the payload is copied out of the page at once (the page may
@@ -72,6 +67,22 @@ fn receive(shared: &Weak<Shared>, name: String, payload: &JsValue) {
   });
   if (n) past.forEach(function (e) { call(e.event, e); });
   return n;
+}
+export function register(name, track, page, ready) {
+  var S = window.Salla, a = S && S.analytics, t = { name: name, track: track, page: page };
+  if (!a || typeof a.registerTracker !== 'function') return 0;
+  function go() {
+    try { a.registerTracker(t); } catch (e) { return 0; }
+    ready();
+    return 1;
+  }
+  try {
+    if (typeof S.onReady !== 'function') return go();
+    S.onReady(go);
+    return 1;
+  } catch (e) {
+    return 0;
+  }
 }")]
 extern "C" {
     /// Listens on Twilight's event bus (`Salla.event.on`) once for each of the comma-separated
@@ -82,6 +93,10 @@ extern "C" {
     /// never throws.
     #[wasm_bindgen(js_name = onBus)]
     fn on_bus(names: &str, f: &Function) -> u32;
+    /// Registers `{name, track, page}` with `window.Salla.analytics.registerTracker` (inside
+    /// `Salla.onReady` when Salla has it), then calls `ready`. `0` when Salla's analytics is not
+    /// there, or refused (then `ready` is not called).
+    fn register(name: &str, track: &Function, page: &Function, ready: &Function) -> u32;
 }
 
 /// Our registration with Salla's analytics engine, and our listener on Twilight's event bus.
@@ -92,7 +107,7 @@ pub struct SallaHook {
     _track: Closure<dyn FnMut(JsValue, JsValue)>,
     _page: Closure<dyn FnMut(JsValue)>,
     _bus: Closure<dyn FnMut(JsValue, JsValue)>,
-    _ready: Option<Closure<dyn FnMut()>>,
+    _ready: Closure<dyn FnMut()>,
 }
 
 /// One event off Twilight's bus: taken (as the catalog event the core reads it into) only when
@@ -127,11 +142,6 @@ fn listen_to_bus(shared: &Shared, f: &Function) {
 /// Registers with `window.Salla.analytics` if it is there (inside `Salla.onReady` when Salla
 /// has it). Salla replays its history to a new tracker, so nothing before this is lost.
 pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
-    let window: JsValue = super::page::window()?.into();
-    let salla = get(&window, "Salla")?;
-    let analytics = get(&salla, "analytics")?;
-    let register = function(&analytics, "registerTracker")?;
-
     let weak = Rc::downgrade(shared);
     let track = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, payload| {
         receive(&weak, name.as_string().unwrap_or_default(), &payload)
@@ -150,38 +160,22 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     });
     let bus_fn = guarded(&shared.guard, bus.as_ref());
     let weak = Rc::downgrade(shared);
-    let listen = move || {
+    // Registered: listen on the bus too.
+    let ready = Closure::once(move || {
         if let Some(s) = weak.upgrade() {
             listen_to_bus(&s, &bus_fn);
         }
-    };
-    let tracker = Object::new();
-    let set = |k: &str, v: &JsValue| Reflect::set(&tracker, &JsValue::from_str(k), v).is_ok();
-    let ok = set("name", &JsValue::from_str(TRACKER_NAME))
-        && set("track", &guarded(&shared.guard, track.as_ref()))
-        && set("page", &guarded(&shared.guard, page.as_ref()));
-    if !ok {
+    });
+    let guard = &shared.guard;
+    let registered = register(
+        TRACKER_NAME,
+        &guarded(guard, track.as_ref()),
+        &guarded(guard, page.as_ref()),
+        &guarded(guard, ready.as_ref()),
+    );
+    if registered == 0 {
         return None;
     }
-
-    let ready = match function(&salla, "onReady") {
-        Some(on_ready) => {
-            let ready = Closure::once(move || {
-                if register.call1(&analytics, &tracker).is_ok() {
-                    listen();
-                }
-            });
-            on_ready
-                .call1(&salla, &guarded(&shared.guard, ready.as_ref()))
-                .ok()?;
-            Some(ready)
-        }
-        None => {
-            register.call1(&analytics, &tracker).ok()?;
-            listen();
-            None
-        }
-    };
     shared.log(words::REGISTERED);
     Some(SallaHook {
         _track: track,
