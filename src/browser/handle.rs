@@ -35,14 +35,15 @@ fn settle_boxed(promise: &Promise, guard: &Function, then: Box<dyn FnOnce(bool, 
 /// (the tracker was freed while the work waited on the browser), the promise resolves to
 /// `otherwise`. A page's `await flush()` must not hang, nor a Web Lock be held for the page's
 /// life, because a continuation was lost.
-pub fn promise(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>) + 'static) -> Promise {
-    deferred(&executor(otherwise, start), true)
+pub fn promise(otherwise: bool, start: impl FnOnce(Then) + 'static) -> Promise {
+    deferred(&executor(otherwise, Box::new(start)), true)
 }
 
 /// The executor of such a promise, for `new Promise(executor)` (also in JavaScript: see
 /// `lease.rs`). Not through the guard: an executor that never ran would leave its promise
 /// pending for ever; one that throws rejects it, and the promise's reader handles that.
-pub fn executor(otherwise: bool, start: impl FnOnce(Box<dyn FnOnce(bool)>) + 'static) -> JsValue {
+/// Behind `dyn`: one copy in the wasm, whoever makes a promise.
+pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
     Closure::once_into_js(move |resolve: JsValue| {
         let once = Resolve(resolve.unchecked_into(), otherwise);
         start(Box::new(move |value| once.with(value)));

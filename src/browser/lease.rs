@@ -64,7 +64,10 @@ pub fn run_exclusively(guard: &Function, tab: &str, turn: Turn, job: Job, then: 
         return with_storage_lease(tab, job, then);
     }
     // A job whose continuation is lost still lets the lock go (see `promise`).
-    let job = executor(true, move |resolve| job(Box::new(move |_| resolve(true))));
+    let job = executor(
+        true,
+        Box::new(move |resolve| job(Box::new(move |_| resolve(true)))),
+    );
     // The request's promise settles with what the callback's promise gave: whether the job ran.
     match lock(LOCK_NAME, turn == Turn::IfFree, &job, SETTLE_MS).dyn_into::<Promise>() {
         Ok(done) => settle(&done, guard, move |fulfilled, ran| {

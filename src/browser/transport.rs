@@ -51,6 +51,9 @@ extern "C" {
     pub fn beacon(url: &str, body: &str) -> bool;
 }
 
+/// An answer and the rest of its text (see `send`), or `Err(())` for none.
+type Reply = Result<(Answer, String), ()>;
+
 /// POSTs `body` to `url` and calls `then` with the answer's status and `Retry-After` (ms), and
 /// the rest of its text (see `send`), or `Err(())` for a network failure (offline, refused,
 /// CORS, blocked).
@@ -60,7 +63,7 @@ fn request(
     keepalive: bool,
     said: &JsValue,
     guard: &Function,
-    then: impl FnOnce(Result<(Answer, String), ()>) + 'static,
+    then: Box<dyn FnOnce(Reply)>,
 ) {
     settle(
         &send(url, body.as_bytes(), keepalive, said),
@@ -104,9 +107,7 @@ pub fn post(
         keepalive,
         &guarded(guard, &said),
         guard,
-        move |answer| {
-            then(answer.map(|(answer, _)| answer));
-        },
+        Box::new(move |answer| then(answer.map(|(answer, _)| answer))),
     );
 }
 
@@ -119,7 +120,7 @@ pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(Vec<String
         false,
         &JsValue::UNDEFINED,
         guard,
-        move |answer| {
+        Box::new(move |answer| {
             let held = match answer {
                 Ok((a, held)) if (200..300).contains(&a.status) && !held.is_empty() => {
                     held.split('\n').map(str::to_owned).collect()
@@ -127,6 +128,6 @@ pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(Vec<String
                 _ => Vec::new(),
             };
             then(held);
-        },
+        }),
     );
 }
