@@ -6,9 +6,7 @@ use super::value::from_js;
 use crate::contact;
 use crate::protocol;
 use crate::value::Value;
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 // The console, and the words (src/words.rs) a message's tokens stand for: `messages.js` beside
 // this module, loaded the first time a message has tokens (or, with debug on, at start).
@@ -87,20 +85,9 @@ pub fn console(warn: bool, message: &str) {
     say(warn, message);
 }
 
-/// `object.<name>.<method>(arg)` on Salla's SDK: `window.Salla.<name>.<method>`.
-fn call_salla(name: &str, method: &str, arg: &str) -> Option<JsValue> {
-    let window: JsValue = window()?.into();
-    let object = Reflect::get(&Reflect::get(&window, &"Salla".into()).ok()?, &name.into()).ok()?;
-    let f: Function = Reflect::get(&object, &method.into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    f.call1(&object, &arg.into()).ok()
-}
-
 /// Salla's store id (`Salla.config.get('store.id')`), the default `location`.
 pub fn salla_store_id() -> Option<String> {
-    match from_js(&call_salla("config", "get", "store.id")?) {
+    match from_js(&salla(Fact::StoreId)) {
         Value::String(s) if !s.is_empty() => Some(s),
         Value::Number(n) if n.is_finite() => Some(protocol::millis_text(n as u64)),
         _ => None,
@@ -109,7 +96,7 @@ pub fn salla_store_id() -> Option<String> {
 
 /// Salla's record of the cookie bar (`Salla.storage.get('cookies-consent')`).
 pub fn salla_consent() -> Option<String> {
-    call_salla("storage", "get", "cookies-consent")?.as_string()
+    fact(Fact::Consent)
 }
 
 /// Whether the store may show Salla's cookie bar: `false` only when Salla's `store.features`
@@ -117,8 +104,8 @@ pub fn salla_consent() -> Option<String> {
 /// yet, or not on the page), the tracker cannot tell, and writes and loads nothing until the
 /// shopper's acceptance is known.
 pub fn salla_cookie_bar() -> bool {
-    match call_salla("config", "get", "store.features").map(|f| from_js(&f)) {
-        Some(Value::Array(features)) => features
+    match from_js(&salla(Fact::Features)) {
+        Value::Array(features) => features
             .iter()
             .any(|f| f.as_str() == Some("website-cookies")),
         _ => true,
@@ -128,12 +115,12 @@ pub fn salla_cookie_bar() -> bool {
 /// Salla's anonymous id of this browser (`Salla.analytics.getAnonymousId()`): its analytics'
 /// id, once that has started; `None` before, or on a store without it.
 pub fn salla_anonymous_id() -> Option<String> {
-    call_salla("analytics", "getAnonymousId", "")?.as_string()
+    fact(Fact::AnonymousId)
 }
 
 /// The signed-in shopper of the page (`Salla.config.get('user')`); `None` for a guest.
 pub fn salla_user() -> Option<contact::Shopper> {
-    crate::pipeline::page_user(&from_js(&call_salla("config", "get", "user")?))
+    crate::pipeline::page_user(&from_js(&salla(Fact::User)))
 }
 
 /// The page's cookies (`document.cookie`), empty when unreadable.
@@ -146,9 +133,15 @@ pub fn https() -> bool {
     fact(Fact::Protocol).is_some_and(|p| p == "https:")
 }
 
-/// What the page says of itself, one [`Fact`] at a time: `None` when it cannot be read.
+/// What the page says of itself, one [`Fact`] at a time: `None` when it cannot be read or is
+/// not text.
 pub fn fact(which: Fact) -> Option<String> {
-    read_fact(which as u8)
+    read_fact(which as u8, true).as_string()
+}
+
+/// A fact as Salla's SDK gives it (`undefined` when it cannot be read).
+fn salla(which: Fact) -> JsValue {
+    read_fact(which as u8, true)
 }
 
 /// A fact [`fact`] reads.
@@ -166,11 +159,22 @@ pub enum Fact {
     Online,
     /// `document.visibilityState`: `hidden`, `visible`.
     Visibility,
+    /// `Salla.config.get('store.id')`.
+    StoreId,
+    /// `Salla.storage.get('cookies-consent')`: Salla's record of its cookie bar.
+    Consent,
+    /// `Salla.config.get('store.features')`.
+    Features,
+    /// `Salla.analytics.getAnonymousId()`.
+    AnonymousId,
+    /// `Salla.config.get('user')`.
+    User,
 }
 
-// The page's facts through one function (and a cookie's writing, and randomness, through one
-// each) rather than web-sys's imports for every object and property on the way (document,
-// location, navigator, crypto …): every import is glue in every shopper's download.
+// The page's facts, Salla's SDK's included, through one function (and a cookie's writing, and
+// randomness, through one each) rather than web-sys's imports for every object and property on
+// the way (document, location, navigator, crypto …): every import is glue in every shopper's
+// download. A fact that throws (no Salla yet) reads as `undefined`.
 #[wasm_bindgen(inline_js = "const facts = [
   () => document.cookie,
   () => location.protocol,
@@ -178,9 +182,14 @@ pub enum Fact {
   () => location.search,
   () => (navigator.onLine ? '1' : ''),
   () => document.visibilityState,
+  () => Salla.config.get('store.id'),
+  () => Salla.storage.get('cookies-consent'),
+  () => Salla.config.get('store.features'),
+  () => Salla.analytics.getAnonymousId(),
+  () => Salla.config.get('user'),
 ];
 export function fact(n) {
-  try { return String(facts[n]()); } catch (e) {}
+  try { return facts[n](); } catch (e) {}
 }
 export function setCookie(cookie) {
   try { document.cookie = cookie; } catch (e) {}
@@ -191,8 +200,10 @@ export function fill(bytes) {
   }
 }")]
 extern "C" {
+    /// (The flag, ignored, makes wasm-bindgen route the call through its glue, like every other
+    /// import: one import module.)
     #[wasm_bindgen(js_name = fact)]
-    fn read_fact(n: u8) -> Option<String>;
+    fn read_fact(n: u8, glue: bool) -> JsValue;
     /// Writes one cookie (`document.cookie = cookie`); failures are ignored (a sandboxed page).
     #[wasm_bindgen(js_name = setCookie)]
     pub fn set_cookie(cookie: &str);
