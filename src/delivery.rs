@@ -138,7 +138,7 @@ pub fn answered(
 /// beacon's answer is never read); refused, they wait for the next attempt.
 pub fn beaconed(outbox: &mut Outbox, ids: &[String], taken: bool, now_ms: u64) {
     if taken {
-        outbox.forget(ids);
+        outbox.forget_sent(ids);
     } else {
         outbox.retry(ids, now_ms, 0.0, Some(0));
     }

@@ -399,7 +399,7 @@ impl Outbox {
     /// The receiver took these: they leave the outbox, and the backoff resets (a `Retry-After`
     /// still in force stays: another request's 2xx does not lift it).
     pub fn ack(&mut self, ids: &[String]) {
-        self.forget(ids);
+        self.forget_sent(ids);
         self.failures = 0;
         self.not_before_ms = self.hold_until_ms;
     }
@@ -433,6 +433,24 @@ impl Outbox {
     /// backoff stays as it was.
     pub fn forget(&mut self, ids: &[String]) {
         self.entries.retain(|e| !holds(ids, &e.id));
+    }
+
+    /// [`Outbox::forget`] for the ids of a batch that went out: only events in flight are looked
+    /// at, and a batch is taken in queue order, so each is looked for first where the last one
+    /// was found — a thousand queued events and a batch of hundreds would otherwise cost a
+    /// comparison for every pair, on every answer.
+    pub fn forget_sent(&mut self, ids: &[String]) {
+        let mut next = 0;
+        self.entries.retain(|e| {
+            if !e.in_flight {
+                return true;
+            }
+            if ids.get(next).is_some_and(|i| same_id(i, &e.id)) {
+                next += 1;
+                return false;
+            }
+            !holds(ids, &e.id)
+        });
     }
 
     /// An earlier page sent these at `sent_ms` and never saw the answer: the queued ones among
@@ -503,7 +521,7 @@ impl Outbox {
 
     /// Drops these for good: the receiver refused them as invalid.
     pub fn refuse(&mut self, ids: &[String]) {
-        self.forget(ids);
+        self.forget_sent(ids);
     }
 }
 
@@ -563,6 +581,25 @@ mod tests {
 
     fn of(id: &str, t: u64, class: Class) -> Entry {
         Entry::new(id.into(), format!("{{\"id\":\"{id}\"}}"), t, class)
+    }
+
+    #[test]
+    fn an_answer_removes_exactly_its_batch_in_any_order() {
+        let mut o = Outbox::default();
+        for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            o.push(of(id, i as u64, Class::Other));
+        }
+        let first = o.take(0, 3 * 11).unwrap();
+        assert_eq!(first.ids, ["a", "b", "c"]);
+        o.push(of("f", 9, Class::Other));
+        // Answered out of the queue's order, with an id of this batch no longer queued.
+        o.ack(&["c".into(), "gone".into(), "a".into()]);
+        assert_eq!(ids(&o), ["b", "d", "e", "f"]);
+        // Not in flight: an answer naming it is not about it.
+        o.ack(&["d".into()]);
+        assert_eq!(ids(&o), ["b", "d", "e", "f"]);
+        o.ack(&first.ids);
+        assert_eq!(ids(&o), ["d", "e", "f"]);
     }
 
     #[test]
