@@ -44,10 +44,16 @@ pub fn promise(otherwise: bool, start: impl FnOnce(Then) + 'static) -> Promise {
 /// pending for ever; one that throws rejects it, and the promise's reader handles that.
 /// Behind `dyn`: one copy in the wasm, whoever makes a promise.
 pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
-    Closure::once_into_js(move |resolve: JsValue| {
+    once(Box::new(move |resolve: JsValue| {
         let once = Resolve(resolve.unchecked_into(), otherwise);
         start(Box::new(move |value| once.with(value)));
-    })
+    }))
+}
+
+/// A JavaScript function that calls `f` once, then frees it. Behind `dyn`: the closure's glue
+/// is in the wasm once for every such caller, not once per caller.
+pub fn once(f: Box<dyn FnOnce(JsValue)>) -> JsValue {
+    Closure::once_into_js(f)
 }
 
 // (Each function's flag, ignored, makes wasm-bindgen route the call through its glue, like every
@@ -167,7 +173,7 @@ pub struct Timeout {
 impl Timeout {
     /// Runs `callback` once after `ms` milliseconds. `None` if there is no window.
     pub fn new(ms: u32, guard: &Function, callback: impl FnOnce() + 'static) -> Option<Timeout> {
-        let closure = Closure::once(callback);
+        let closure = Closure::once(Box::new(callback) as Box<dyn FnOnce()>);
         let function = guarded(guard, closure.as_ref());
         let id = super::page::window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(

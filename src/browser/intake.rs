@@ -147,9 +147,9 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
         receive(&weak, name.as_string().unwrap_or_default(), &payload)
     });
     let weak = Rc::downgrade(shared);
-    let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
-        receive(&weak, Kind::Page.name().to_owned(), &payload)
-    });
+    let page: Box<dyn FnMut(JsValue)> =
+        Box::new(move |payload: JsValue| receive(&weak, Kind::Page.name().to_owned(), &payload));
+    let page = Closure::wrap(page);
     let weak = Rc::downgrade(shared);
     let bus = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, input| {
         if let (Some(s), Some(name)) = (weak.upgrade(), name.as_string()) {
@@ -161,11 +161,11 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let bus_fn = guarded(&shared.guard, bus.as_ref());
     let weak = Rc::downgrade(shared);
     // Registered: listen on the bus too.
-    let ready = Closure::once(move || {
+    let ready = Closure::once(Box::new(move || {
         if let Some(s) = weak.upgrade() {
             listen_to_bus(&s, &bus_fn);
         }
-    });
+    }) as Box<dyn FnOnce()>);
     let guard = &shared.guard;
     let registered = register(
         TRACKER_NAME,

@@ -4,7 +4,7 @@
 //!
 //! What an answer means (retry, drop, done) is decided in [`crate::delivery`], not here.
 
-use super::handle::{guarded, settle};
+use super::handle::{guarded, once, settle};
 use crate::delivery::Answer;
 use crate::{number, outbox};
 use js_sys::{Function, Promise};
@@ -96,11 +96,11 @@ pub fn post(
     then: impl FnOnce(Result<Answer, ()>) + 'static,
     named: impl FnOnce(String) + 'static,
 ) {
-    let said = Closure::once_into_js(move |id: JsValue| {
+    let said = once(Box::new(move |id: JsValue| {
         if let Some(id) = id.as_string().filter(|id| !id.is_empty()) {
             named(id);
         }
-    });
+    }));
     request(
         url,
         body,
