@@ -111,18 +111,18 @@ pub fn stays_cart(event: &SallaEvent, config: &Config) -> bool {
 fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent) -> ByDefault {
     use ByDefault::{Sent, Skipped};
     use SallaEvent as E;
-    let name = || Some(event.name().to_owned());
+    let name = Some(event.name());
     match event {
         E::ProductViewed(p) => {
             out.set_products([p.product_id.as_str()]);
             out.set_value(p.price);
-            out.set_details([
-                p.name.clone(),
-                p.category.clone(),
-                p.brand.clone(),
-                p.url.clone(),
-                p.sku.clone(),
-                p.currency.clone(),
+            out.set_details(&[
+                p.name.as_deref(),
+                p.category.as_deref(),
+                p.brand.as_deref(),
+                p.url.as_deref(),
+                p.sku.as_deref(),
+                p.currency.as_deref(),
             ]);
             Sent(T::Visit)
         }
@@ -138,12 +138,12 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
                 out.set_external_id(id);
             }
             let [names, quantities, prices] = line_lists(&cart.lines);
-            out.set_details([
-                names,
-                quantities,
-                prices,
-                cart.currency.clone(),
-                cart.coupon.clone(),
+            out.set_details(&[
+                names.as_deref(),
+                quantities.as_deref(),
+                prices.as_deref(),
+                cart.currency.as_deref(),
+                cart.coupon.as_deref(),
             ]);
             Sent(T::Cart)
         }
@@ -167,34 +167,34 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
                 out.set_external_id(id);
             }
             let [names, quantities, prices] = line_lists(lines);
-            out.set_details([
-                names,
-                quantities,
-                prices,
-                order.currency.clone().or_else(|| cart.currency.clone()),
-                order.coupon.clone().or_else(|| cart.coupon.clone()),
-                amount(order.shipping),
-                amount(order.tax),
-                amount(order.discount),
+            out.set_details(&[
+                names.as_deref(),
+                quantities.as_deref(),
+                prices.as_deref(),
+                order.currency.as_deref().or(cart.currency.as_deref()),
+                order.coupon.as_deref().or(cart.coupon.as_deref()),
+                amount(order.shipping).as_deref(),
+                amount(order.tax).as_deref(),
+                amount(order.discount).as_deref(),
             ]);
             Sent(T::Purchase)
         }
         E::SignedIn(_) | E::SignedUp(_) => {
-            out.set_details([name()]);
+            out.set_details(&[name]);
             Sent(T::Login)
         }
         // Signed Out makes the pipeline forget the email; it is sent only when switched on.
         E::SignedOut | E::Quiet(_) => {
-            out.set_details([name()]);
+            out.set_details(&[name]);
             Skipped(Skip::OffByDefault, T::Other)
         }
         E::PromotionViewed(p) | E::PromotionClicked(p) => {
             out.set_external_id(&p.promotion_id);
-            out.set_details([
-                p.name.clone(),
-                p.creative.clone(),
-                p.position.clone(),
-                name(),
+            out.set_details(&[
+                p.name.as_deref(),
+                p.creative.as_deref(),
+                p.position.as_deref(),
+                name,
             ]);
             Sent(T::Offer)
         }
@@ -203,40 +203,47 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
             if let Some(id) = c.cart_id.as_ref().or(cart.id.as_ref()) {
                 out.set_external_id(id);
             }
-            out.set_details([name(), c.coupon_name.clone(), c.reason.clone()]);
+            out.set_details(&[name, c.coupon_name.as_deref(), c.reason.as_deref()]);
             Sent(T::Other)
         }
         E::ProductAddedToWishlist(w) | E::ProductRemovedFromWishlist(w) => {
             out.set_products([w.product_id.as_str()]);
             out.set_value(w.price);
-            out.set_details([name(), w.name.clone(), w.wishlist_id.clone()]);
+            out.set_details(&[name, w.name.as_deref(), w.wishlist_id.as_deref()]);
             Sent(T::Other)
         }
         E::ProductsSearched(s) => {
-            out.set_details([name(), Some(s.query.clone()), amount(s.total_results)]);
+            out.set_details(&[
+                name,
+                Some(s.query.as_str()),
+                amount(s.total_results).as_deref(),
+            ]);
             Sent(T::Other)
         }
         E::ProductShared(s) => {
             out.set_products([s.product_id.as_str()]);
-            out.set_details([name(), s.share_via.clone()]);
+            out.set_details(&[name, s.share_via.as_deref()]);
             Sent(T::Other)
         }
         E::ProductReviewed(r) => {
             out.set_products([r.product_id.as_str()]);
-            out.set_details([name(), r.rating.clone(), r.review_body.clone()]);
+            out.set_details(&[name, r.rating.as_deref(), r.review_body.as_deref()]);
             Sent(T::Other)
         }
         // SALESmanago's own script records visits; Salla's are for a merchant who asks.
         E::Page(p) => {
-            out.set_details([p.name.clone(), p.referrer.clone()]);
+            out.set_details(&[p.name.as_deref(), p.referrer.as_deref()]);
             Skipped(Skip::OffByDefault, T::Visit)
         }
         E::Custom(c) => {
-            let properties = c
+            let properties: Vec<String> = c
                 .properties
                 .iter()
-                .map(|(k, v)| Some(words::cat(&[k, "=", v])));
-            out.set_details(std::iter::once(name()).chain(properties));
+                .map(|(k, v)| words::cat(&[k, "=", v]))
+                .collect();
+            let mut details = vec![name];
+            details.extend(properties.iter().map(|p| Some(p.as_str())));
+            out.set_details(&details);
             if config.custom_events {
                 Sent(T::Other)
             } else {

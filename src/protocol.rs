@@ -252,7 +252,7 @@ mod tests {
         e.set_description("Product Added");
         e.set_location("123");
         e.set_shop_domain("store.example");
-        e.set_details([Some("Oud Perfume,Musk"), Some("2,1"), Some("250.5,0")]);
+        e.set_details(&[Some("Oud Perfume,Musk"), Some("2,1"), Some("250.5,0")]);
         let body = batch(
             "client-1",
             1_763_830_000_000,

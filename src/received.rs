@@ -738,7 +738,7 @@ mod tests {
         e.set_value(Some(501.5));
         e.set_external_id("9");
         e.set_description(&"ع".repeat(5000));
-        e.set_details([Some("Oud, Musk"), None, Some("x".repeat(300).as_str())]);
+        e.set_details(&[Some("Oud, Musk"), None, Some("x".repeat(300).as_str())]);
         let contact = Contact {
             contact_id: Some("c-1".into()),
             ..Contact::default()
@@ -1014,7 +1014,7 @@ mod tests {
         e.set_value(Some(12.345));
         e.set_description(&"ع".repeat(5000));
         e.set_location("😀".repeat(40).as_str());
-        e.set_details([Some("x".repeat(300))]);
+        e.set_details(&[Some("x".repeat(300).as_str())]);
         let value: Json = serde_json::from_str(&e.to_value().to_json()).unwrap();
         assert!(check(value).is_ok());
     }

@@ -259,19 +259,14 @@ impl ContactEvent {
     }
 
     /// Sets `detail1`… in order from `details`; `None` or empty text leaves that detail unset
-    /// but keeps the numbering of the ones after it. At most 20; each ≤ 255.
-    pub fn set_details<S: AsRef<str>>(&mut self, details: impl IntoIterator<Item = Option<S>>) {
-        // The loop sits behind `dyn`: callers pass arrays of many lengths, and a generic loop
-        // would be compiled once per length into the wasm.
-        fn collect<S: AsRef<str>>(
-            details: &mut dyn Iterator<Item = Option<S>>,
-        ) -> Vec<Option<String>> {
-            details
-                .take(limits::DETAILS)
-                .map(|d| d.and_then(|d| kept(d.as_ref(), limits::DETAIL)))
-                .collect()
-        }
-        self.details = collect(&mut details.into_iter());
+    /// but keeps the numbering of the ones after it. At most 20; each ≤ 255. (A slice of
+    /// borrowed texts: one copy in the wasm whatever the count, and no text cloned to pass it.)
+    pub fn set_details(&mut self, details: &[Option<&str>]) {
+        self.details = details
+            .iter()
+            .take(limits::DETAILS)
+            .map(|d| d.and_then(|d| kept(d, limits::DETAIL)))
+            .collect();
     }
 
     /// The fields that are set, in SALESmanago's names and a stable order.
@@ -422,7 +417,7 @@ mod tests {
         e.set_location("store-with-a-very-long-identifier-beyond-36");
         e.set_external_id(&"x".repeat(300));
         e.set_value(Some(f64::NAN));
-        e.set_details([Some("a"), None, Some(""), Some("d")]);
+        e.set_details(&[Some("a"), None, Some(""), Some("d")]);
         let v = e.to_value();
         assert_eq!(
             v.get("description")
@@ -459,7 +454,7 @@ mod tests {
         e.set_description("line\nbreak \\ عربي");
         e.set_location("shop.example");
         e.set_shop_domain("shop.example");
-        e.set_details([Some("a"), None, Some("\u{1}c")]);
+        e.set_details(&[Some("a"), None, Some("\u{1}c")]);
         let mut direct = String::new();
         e.write_json(&mut direct);
         assert_eq!(direct, e.to_value().to_json());
