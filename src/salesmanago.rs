@@ -271,10 +271,16 @@ impl ContactEvent {
 
     /// The fields that are set, in SALESmanago's names and a stable order.
     pub fn fields(&self) -> Vec<(&'static str, Field<'_>)> {
-        let mut out = vec![
-            ("date", Field::Number(self.date as f64)),
-            ("contactExtEventType", Field::Text(self.event_type.as_str())),
-        ];
+        let mut out = Vec::new();
+        self.each_field(&mut |name, field| out.push((name, field)));
+        out
+    }
+
+    /// Calls `f` with each field that is set, in [`ContactEvent::fields`]'s order: the one
+    /// place that order is written, read by the JSON writer without a list in between.
+    fn each_field<'a>(&'a self, f: &mut dyn FnMut(&'static str, Field<'a>)) {
+        f("date", Field::Number(self.date as f64));
+        f("contactExtEventType", Field::Text(self.event_type.as_str()));
         let texts = [
             ("products", &self.products),
             ("externalId", &self.external_id),
@@ -284,26 +290,26 @@ impl ContactEvent {
         ];
         for (name, text) in texts {
             if let Some(t) = text {
-                out.push((name, Field::Text(t)));
+                f(name, Field::Text(t));
             }
         }
         if let Some(v) = self.value {
-            out.push(("value", Field::Number(v)));
+            f("value", Field::Number(v));
         }
         for (name, detail) in DETAIL_NAMES.iter().zip(&self.details) {
             if let Some(d) = detail {
-                out.push((name, Field::Text(d)));
+                f(name, Field::Text(d));
             }
         }
-        out
     }
 
     /// Writes the event as a JSON object with SALESmanago's field names: the same text as
     /// `to_value().to_json()`, without building the object first (this runs for every event).
     pub fn write_json(&self, out: &mut String) {
         out.push('{');
-        for (i, (name, field)) in self.fields().into_iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        self.each_field(&mut |name, field| {
+            if !std::mem::take(&mut first) {
                 out.push(',');
             }
             crate::value::write_json_string(name, out);
@@ -312,7 +318,7 @@ impl ContactEvent {
                 Field::Text(t) => crate::value::write_json_string(t, out),
                 Field::Number(n) => number::push_json(n, out),
             }
-        }
+        });
         out.push('}');
     }
 
