@@ -276,16 +276,24 @@ impl Config {
         let Value::Object(fields) = v else {
             return Err(vec![ConfigError::NotAnObject]);
         };
+        let fields: Vec<(&str, &Value)> = fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        Config::from_fields(&fields)
+    }
+
+    /// [`Config::from_value`] over borrowed fields: the sources are merged without copying them.
+    fn from_fields(
+        fields: &[(&str, &Value)],
+    ) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut config = Config::new("", "");
         let (mut monitoring, mut sm_host, mut sm_host_problem) = (false, None, None);
-        for (raw, value) in fields {
+        for &(raw, value) in fields {
             let Some(key) = Key::from_raw(raw) else {
                 if SECRET_KEYS.iter().any(|s| ends_with_folded(raw, s)) {
-                    errors.push(ConfigError::Secret(raw.clone()));
+                    errors.push(ConfigError::Secret(raw.to_owned()));
                 } else {
-                    warnings.push(ConfigWarning::UnknownKey(raw.clone()));
+                    warnings.push(ConfigWarning::UnknownKey(raw.to_owned()));
                 }
                 continue;
             };
@@ -340,7 +348,7 @@ impl Config {
     pub fn from_sources(
         sources: &[Value],
     ) -> Result<(Config, Vec<ConfigWarning>), Vec<ConfigError>> {
-        let mut merged: Vec<(String, Value)> = Vec::new();
+        let mut merged: Vec<(&str, &Value)> = Vec::new();
         let mut taken: Vec<Key> = Vec::new();
         for source in sources {
             let Value::Object(fields) = source else {
@@ -354,14 +362,14 @@ impl Config {
                     Some(key) if taken.contains(&key) => {}
                     Some(key) => {
                         taken.push(key);
-                        merged.push((raw.clone(), value.clone()));
+                        merged.push((raw, value));
                     }
                     None if merged.iter().any(|(k, _)| k == raw) => {}
-                    None => merged.push((raw.clone(), value.clone())),
+                    None => merged.push((raw, value)),
                 }
             }
         }
-        Config::from_value(&Value::Object(merged))
+        Config::from_fields(&merged)
     }
 
     /// The override configured for a catalog event, or for a custom event's exact name.
