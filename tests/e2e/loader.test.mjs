@@ -75,11 +75,14 @@ test('a script tag delivers pre-load, DOM and manual events, mapped, once', asyn
   assert.ok(seen.console.some((m) => m.text.includes('[salesmanago]') && m.text.includes('Product Added → CART')), 'debug log');
 });
 
-/** The loader's test page once its pre-load events arrived; `before`: how many the relay had. */
+/** The loader's test page once its pre-load events arrived and their answer is in (nothing in
+ * flight: an answer that came in the middle of a test's burst would send what the burst had queued
+ * so far); `before`: how many the relay had. */
 async function loaderPage() {
   const opened = await open(browser, `${server.url}/test/loader.html`);
   await opened.page.evaluate(() => window.SallaSalesmanago.ready);
   await waitForEvents(server.relay, (ev) => ev.length >= 2, { what: 'the pre-load events' });
+  assert.equal(await opened.page.evaluate(() => window.SallaSalesmanago.flush()), true);
   return { ...opened, before: server.relay.events.length };
 }
 
