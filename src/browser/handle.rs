@@ -45,6 +45,10 @@ pub fn promise(otherwise: bool, start: impl FnOnce(Then) + 'static) -> Promise {
 /// Behind `dyn`: one copy in the wasm, whoever makes a promise.
 pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
     once(Box::new(move |resolve: JsValue| {
+        // Called with no function: the work will not run (see `lease.rs`); dropped unrun.
+        if !resolve.is_function() {
+            return;
+        }
         let once = Resolve(resolve.unchecked_into(), otherwise);
         start(Box::new(move |value| once.with(value)));
     }))
