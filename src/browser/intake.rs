@@ -147,9 +147,9 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
         receive(&weak, name.as_string().unwrap_or_default(), &payload)
     });
     let weak = Rc::downgrade(shared);
-    let page: Box<dyn FnMut(JsValue)> =
-        Box::new(move |payload: JsValue| receive(&weak, Kind::Page.name().to_owned(), &payload));
-    let page = Closure::wrap(page);
+    let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
+        receive(&weak, Kind::Page.name().to_owned(), &payload)
+    });
     let weak = Rc::downgrade(shared);
     let bus = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |name: JsValue, input| {
         if let (Some(s), Some(name)) = (weak.upgrade(), name.as_string()) {

@@ -24,19 +24,16 @@ const SETTLE_MS: u32 = 100;
 
 // The Web Lock in JavaScript, as one call: `navigator.locks.request` with its options object and
 // callback, and the hold after the job, would otherwise be half a dozen imports and a closure
-// type of their own. `undefined` where Web Locks are missing. Otherwise a promise of whether the
-// job ran: the callback gets the lock (or `null`, when `ifAvailable` found it taken), runs the
-// job as a promise's executor and holds the lock until that promise settles and `SETTLE_MS` more
+// type of their own. (Called once `has_web_locks` found them.) A promise of whether the job
+// ran: the callback gets the lock (or `null`, when `ifAvailable` found it taken), runs the job
+// as a promise's executor and holds the lock until that promise settles and `SETTLE_MS` more
 // have passed — in JavaScript, so that the lock is let go even if the tracker stops in between.
 // A job that will not run is called with `null`, which frees it unrun (a Rust closure handed to
 // JavaScript is freed by its one call).
 #[wasm_bindgen(inline_js = "export function lock(name, ifAvailable, job, settle) {
   const skip = (v) => (job(null), v);
-  let locks;
-  try { locks = navigator.locks; } catch (e) {}
-  if (!locks || typeof locks.request !== 'function') return skip(undefined);
   try {
-    return locks.request(name, { ifAvailable }, (held) => held ? new Promise(job).then(() => new Promise((ran) => setTimeout(ran, settle, true))) : skip(false));
+    return navigator.locks.request(name, { ifAvailable }, (held) => held ? new Promise(job).then(() => new Promise((ran) => setTimeout(ran, settle, true))) : skip(false));
   } catch (e) {
     return Promise.resolve(skip(false));
   }

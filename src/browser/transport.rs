@@ -122,9 +122,8 @@ pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(Vec<String
         guard,
         Box::new(move |answer| {
             let held = match answer {
-                Ok((a, held)) if (200..300).contains(&a.status) && !held.is_empty() => {
-                    held.split('\n').map(str::to_owned).collect()
-                }
+                // `send` reads `held` only from a 2xx.
+                Ok((_, held)) if !held.is_empty() => held.split('\n').map(str::to_owned).collect(),
                 _ => Vec::new(),
             };
             then(held);
