@@ -70,7 +70,7 @@ impl Tracker {
         if ok {
             self.shared.post_now(Command::Identify(email));
         } else {
-            self.shared.log(words::NOT_AN_EMAIL);
+            self.shared.log(&[words::NOT_AN_EMAIL]);
         }
         ok
     }
@@ -138,13 +138,13 @@ pub fn start(sources: JsValue, guard: Function, pending: JsValue) -> Option<Trac
         }),
     });
     for w in warnings {
-        shared.log(&w.message());
+        shared.log(&[&w.message()]);
     }
     let mut listeners = vec![intake::listen_to_dom_events(&shared, &window)];
     lifecycle::listen(&shared, &window, &mut listeners);
     shared.handles(|h| h.listeners = listeners);
     // Salla's SDK is looked for in the first slice (see `track::restore`).
     shared.schedule_slice();
-    shared.log("ready");
+    shared.log(&["ready"]);
     Some(Tracker { shared })
 }

@@ -79,7 +79,7 @@ pub fn body(shared: &Shared, st: &mut State, now: u64, events: &[String]) -> Str
     let smclient = contact::cookie_value(&cookies, "smclient");
     if smclient.is_some() && st.pipeline.signed_out() {
         page::set_cookie("smclient=; path=/; max-age=0");
-        shared.log(words::SIGNED_OUT);
+        shared.log(&[words::SIGNED_OUT]);
     }
     let contact = st
         .pipeline
@@ -114,11 +114,11 @@ fn monitor(shared: &Shared, st: &mut State, consent: Consent) {
         return;
     };
     st.monitoring_started = true;
-    shared.log(match sm(origin, &config.client_id) {
+    shared.log(&[match sm(origin, &config.client_id) {
         Ok(true) => words::MONITORING_ADDED,
         Ok(false) => words::MONITORING_THERE,
         Err(_) => words::MONITORING_FAILED,
-    });
+    }]);
 }
 
 /// Loads the monitoring script if consent allows it now (at start, and when the page gives
@@ -135,21 +135,15 @@ pub fn monitor_now(shared: &Shared, st: &mut State) {
 pub fn contact_named(shared: &Shared, st: &State, contact_id: &str) {
     // The answer to a batch sent before the shopper signed out names the one who left.
     if st.pipeline.signed_out() {
-        return shared.log(&words::cat(&[
-            words::CONTACT_NOT_KEPT,
-            words::SIGNED_OUT_SINCE,
-        ]));
+        return shared.log(&[words::CONTACT_NOT_KEPT, words::SIGNED_OUT_SINCE]);
     }
     let cookies = page::cookies();
     if !consent(st, &cookies).allows_cookies() {
-        return shared.log(&words::cat(&[
-            words::CONTACT_NOT_KEPT,
-            words::NO_COOKIE_CONSENT,
-        ]));
+        return shared.log(&[words::CONTACT_NOT_KEPT, words::NO_COOKIE_CONSENT]);
     }
     let current = contact::cookie_value(&cookies, "smclient");
     if let Some(cookie) = contact::smclient_cookie(contact_id, current, page::https()) {
         page::set_cookie(&cookie);
-        shared.log(&words::cat(&["contact ", contact_id, words::CONTACT_KEPT]));
+        shared.log(&["contact ", contact_id, words::CONTACT_KEPT]);
     }
 }

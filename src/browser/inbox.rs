@@ -175,11 +175,11 @@ impl Shared {
             Command::SetConsent(granted) => {
                 st.consent = Some(granted);
                 identity::monitor_now(self, st);
-                self.log(if granted {
+                self.log(&[if granted {
                     words::CONSENT_GIVEN
                 } else {
                     words::CONSENT_REFUSED
-                });
+                }]);
             }
             Command::Identify(email) => {
                 st.pipeline.identify(&email);
@@ -193,7 +193,7 @@ impl Shared {
                 sender::exit(self, st);
                 // Every listener and timer unregisters as it is dropped.
                 self.handles.replace(None);
-                self.log("stopped");
+                self.log(&["stopped"]);
             }
             Command::Online(online) => lifecycle::online(self, st, online),
             Command::WindowClosed(extended) => sender::window_closed(self, st, extended),

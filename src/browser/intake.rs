@@ -115,12 +115,7 @@ pub struct SallaHook {
 fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
     match bus::take(name, &from_js(input)) {
         Taken::Event(kind, payload) => {
-            shared.log(&words::cat(&[
-                name,
-                " → ",
-                kind.name(),
-                words::FROM_THE_BUS,
-            ]));
+            shared.log(&[name, " → ", kind.name(), words::FROM_THE_BUS]);
             shared.post_later(Command::Track(
                 kind.name().to_owned(),
                 Snapshot::Read(payload),
@@ -176,7 +171,7 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     if registered == 0 {
         return None;
     }
-    shared.log(words::REGISTERED);
+    shared.log(&[words::REGISTERED]);
     Some(SallaHook {
         _track: track,
         _page: page,

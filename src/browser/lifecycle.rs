@@ -53,9 +53,9 @@ pub fn online(shared: &Rc<Shared>, st: &mut State, online: bool) {
     st.offline = !online;
     if online {
         st.outbox.resume();
-        shared.log(words::ONLINE);
+        shared.log(&[words::ONLINE]);
         sender::send_soon(shared, st);
     } else {
-        shared.log(words::OFFLINE);
+        shared.log(&[words::OFFLINE]);
     }
 }

@@ -147,9 +147,11 @@ impl State {
 }
 
 impl Shared {
-    fn log(&self, message: &str) {
+    /// Writes the debug log's line made of `parts`; with debug off nothing is joined, so the
+    /// line costs an event nothing.
+    fn log(&self, parts: &[&str]) {
         if self.debug {
-            page::console(false, message);
+            page::console(false, &crate::words::cat(parts));
         }
     }
 

@@ -63,7 +63,7 @@ pub fn send_soon(shared: &Rc<Shared>, st: &mut State) {
 /// Then tells `then` whether the outbox is empty.
 pub fn send_due(shared: &Rc<Shared>, st: &mut State, turn: Turn, then: Then) {
     if st.offline {
-        shared.log(words::OFFLINE_WAITS);
+        shared.log(&[words::OFFLINE_WAITS]);
         return then(false);
     }
     if !st.persist.shared() {
@@ -110,7 +110,7 @@ pub fn sync(shared: &Shared, st: &mut State) {
         return;
     };
     for _ in 0..damaged {
-        shared.log(words::DAMAGED);
+        shared.log(&[words::DAMAGED]);
     }
     st.outbox.sync(stored);
     if let Some((sent, ids)) = st.persist.take_unanswered() {
@@ -118,10 +118,7 @@ pub fn sync(shared: &Shared, st: &mut State) {
     }
     let expired = st.outbox.expire(page::now_ms());
     if !expired.is_empty() {
-        shared.log(&words::cat(&[
-            &number::uint(expired.len() as u64),
-            words::TOO_OLD,
-        ]));
+        shared.log(&[&number::uint(expired.len() as u64), words::TOO_OLD]);
     }
     st.persist.remove(&expired);
 }
@@ -202,13 +199,13 @@ pub fn confirmed(
 ) {
     let held = st.outbox.confirmed(&asked, &ids);
     st.persist.remove(&held);
-    shared.log(&words::cat(&[
+    shared.log(&[
         words::HELD,
         &number::uint(held.len() as u64),
         words::OF,
         &number::uint(asked.len() as u64),
         words::HELD_REST,
-    ]));
+    ]);
     send_next(shared, st, then)
 }
 
@@ -233,39 +230,39 @@ pub fn answered(
     );
     let ids = &request.batch.ids;
     match next {
-        Next::Unanswered => shared.log(words::KEEPALIVE_FAILED),
+        Next::Unanswered => shared.log(&[words::KEEPALIVE_FAILED]),
         Next::Accepted(status) => {
             st.persist.remove(ids);
-            shared.log(&words::cat(&[
+            shared.log(&[
                 words::SENT,
                 &n,
                 words::SENT_ANSWERED,
                 &number::uint(status.into()),
-            ]));
+            ]);
         }
         Next::Refused(status) => {
             st.persist.remove(ids);
-            shared.log(&words::cat(&[
+            shared.log(&[
                 words::REFUSED,
                 &n,
                 words::REFUSED_WITH,
                 &number::uint(status.into()),
                 words::DROPPED,
-            ]));
+            ]);
         }
         Next::Retry { status, wait_ms } => {
             let answer = match status {
                 Some(s) => words::cat(&[words::ANSWERED, &number::uint(s.into())]),
                 None => words::UNREACHABLE.to_owned(),
             };
-            shared.log(&words::cat(&[
+            shared.log(&[
                 &answer,
                 "; ",
                 &n,
                 words::RETRY_IN,
                 &number::uint(wait_ms),
                 " ms",
-            ]));
+            ]);
             later(shared, Timer::Retry, wait_ms as u32, Command::SendDue);
             return then(false);
         }
@@ -294,11 +291,11 @@ pub fn exit(shared: &Shared, st: &mut State) {
             unanswered.push('\n');
             unanswered.push_str(id);
         }
-        shared.log(&words::cat(&[
+        shared.log(&[
             words::BEACON,
             &number::uint(batch.ids.len() as u64),
             words::BEACON_TAKEN,
-        ]));
+        ]);
     }
     st.persist.keep_unanswered(now, &unanswered);
 }

@@ -48,7 +48,7 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     };
     let processed = st.pipeline.process(name, payload, &env, page::random_id);
     for w in &processed.warnings {
-        shared.log(&w.message());
+        shared.log(&[&w.message()]);
     }
     // Kept once per batch window (and when the page leaves), not per change: a burst of cart
     // changes would otherwise write the whole cart to storage every time.
@@ -63,16 +63,12 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
         // Queued when released: at the end of this slice, or before whatever comes next.
         Outcome::Held => {}
         Outcome::Skipped(reason) => {
-            shared.log(&words::cat(&[
-                name,
-                words::NOT_SENT_BECAUSE,
-                reason.reason(),
-            ]));
+            shared.log(&[name, words::NOT_SENT_BECAUSE, reason.reason()]);
         }
         Outcome::Duplicate(id) => {
-            shared.log(&words::cat(&[name, words::ALREADY_SEEN, &id, ")"]));
+            shared.log(&[name, words::ALREADY_SEEN, &id, ")"]);
         }
-        Outcome::Rejected(error) => shared.log(&error.message()),
+        Outcome::Rejected(error) => shared.log(&[&error.message()]),
     }
     if queued || st.cart_dirty {
         sender::open_window(shared);
@@ -97,14 +93,14 @@ pub fn release(shared: &Shared, st: &mut State) {
 fn queue(shared: &Shared, st: &mut State, envelope: Envelope) {
     let json = envelope.to_json();
     let event = &envelope.event;
-    shared.log(&words::cat(&[
+    shared.log(&[
         &envelope.source,
         " → ",
         event.event_type().as_str(),
         " (id ",
         &envelope.id,
         ")",
-    ]));
+    ]);
     let entry = Entry::new(
         envelope.id,
         json,
@@ -114,22 +110,19 @@ fn queue(shared: &Shared, st: &mut State, envelope: Envelope) {
     // Kept at the end of this slice, before any attempt to send it (see `keep`).
     let removed = st.outbox.push(entry);
     if !removed.is_empty() {
-        shared.log(&words::cat(&[
-            &number::uint(removed.len() as u64),
-            words::LEFT_THE_QUEUE,
-        ]));
+        shared.log(&[&number::uint(removed.len() as u64), words::LEFT_THE_QUEUE]);
     }
     st.persist.remove(&removed);
 }
 
-/// Writes the events queued since the last call to storage, as one record, and removes the
+/// Writes the events queued since the last call to storage, as new records, and removes the
 /// records whose events left the queue: at the end of every slice of work, and, tidying, before
 /// anything is sent or read back from storage (see `Persist::keep`). The first refusal (quota,
 /// storage disabled) moves the rest of this page to memory, with one debug message.
 pub fn keep(shared: &Shared, st: &mut State, tidy: bool) {
     if !st.persist.keep(&mut st.outbox, tidy) {
         st.persist = Box::new(Memory);
-        shared.log(words::STORAGE_REFUSED_EVENT);
+        shared.log(&[words::STORAGE_REFUSED_EVENT]);
     }
 }
 
@@ -140,6 +133,6 @@ pub fn save_cart(shared: &Shared, st: &mut State) {
     }
     st.cart_dirty = false;
     if !persist::save_cart(&st.pipeline.cart().to_value()) {
-        shared.log(words::STORAGE_REFUSED_CART);
+        shared.log(&[words::STORAGE_REFUSED_CART]);
     }
 }
