@@ -100,6 +100,10 @@ pub mod limits {
 /// Cuts `text` to at most `max` UTF-16 code units, on a character boundary: Arabic text and
 /// emoji are never split into invalid halves.
 pub fn truncate(text: &str, max: usize) -> &str {
+    // No character takes more UTF-16 units than UTF-8 bytes: what fits in bytes fits.
+    if text.len() <= max {
+        return text;
+    }
     let mut units = 0;
     for (at, c) in text.char_indices() {
         units += c.len_utf16();
