@@ -80,6 +80,9 @@ pub struct Entry {
     /// ([`crate::kept`]).
     pub record: u32,
     in_flight: bool,
+    /// A hash of `id`, kept beside the entry: a new event's check against every queued id
+    /// reads it rather than following each id's pointer (a cache miss per queued event).
+    tag: u32,
     /// Sent by an earlier page that never saw the answer: asked about, not resent
     /// (`docs/protocol.md` §2.1).
     unconfirmed: bool,
@@ -89,6 +92,7 @@ impl Entry {
     /// An event to queue.
     pub fn new(id: String, json: String, queued_ms: u64, class: Class) -> Self {
         Entry {
+            tag: tag(&id),
             id,
             json,
             queued_ms,
@@ -159,6 +163,13 @@ impl Entry {
         };
         Some(Entry::new(id.to_owned(), json, queued_ms, class))
     }
+}
+
+/// FNV-1a of `id`'s bytes (see [`Entry`]'s `tag`).
+fn tag(id: &str) -> u32 {
+    id.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
@@ -250,7 +261,11 @@ impl Outbox {
     /// Queues an event. Returns the ids that left the queue to make room or because this event
     /// supersedes them (the shell removes them from storage); an id already queued is ignored.
     pub fn push(&mut self, entry: Entry) -> Vec<String> {
-        if self.entries.iter().any(|e| same_id(&e.id, &entry.id)) {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.tag == entry.tag && e.id == entry.id)
+        {
             return Vec::new();
         }
         let mut removed = Vec::new();
