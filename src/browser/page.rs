@@ -186,7 +186,9 @@ pub enum Fact {
 // The page's facts, Salla's SDK's included, through one function (and a cookie's writing, and
 // randomness, through one each) rather than web-sys's imports for every object and property on
 // the way (document, location, navigator, crypto …): every import is glue in every shopper's
-// download. A fact that throws (no Salla yet) reads as `undefined`.
+// download. A fact that throws reads as `undefined`. Salla's are not tried on a page without
+// Salla (yet): a ReferenceError, its stack walked through the wasm, cost ~0.1 ms a look, and the
+// store id is looked for in every slice of a burst (`node bench/compare.mjs --event=viewed`).
 #[wasm_bindgen(inline_js = "const facts = [
   () => document.cookie,
   () => location.protocol,
@@ -201,6 +203,7 @@ pub enum Fact {
   () => Salla.config.get('user'),
 ];
 export function fact(n) {
+  if (n > 5 && typeof Salla === 'undefined') return;
   try { return facts[n](); } catch (e) {}
 }
 export function setCookie(cookie) {
