@@ -375,28 +375,35 @@ impl Outbox {
         if now_ms < self.not_before_ms {
             return None;
         }
+        let due = |e: &&mut Entry| !e.in_flight && !e.unconfirmed;
+        // How many go: as many as fit, cut where a storage record begins if the limit falls
+        // inside one (and the batch has an earlier record whole): a record half sent would be
+        // written again without its sent events ([`crate::kept`]).
+        let (mut n, mut bytes, mut whole, mut record) = (0, 0, 0, None);
+        for e in self.entries.iter_mut().filter(due) {
+            if record != Some(e.record) {
+                (whole, record) = (n, Some(e.record));
+            }
+            let size = e.json.len() + 1;
+            if n == MAX_BATCH_EVENTS || (n > 0 && bytes + size > max_bytes) {
+                if whole > 0 && e.record != 0 {
+                    n = whole;
+                }
+                break;
+            }
+            bytes += size;
+            n += 1;
+        }
         let mut batch = Batch {
             ids: Vec::new(),
             events: Vec::new(),
         };
-        let mut bytes = 0;
-        for e in self
-            .entries
-            .iter_mut()
-            .filter(|e| !e.in_flight && !e.unconfirmed)
-        {
-            let size = e.json.len() + 1;
-            if batch.ids.len() == MAX_BATCH_EVENTS
-                || (!batch.ids.is_empty() && bytes + size > max_bytes)
-            {
-                break;
-            }
-            bytes += size;
+        for e in self.entries.iter_mut().filter(due).take(n) {
             e.in_flight = true;
             batch.ids.push(e.id.clone());
             batch.events.push(e.json.clone());
         }
-        (!batch.ids.is_empty()).then_some(batch)
+        (n > 0).then_some(batch)
     }
 
     /// The next batch for a page that is leaving, where waiting out the backoff is not an

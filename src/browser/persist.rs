@@ -57,8 +57,8 @@ pub trait Persist {
     /// the lease), and takes the others' events too.
     fn shared(&self) -> bool;
     /// Writes what changed in the outbox since the last call: the events kept nowhere yet as
-    /// one new record, then removes the records none of whose events are left. With `tidy`,
-    /// also the records that lost only some (their other events go into the new record): before
+    /// new records, then removes the records none of whose events are left. With `tidy`,
+    /// also the records that lost only some (their other events go into the new records): before
     /// anything is sent or read back, so that no tab takes an event that already left.
     /// `false` if storage refused the write (the events stay in memory).
     fn keep(&mut self, outbox: &mut Outbox, tidy: bool) -> bool;
