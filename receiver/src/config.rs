@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// [`Config::max_body_bytes`]: 256 KiB.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+const _: () = assert!(MAX_BODY_BYTES > salla_salesmanago::outbox::MAX_REQUEST_BYTES);
+
 /// A value that must never reach a log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -81,7 +85,8 @@ pub struct Config {
     /// How long finished events are kept (`SM_KEEP_DAYS`, default 30): their ids deduplicate
     /// until then, so longer than a tracker retries (7 days).
     pub keep_finished: Duration,
-    /// Largest request body.
+    /// Largest request body: above the tracker's largest (a body it sends is never refused
+    /// for its size, which would drop its events).
     pub max_body_bytes: usize,
     /// Requests a minute to `/collect` from one shopper's address (`SM_RATE_PER_IP`, 600): a
     /// page view sends a few, so only a script comes near it.
@@ -327,7 +332,7 @@ impl Config {
             claim_lease,
             parallel_calls,
             keep_finished,
-            max_body_bytes: 256 * 1024,
+            max_body_bytes: MAX_BODY_BYTES,
             rate_per_ip,
             rate_per_origin,
             rate_per_store,

@@ -10,7 +10,7 @@ use super::lease::{self, Turn};
 use super::{identity, page, track, transport, Shared, State, Timer};
 use crate::delivery::{self, Answer, Next, Request, BATCH_WINDOW_MS, LEASE_RETRY_MS};
 use crate::number;
-use crate::outbox::MAX_BODY_BYTES;
+use crate::outbox::{MAX_BODY_BYTES, MAX_REQUEST_BYTES};
 use crate::words;
 use std::rc::Rc;
 
@@ -140,7 +140,7 @@ fn send_next(shared: &Rc<Shared>, st: &mut State, then: Then) {
     }
     let batch = match shared.stopped() {
         true => None,
-        false => st.outbox.take(now, MAX_BODY_BYTES),
+        false => st.outbox.take(now, MAX_REQUEST_BYTES),
     };
     let Some(batch) = batch else {
         return then(st.outbox.is_empty());

@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 // dozen imports (RequestInit and its setters, Uint8Array, fetch, Response, its status, headers
 // and JSON): every import is glue in every shopper's download. The body goes as the bytes copied
 // out of wasm memory (a string would be decoded from UTF-8 here and encoded again by fetch; a
-// body is up to 60 KB); the receiver needs no cookies of the shop's, and sending none keeps this
+// body is up to 192 KB); the receiver needs no cookies of the shop's, and sending none keeps this
 // a simple request. A page may have replaced `fetch`: only a real Response is an answer.
 //
 // The promise resolves to `<status>\n<Retry-After>\n`, as soon as the head is in (it rejects
