@@ -8,6 +8,9 @@
 //   --event=viewed                             a burst of Product Viewed (a product each) instead of Product Added
 //                                              (one cart: ours sends one CART for it, SALESmanago keeping one per cart)
 //   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
+//   --b=<dir>                                  also row "b": our tracker built into <dir> (a copy of an earlier
+//                                              dist/), interleaved with ours run by run: an A/B of two builds
+//                                              in one browser, where runs of the script alone vary by ±15 %
 //   BENCH_PROFILE=1                            also self time per function during the burst (bench/profile.mjs)
 //
 // Per tracker: bytes shipped (raw, gzip -9), script start → ready, main-thread cost of a burst of
@@ -49,6 +52,7 @@ const only = args.includes('--ours-only') ? ['ours'] : args.find((a) => a.starts
 const sameOriginCollector = args.includes('--same-origin-collector');
 const EVENT = args.includes('--event=viewed') ? 'Product Viewed' : 'Product Added';
 const runs = Math.max(1, Number(args.find((a) => /^\d+$/.test(a)) ?? 5));
+const buildB = args.find((a) => a.startsWith('--b='))?.slice(4);
 
 // Cross-origin isolation: without it Chromium coarsens performance.now() to 100 µs, coarser than
 // one call of any of these trackers.
@@ -71,6 +75,16 @@ const TRACKERS = [
   // The same harness and payloads with a track() that does nothing: the floor for heap and time.
   { key: 'empty', name: 'empty page (baseline)', page: 'empty.html', files: [] },
 ].filter((t) => !only || only.includes(t.key));
+if (buildB) {
+  const dir = path.resolve(buildB);
+  TRACKERS.splice(1, 0, {
+    key: 'b',
+    name: `salla-salesmanago, the build in ${path.relative(ROOT, dir) || dir}`,
+    page: 'ours-b.html',
+    files: ['tracker.js', 'index.js', 'salesmanago_bg.wasm'].map((f) => path.join(dir, f)),
+    dir,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -108,6 +122,13 @@ function withTimeout(promise, ms, what) {
 async function preparePages(sink) {
   await mkdir(PAGES, { recursive: true });
   await cp(SOURCES, PAGES, { recursive: true, filter: (src) => !src.endsWith('.entry.js') });
+  const b = TRACKERS.find((t) => t.key === 'b');
+  if (b) {
+    // Served beside the pages, the loader finding its glue and wasm beside itself.
+    await cp(b.dir, path.join(PAGES, 'dist-b'), { recursive: true });
+    const ours = await readFile(path.join(SOURCES, 'ours.html'), 'utf8');
+    await writeFile(path.join(PAGES, b.page), ours.replace('src="/dist/tracker.js"', 'src="/test/dist-b/tracker.js"'));
+  }
   // The sink's port changes every run: write it into the pages' tags.
   const collect = sameOriginCollector ? '/collect' : `${sink.url}/collect`;
   for (const t of TRACKERS) {
@@ -454,6 +475,11 @@ try {
       `\nours / plain-JS floor, main-thread µs/event incl. deferred: ${row('ours').totalUsPerEvent} / ${row('floor').totalUsPerEvent} = ${ratio.toFixed(2)}x (budget 2x)`,
     );
     rows.find((r) => r.key === 'ours').floorRatio = round(ratio, 2);
+    if (buildB) {
+      const ratioB = row('b').totalUsPerEvent / row('floor').totalUsPerEvent;
+      console.log(`b / plain-JS floor: ${row('b').totalUsPerEvent} / ${row('floor').totalUsPerEvent} = ${ratioB.toFixed(2)}x`);
+      rows.find((r) => r.key === 'b').floorRatio = round(ratioB, 2);
+    }
   }
   console.log(
     `\n${runs} cold load(s) per tracker, ${EVENTS} '${EVENT}' events per burst; Chromium ${browser.version()}, headless. ` +
