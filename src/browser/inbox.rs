@@ -22,9 +22,10 @@
 
 use super::handle::{Then, Timeout};
 use super::lease::Turn;
-use super::value::{self, Snapshot};
+use super::value;
 use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
+use crate::value::Value;
 use crate::words;
 use std::rc::Rc;
 
@@ -38,8 +39,8 @@ const TAKE_AT_ONCE: u32 = 64;
 
 /// A piece of work on the state.
 pub enum Command {
-    /// An event from any intake: its name and a copy of its payload.
-    Track(String, Snapshot),
+    /// An event from any intake: its name and its payload, read.
+    Track(String, Value),
     /// The page's word on consent to sending the email.
     SetConsent(bool),
     /// The shopper's email (already checked to look like one).
@@ -100,7 +101,7 @@ impl Shared {
     /// any call that arrives through the wasm, and whenever the inbox runs dry.
     fn take_pending(&self, max: u32) {
         value::take(&self.pending, max, &mut |name, payload| {
-            self.queue(Command::Track(name, Snapshot::Read(payload)));
+            self.queue(Command::Track(name, payload));
         });
     }
 
@@ -169,7 +170,7 @@ impl Shared {
         match command {
             Command::Track(name, payload) => {
                 if !self.stopped() {
-                    track::event(self, st, &name, &payload.read());
+                    track::event(self, st, &name, &payload);
                 }
             }
             Command::SetConsent(granted) => {

@@ -6,7 +6,7 @@
 
 use super::handle::{guarded, Listener, Timeout};
 use super::inbox::Command;
-use super::value::{from_js, Snapshot};
+use super::value::from_js;
 use super::{page, Shared, Timer};
 use crate::salla::bus::{self, Taken};
 use crate::salla::Kind;
@@ -29,11 +29,11 @@ fn get(target: &JsValue, key: &str) -> Option<JsValue> {
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// Hands an event to the inbox: the payload is copied out of the page at once (the page may
-/// reuse its object); it is read and mapped in a later slice.
+/// Hands an event to the inbox: the payload is read at once (the page may reuse its object); it
+/// is mapped in a later slice.
 fn receive(shared: &Weak<Shared>, name: String, payload: &JsValue) {
     if let Some(s) = shared.upgrade() {
-        s.post_later(Command::Track(name, Snapshot::take(payload)));
+        s.post_later(Command::Track(name, from_js(payload)));
     }
 }
 
@@ -116,10 +116,7 @@ fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
     match bus::take(name, &from_js(input)) {
         Taken::Event(kind, payload) => {
             shared.log(&[name, " → ", kind.name(), words::FROM_THE_BUS]);
-            shared.post_later(Command::Track(
-                kind.name().to_owned(),
-                Snapshot::Read(payload),
-            ));
+            shared.post_later(Command::Track(kind.name().to_owned(), payload));
         }
         // Salla's engine hands it over itself, or reports nothing for it here either.
         Taken::Delivered | Taken::Unrouted => {}

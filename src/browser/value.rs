@@ -14,44 +14,6 @@ const MAX_DEPTH: u32 = 6;
 /// Values read from one payload in all: bounds the work a cyclic or huge object can cause.
 const MAX_NODES: u32 = 5_000;
 
-#[wasm_bindgen]
-extern "C" {
-    /// The browser's own deep copy. Throws for what it cannot copy (functions, Proxies, DOM
-    /// nodes) and where it is missing (old browsers): caught.
-    #[wasm_bindgen(js_name = structuredClone, catch)]
-    fn structured_clone(v: &JsValue) -> Result<JsValue, JsValue>;
-}
-
-/// A payload taken from the page: a copy the page can no longer change, read into a [`Value`]
-/// later, off the page's call.
-pub enum Snapshot {
-    /// The browser's deep copy, not read yet.
-    Copy(JsValue),
-    /// Read at once: the browser could not copy it.
-    Read(Value),
-}
-
-impl Snapshot {
-    /// Copies `v` natively if the browser can (cheap for the page's call), else reads it now.
-    pub fn take(v: &JsValue) -> Snapshot {
-        if !v.is_object() {
-            return Snapshot::Read(from_js(v));
-        }
-        match structured_clone(v) {
-            Ok(copy) => Snapshot::Copy(copy),
-            Err(_) => Snapshot::Read(from_js(v)),
-        }
-    }
-
-    /// The payload as a [`Value`].
-    pub fn read(self) -> Value {
-        match self {
-            Snapshot::Copy(copy) => from_js(&copy),
-            Snapshot::Read(value) => value,
-        }
-    }
-}
-
 /// Reads a JavaScript value into a [`Value`], within bounds, without throwing.
 ///
 /// The walk is JavaScript's (`tape` below), in one call: reading field by field from Rust cost a
