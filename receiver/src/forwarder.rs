@@ -384,7 +384,16 @@ async fn claim(
     };
     let mut ready = Vec::with_capacity(claimed.len());
     for event in claimed {
-        match shared.client(&event.tenant) {
+        let mut client = shared.client(&event.tenant);
+        if client.is_err() && !shared.tenants().knows(&event.tenant) {
+            // Routed by another instance to a store it took since this one last read the
+            // tenants (every REFRESH_TENANTS): read them now, rather than pausing a tenant that
+            // only this instance does not know yet.
+            if shared.refresh_tenants().await.is_ok() {
+                client = shared.client(&event.tenant);
+            }
+        }
+        match client {
             Ok(client) => ready.push((event, client)),
             Err(reason) => {
                 let store = shared

@@ -255,6 +255,13 @@ impl Tenants {
         }
     }
 
+    /// Whether `key` names the env file's account or a store this copy of the tenants has (an
+    /// event's tenant always existed when it was routed: one not known here was added since
+    /// these were read).
+    pub fn knows(&self, key: &str) -> bool {
+        key == ENV || self.stores.contains_key(key)
+    }
+
     /// The store of tenant `key` when it uninstalled the app.
     pub fn uninstalled_store(&self, key: &str) -> Option<&str> {
         self.stores
