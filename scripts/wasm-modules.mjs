@@ -85,10 +85,12 @@ function moduleOf(fn) {
   if (!fn) return '(unnamed)';
   // v0 symbol names carry each crate's hash: `alloc[8f19ec1fd5810053]::vec::…`.
   let s = fn.replace(/::h[0-9a-f]{16}$/, '').replace(/\[[0-9a-f]{16}\]/g, '');
-  // Trait impls: `<T as Trait>::method` counts for T's module.
-  const impl = s.match(/^<([^ >;]+)(?: as [^>]+)?>/);
-  if (impl) s = impl[1];
-  s = s.replace(/^&(mut )?/, '').replace(/<.*$/, '');
+  // wasm-bindgen's glue for a closure, whatever closure it wraps.
+  if (/wasm_bindgen::closure|WasmClosure/.test(s)) return 'wasm_bindgen';
+  // Trait impls and inherent impls of generic types (`<T as Trait>::method`,
+  // `<talc::Talc<…>>::claim`, `<&mut <T>::f::{closure} as FnMut>::call_mut`) count for T's module:
+  // the first path, past any `<` and `&mut `.
+  s = s.replace(/^(?:<|&mut |&)+/, '').replace(/[< >;].*$/, '');
   const parts = s.split('::').filter(Boolean);
   const crate = parts[0] ?? '(unnamed)';
   if (crate !== 'salla_salesmanago') return ['core', 'alloc', 'std', 'compiler_builtins', 'dlmalloc'].includes(crate) ? 'core/alloc/std' : crate;
