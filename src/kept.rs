@@ -116,10 +116,9 @@ impl Records {
     /// Writes what changed in the outbox since the last call: the events kept nowhere yet as
     /// new records (see [`RECORD_BYTES`]), then removes the records none of whose events are
     /// left. With `tidy`, also the records that lost only some (their other events go into the
-    /// new records): before
-    /// anything is sent or read back, so that no tab takes an event that already left. Without,
-    /// those wait: a burst that outruns sending drops an event to make room on every push, and
-    /// would rewrite a record per slice. `false` if the store refused a write (the events not
+    /// new records): before anything is sent or read back, so that no tab takes an event that
+    /// already left. Without, those wait: a burst that outruns sending drops an event to make
+    /// room on every push, and would rewrite a record per slice. `false` if the store refused a write (the events not
     /// written stay in the outbox, and what the writes would have replaced stays stored).
     pub fn keep(&mut self, store: &mut impl Store, outbox: &mut Outbox, tidy: bool) -> bool {
         if !self.removed && outbox.entries().iter().all(|e| e.record != 0) {
