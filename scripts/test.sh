@@ -9,7 +9,7 @@ stage() { printf '\n=== %s\n' "$*"; }
 stage "format and lints"
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings
-cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --lib --tests -- -D warnings
+cargo clippy -q -p salla-salesmanago --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 # A throw-away PostgreSQL server (scripts/pg.sh) for every stage from here on, at
 # SM_TEST_DATABASE_URL (its `postgres` database; tests create databases of their own). This run's
