@@ -179,8 +179,8 @@ fn tag(id: &str) -> u32 {
 }
 
 /// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
-/// every other id without a whole comparison (these checks run over the full queue, for every
-/// event queued and every batch answered).
+/// every other id without a whole comparison (these checks run over the queue for every batch
+/// answered; an event queued compares the entries' tags instead).
 fn same_id(a: &str, b: &str) -> bool {
     a.as_bytes().last() == b.as_bytes().last() && a == b
 }
