@@ -156,7 +156,8 @@ fn salla(which: Fact) -> JsValue {
     read_fact(which as u8, true)
 }
 
-/// A fact [`fact`] reads.
+/// A fact [`fact`] reads. The order is the JavaScript `facts` array's, and Salla's come last,
+/// from `StoreId` (index 6) on: `fact()` skips those on a page without Salla.
 #[derive(Clone, Copy)]
 pub enum Fact {
     /// `document.cookie`.
