@@ -184,6 +184,9 @@ pub enum Fact {
     User,
 }
 
+// The JavaScript's `n > 5` test is Salla's first fact.
+const _: () = assert!(Fact::Visibility as u8 == 5 && Fact::StoreId as u8 == 6);
+
 // The page's facts, Salla's SDK's included, through one function (and a cookie's writing, and
 // randomness, through one each) rather than web-sys's imports for every object and property on
 // the way (document, location, navigator, crypto …): every import is glue in every shopper's
