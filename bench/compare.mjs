@@ -289,10 +289,10 @@ async function measure(browser, tracker, { server, sink }) {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
 
+    const url = `${server.url}/test/${tracker.page}${EVENT === 'Product Viewed' ? '?event=viewed' : ''}`;
     if (warm) {
       // An earlier page of the same visit: the tracker's files come from the HTTP cache, and
       // the wasm with the code Chromium cached for it once that page's burst had tiered it up.
-      const url = `${server.url}/test/${tracker.page}${EVENT === 'Product Viewed' ? '?event=viewed' : ''}`;
       await page.goto(url);
       await page.evaluate(() => window.bench.ready);
       const before = counter();
@@ -301,7 +301,7 @@ async function measure(browser, tracker, { server, sink }) {
       await sleep(3_000);
     }
     trace(tracker.key, 'load');
-    await page.goto(`${server.url}/test/${tracker.page}${EVENT === 'Product Viewed' ? '?event=viewed' : ''}`);
+    await page.goto(url);
     // Wait on the page's own promise: waitForFunction would inject playwright's ~20 ms polling
     // script into the page while it loads, and the tracker's start-up would queue behind it.
     await page.evaluate(() => window.bench.ready);
