@@ -173,9 +173,15 @@ impl Entry {
 
 /// FNV-1a of `id`'s bytes (see [`Entry`]'s `tag`).
 fn tag(id: &str) -> u32 {
-    id.bytes().fold(0x811c_9dc5, |h: u32, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    // An index loop: `bytes().fold` stays a call per byte at the wasm's size-first optimisation.
+    let mut h: u32 = 0x811c_9dc5;
+    let bytes = id.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        h = (h ^ u32::from(bytes[at])).wrapping_mul(0x0100_0193);
+        at += 1;
+    }
+    h
 }
 
 /// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
@@ -225,6 +231,9 @@ pub struct Batch {
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
     entries: Vec<Entry>,
+    /// The bytes of the entries' JSON, kept as they change: `push` checks the cap on every
+    /// event, and summing the queue there cost a burst of a thousand half a million additions.
+    json_bytes: usize,
     failures: u32,
     /// No attempt before this: the backoff, or the receiver's `Retry-After`.
     not_before_ms: u64,
@@ -252,7 +261,8 @@ impl Outbox {
         &self.entries
     }
 
-    /// The events held, for the shell to note where each is kept ([`Entry::record`]).
+    /// The events held, for the shell to note where each is kept ([`Entry::record`]); not to
+    /// change their JSON, whose bytes the queue keeps count of.
     pub fn entries_mut(&mut self) -> &mut [Entry] {
         &mut self.entries
     }
@@ -286,19 +296,34 @@ impl Outbox {
                 }
                 !superseded
             });
+            if !removed.is_empty() {
+                self.recount();
+            }
         }
+        self.json_bytes += entry.json.len();
         self.entries.push(entry);
         removed.extend(self.enforce_caps());
         removed
     }
 
+    /// Sets the byte total anew, after the queue changed other than by `push`.
+    fn recount(&mut self) {
+        self.json_bytes = self.entries.iter().map(|e| e.json.len()).sum();
+    }
+
     /// Drops the oldest non-PURCHASE events (PURCHASE only when nothing else is left) until the
     /// queue is within its caps. Events in flight stay: their answer decides.
     fn enforce_caps(&mut self) -> Vec<String> {
+        debug_assert_eq!(
+            self.json_bytes,
+            self.entries.iter().map(|e| e.json.len()).sum::<usize>(),
+            "the byte total drifted from the queue"
+        );
         let mut removed = Vec::new();
         loop {
-            let bytes: usize = self.entries.iter().map(|e| e.json.len()).sum();
-            if self.entries.len() <= self.limits.max_events && bytes <= self.limits.max_bytes {
+            if self.entries.len() <= self.limits.max_events
+                && self.json_bytes <= self.limits.max_bytes
+            {
                 return removed;
             }
             let victim = self
@@ -309,7 +334,9 @@ impl Outbox {
             let Some(at) = victim else {
                 return removed;
             };
-            removed.push(self.entries.remove(at).id);
+            let gone = self.entries.remove(at);
+            self.json_bytes -= gone.json.len();
+            removed.push(gone.id);
         }
     }
 
@@ -324,6 +351,7 @@ impl Outbox {
             }
             !old
         });
+        self.recount();
         removed
     }
 
@@ -357,6 +385,7 @@ impl Outbox {
         for e in in_flight {
             place(e);
         }
+        self.recount();
     }
 
     /// Events waiting, in flight or not.
@@ -461,6 +490,7 @@ impl Outbox {
     /// backoff stays as it was.
     pub fn forget(&mut self, ids: &[String]) {
         self.entries.retain(|e| !holds(ids, &e.id));
+        self.recount();
     }
 
     /// [`Outbox::forget`] for the ids of a batch that went out: only events in flight are looked
@@ -479,6 +509,7 @@ impl Outbox {
             }
             !holds(ids, &e.id)
         });
+        self.recount();
     }
 
     /// An earlier page sent these at `sent_ms` and never saw the answer: the queued ones among
