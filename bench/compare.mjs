@@ -7,6 +7,8 @@
 //   --only=ours,floor                          just these rows (keys: ours segment snowplow floor empty)
 //   --event=viewed                             a burst of Product Viewed (a product each) instead of Product Added
 //                                              (one cart: ours sends one CART for it, SALESmanago keeping one per cart)
+//   --ids                                      each payload carries an `event_id`, as Salla's own tracker calls do
+//                                              (ours then checks each against the ids seen; the floor sends it as is)
 //   --same-origin-collector                    ours posts to www/server.mjs's /collect (relayed to sm-receiver) instead
 //   --b=<dir>                                  also row "b": our tracker built into <dir> (a copy of an earlier
 //                                              dist/), interleaved with ours run by run: an A/B of two builds
@@ -54,6 +56,7 @@ const args = process.argv.slice(2);
 const only = args.includes('--ours-only') ? ['ours'] : args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const sameOriginCollector = args.includes('--same-origin-collector');
 const EVENT = args.includes('--event=viewed') ? 'Product Viewed' : 'Product Added';
+const IDS = args.includes('--ids');
 const runs = Math.max(1, Number(args.find((a) => /^\d+$/.test(a)) ?? 5));
 const buildB = args.find((a) => a.startsWith('--b='))?.slice(4);
 const warm = args.includes('--warm');
@@ -289,7 +292,8 @@ async function measure(browser, tracker, { server, sink }) {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
 
-    const url = `${server.url}/test/${tracker.page}${EVENT === 'Product Viewed' ? '?event=viewed' : ''}`;
+    const query = [EVENT === 'Product Viewed' && 'event=viewed', IDS && 'ids=1'].filter(Boolean).join('&');
+    const url = `${server.url}/test/${tracker.page}${query ? `?${query}` : ''}`;
     if (warm) {
       // An earlier page of the same visit: the tracker's files come from the HTTP cache, and
       // the wasm with the code Chromium cached for it once that page's burst had tiered it up.

@@ -3,9 +3,13 @@
 // browser's own), summed over the runs. Build with `SM_WASM_NAMES=1 bash scripts/build.sh` for
 // the wasm's own function names. BENCH_PROFILE=inclusive counts each function's callees too
 // (time with the function anywhere on the stack): what a whole step costs, not only its own code.
+// BENCH_CALLERS=<regex> (with BENCH_PROFILE=1): the self time of the functions whose names match,
+// counted under their nearest caller that does not match, as "<caller> → <regex>": who makes
+// `memcmp` or the allocator busy.
 
 export const profiling = Boolean(process.env.BENCH_PROFILE);
 const inclusive = process.env.BENCH_PROFILE === 'inclusive';
+const callers = process.env.BENCH_CALLERS ? new RegExp(process.env.BENCH_CALLERS) : null;
 
 /** Starts the sampling profiler on a page's CDP session. */
 export async function startProfile(cdp) {
@@ -27,6 +31,11 @@ export async function stopProfile(cdp, totals) {
   profile.samples.forEach((id, i) => {
     const us = profile.timeDeltas[i] ?? 0;
     const keys = new Set([name(byNode.get(id))]);
+    if (callers && callers.test(name(byNode.get(id)))) {
+      let p = parent.get(id);
+      while (p !== undefined && callers.test(name(byNode.get(p)))) p = parent.get(p);
+      if (p !== undefined) keys.add(`${name(byNode.get(p))} → ${callers.source}`);
+    }
     if (inclusive) for (let p = parent.get(id); p !== undefined; p = parent.get(p)) keys.add(name(byNode.get(p)));
     for (const key of keys) totals.set(key, (totals.get(key) ?? 0) + us);
   });

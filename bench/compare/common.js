@@ -40,6 +40,14 @@
   // the cart (which our tracker resends whole on every change) at a realistic size.
   var PRODUCTS = 20;
   var NAME = 'عطر العود الملكي';
+  var IDS = /[?&]ids=1/.test(location.search);
+  var VIEWED = /[?&]event=viewed/.test(location.search);
+  function payloadOf(i) {
+    if (VIEWED) {
+      return { product_id: String(1001 + (i % PRODUCTS)), name: NAME, price: 10 + (i % PRODUCTS), currency: 'SAR' };
+    }
+    return { product_id: String(1001 + (i % PRODUCTS)), name: NAME, price: 10 + (i % PRODUCTS), quantity: 1, cart_id: 'c1', currency: 'SAR' };
+  }
 
   var resolveReady;
   var script = document.currentScript;
@@ -61,20 +69,13 @@
     },
     // The event of the burst: Product Added (one cart, changed 1,000 times), or with ?event=viewed
     // Product Viewed (1,000 views, none replacing another).
-    event: /[?&]event=viewed/.test(location.search) ? 'Product Viewed' : 'Product Added',
+    event: VIEWED ? 'Product Viewed' : 'Product Added',
     // The same storefront payload for every tracker: a product added to the cart, or viewed.
     payload: function (i) {
-      if (window.bench.event === 'Product Viewed') {
-        return { product_id: String(1001 + (i % PRODUCTS)), name: NAME, price: 10 + (i % PRODUCTS), currency: 'SAR' };
-      }
-      return {
-        product_id: String(1001 + (i % PRODUCTS)),
-        name: NAME,
-        price: 10 + (i % PRODUCTS),
-        quantity: 1,
-        cart_id: 'c1',
-        currency: 'SAR',
-      };
+      var p = payloadOf(i);
+      // With ?ids=1, an event_id as Salla's tracker calls carry (a UUID, unique per event).
+      if (IDS) p.event_id = '6f1c2a3b-1d2e-4f50-8a9b-' + String(1e11 + i);
+      return p;
     },
     // n calls in one synchronous loop, in a task of the page's own (as a click handler would be):
     // Chromium reports no long tasks for script the DevTools protocol evaluates directly.
