@@ -25,6 +25,7 @@
 //!   left; events older than [`Limits::max_age_ms`] are dropped. The shell removes every dropped
 //!   event from storage and names the drop in the debug log.
 
+use crate::protocol;
 use crate::salesmanago::{ContactEvent, ExternalEventType};
 use crate::value::Value;
 
@@ -98,7 +99,7 @@ impl Entry {
     /// An event to queue.
     pub fn new(id: String, json: String, queued_ms: u64, class: Class) -> Self {
         Entry {
-            tag: tag(&id),
+            tag: protocol::id_tag(&id),
             id,
             json,
             queued_ms,
@@ -171,19 +172,6 @@ impl Entry {
     }
 }
 
-/// FNV-1a of `id`'s bytes (see [`Entry`]'s `tag`).
-fn tag(id: &str) -> u32 {
-    // An index loop: `bytes().fold` stays a call per byte at the wasm's size-first optimisation.
-    let mut h: u32 = 0x811c_9dc5;
-    let bytes = id.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        h = (h ^ u32::from(bytes[at])).wrapping_mul(0x0100_0193);
-        at += 1;
-    }
-    h
-}
-
 /// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
 /// every other id without a whole comparison (these checks run over the queue for every batch
 /// answered; an event queued compares the entries' tags instead).
@@ -234,6 +222,10 @@ pub struct Outbox {
     /// The bytes of the entries' JSON, kept as they change: `push` checks the cap on every
     /// event, and summing the queue there cost a burst of a thousand half a million additions.
     json_bytes: usize,
+    /// The queued ids' tags, or more: `push` walks the queue for a new event's id only when
+    /// this says it may be there (a burst of a thousand events walked it a thousand times).
+    /// Kept with `json_bytes`: a superset between changes, exact after `recount`.
+    tags: protocol::TagFilter,
     failures: u32,
     /// No attempt before this: the backoff, or the receiver's `Retry-After`.
     not_before_ms: u64,
@@ -277,10 +269,11 @@ impl Outbox {
     /// Queues an event. Returns the ids that left the queue to make room or because this event
     /// supersedes them (the shell removes them from storage); an id already queued is ignored.
     pub fn push(&mut self, entry: Entry) -> Vec<String> {
-        if self
-            .entries
-            .iter()
-            .any(|e| e.tag == entry.tag && e.id == entry.id)
+        if self.tags.may_hold(entry.tag)
+            && self
+                .entries
+                .iter()
+                .any(|e| e.tag == entry.tag && e.id == entry.id)
         {
             return Vec::new();
         }
@@ -301,14 +294,20 @@ impl Outbox {
             }
         }
         self.json_bytes += entry.json.len();
+        self.tags.insert(entry.tag);
         self.entries.push(entry);
         removed.extend(self.enforce_caps());
         removed
     }
 
-    /// Sets the byte total anew, after the queue changed other than by `push`.
+    /// Sets the byte total and the tags anew, after the queue changed other than by `push`.
     fn recount(&mut self) {
-        self.json_bytes = self.entries.iter().map(|e| e.json.len()).sum();
+        self.json_bytes = 0;
+        self.tags.clear();
+        for e in &self.entries {
+            self.json_bytes += e.json.len();
+            self.tags.insert(e.tag);
+        }
     }
 
     /// Drops the oldest non-PURCHASE events (PURCHASE only when nothing else is left) until the

@@ -10,7 +10,7 @@ use crate::cart::Cart;
 use crate::config::Config;
 use crate::contact::{looks_like_email, Shopper};
 use crate::mapping::{self, Decision, Env, Skip};
-use crate::protocol::{Contact, Envelope};
+use crate::protocol::{self, Contact, Envelope};
 use crate::salesmanago::{limits, truncate, ContactEvent};
 use crate::salla::{self, ParseError, SallaEvent, Warning};
 use crate::value::Value;
@@ -30,10 +30,17 @@ pub struct Pipeline {
     /// Signed Out: the page's own record of the user (which may still name them until the page
     /// reloads) no longer counts either.
     signed_out: bool,
-    /// (name, event_id) of the last [`SEEN_IDS`] events, a ring: when full, the entry at
-    /// `oldest` is replaced (lookups do not care about order).
-    seen: Vec<(String, String)>,
+    /// (hash of the event_id, name, event_id) of the last [`SEEN_IDS`] events, a ring: when
+    /// full, the entry at `oldest` is replaced (lookups do not care about order). The hash
+    /// ([`protocol::id_tag`]) is compared first: every event of a storefront carries an id, and
+    /// each was compared with the 512 before it.
+    seen: Vec<(u32, String, String)>,
     oldest: usize,
+    /// The tags in `seen`, or more: only a tag it may hold makes `remember` walk `seen`, and
+    /// then it compares tags before ids (about one new id in ten is a false maybe, and a walk
+    /// comparing ids was 3 µs of each event's time). Cleared and filled from `seen` each time
+    /// the ring comes round.
+    seen_tags: protocol::TagFilter,
     /// Hold each cart's CART back until [`Pipeline::release`] (see [`Pipeline::holding_carts`]).
     hold_carts: bool,
     /// The CART held back: for the cart held now, as of its last change.
@@ -112,6 +119,7 @@ impl Pipeline {
             signed_out: false,
             seen: Vec::new(),
             oldest: 0,
+            seen_tags: protocol::TagFilter::default(),
             hold_carts: false,
             held: None,
         }
@@ -252,24 +260,36 @@ impl Pipeline {
     /// from the last Product Viewed payload, `event_id` included. The second event of such a
     /// pair is sent under a derived id, so a receiver that deduplicates by id keeps both.
     fn remember(&mut self, name: &str, event_id: String) -> Option<String> {
-        // One pass, the id compared first: ids differ early, names (a burst of one event type)
-        // do not.
+        // One pass, the id's hash compared first, then the id: ids differ early, names (a burst
+        // of one event type) do not.
+        let tag = protocol::id_tag(&event_id);
         let mut shared = false;
-        for (n, id) in &self.seen {
-            if *id == event_id {
-                if n == name {
-                    return None;
+        if self.seen_tags.may_hold(tag) {
+            for (t, n, id) in &self.seen {
+                if *t == tag && *id == event_id {
+                    if n == name {
+                        return None;
+                    }
+                    shared = true;
                 }
-                shared = true;
             }
         }
-        let entry = (name.to_owned(), event_id.clone());
+        let entry = (tag, name.to_owned(), event_id.clone());
         if self.seen.len() < SEEN_IDS {
             self.seen.push(entry);
         } else {
             self.seen[self.oldest] = entry;
             self.oldest = (self.oldest + 1) % SEEN_IDS;
+            if self.oldest == 0 {
+                // The tags of ids the ring has since dropped go; a tag stays in at most twice
+                // the ring's time.
+                self.seen_tags.clear();
+                for (t, _, _) in &self.seen {
+                    self.seen_tags.insert(*t);
+                }
+            }
         }
+        self.seen_tags.insert(tag);
         Some(if shared {
             words::cat(&[&event_id, ":", name])
         } else {

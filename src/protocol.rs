@@ -211,6 +211,61 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A 32-bit hash of an event id (FNV-1a of its bytes): compared before the ids themselves where
+/// an id is looked for among many (the outbox's queue, the pipeline's ids seen), so that a
+/// thousand queued ids cost a thousand integer comparisons, not a thousand string ones.
+pub fn id_tag(id: &str) -> u32 {
+    // An index loop: `bytes().fold` stays a call per byte at the wasm's size-first optimisation.
+    let mut h: u32 = 0x811c_9dc5;
+    let bytes = id.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        h = (h ^ u32::from(bytes[at])).wrapping_mul(0x0100_0193);
+        at += 1;
+    }
+    h
+}
+
+/// Ids' tags ([`id_tag`]) put in, as a filter of 8,192 bits: [`TagFilter::may_hold`] is never
+/// false for a tag put in, and true for another only by a collision (about one in eight with a
+/// thousand in). A search among many ids asks it first and walks the ids only on a yes.
+#[derive(Debug, Clone)]
+pub struct TagFilter {
+    bits: [u64; 128],
+}
+
+impl Default for TagFilter {
+    fn default() -> Self {
+        TagFilter { bits: [0; 128] }
+    }
+}
+
+impl TagFilter {
+    /// The tag's word and bit: its top 13 bits once mixed (FNV-1a's low bits vary little
+    /// between ids that differ only at the end).
+    fn at(tag: u32) -> (usize, u64) {
+        let bit = tag.wrapping_mul(0x9e37_79b9) >> 19;
+        ((bit / 64) as usize, 1 << (bit % 64))
+    }
+
+    /// Puts `tag` in.
+    pub fn insert(&mut self, tag: u32) {
+        let (word, bit) = Self::at(tag);
+        self.bits[word] |= bit;
+    }
+
+    /// `false` when `tag` was surely never put in since the last clear.
+    pub fn may_hold(&self, tag: u32) -> bool {
+        let (word, bit) = Self::at(tag);
+        self.bits[word] & bit != 0
+    }
+
+    /// Takes every tag out.
+    pub fn clear(&mut self) {
+        self.bits = [0; 128];
+    }
+}
+
 /// A fresh event id from 128 random bits (the caller's randomness: the core has none of its
 /// own), written as a UUID v4 so it looks like the `event_id`s Salla assigns.
 pub fn event_id(random: [u8; 16]) -> String {
@@ -242,6 +297,27 @@ pub fn millis_text(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::salesmanago::ExternalEventType;
+
+    #[test]
+    fn a_tag_filter_holds_what_was_put_in_and_little_else() {
+        let mut f = TagFilter::default();
+        let ids: Vec<String> = (0..1_000).map(|i| format!("6f1c2a3b-{i:012}")).collect();
+        assert!(ids.iter().all(|id| !f.may_hold(id_tag(id))), "empty");
+        for id in &ids {
+            f.insert(id_tag(id));
+        }
+        assert!(
+            ids.iter().all(|id| f.may_hold(id_tag(id))),
+            "never a false no"
+        );
+        // Others: a yes only by collision, about one in eight with a thousand in.
+        let others = (1_000..11_000)
+            .filter(|i| f.may_hold(id_tag(&format!("6f1c2a3b-{i:012}"))))
+            .count();
+        assert!(others < 1_500, "{others} of 10,000 other ids said maybe");
+        f.clear();
+        assert!(ids.iter().all(|id| !f.may_hold(id_tag(id))), "cleared");
+    }
 
     #[test]
     fn body_matches_the_spec_example() {

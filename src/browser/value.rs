@@ -159,11 +159,12 @@ impl Tape<'_> {
     }
 
     fn text(&mut self) -> String {
-        let end = self
-            .rest
-            .bytes()
-            .position(|b| b == 0)
-            .unwrap_or(self.rest.len());
+        // An index loop: `bytes().position` stays a call per byte in the size-optimised wasm.
+        let bytes = self.rest.as_bytes();
+        let mut end = 0;
+        while end < bytes.len() && bytes[end] != 0 {
+            end += 1;
+        }
         // NUL is ASCII: both slices are on char boundaries.
         let text = self.rest.get(..end).unwrap_or_default().to_owned();
         self.rest = self.rest.get(end + 1..).unwrap_or_default();
