@@ -486,10 +486,13 @@ fn flag(v: &Value) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) if *n == 0.0 || *n == 1.0 => Ok(*n == 1.0),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "" | "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(words::cat(&[
+        Value::String(s) => match ["", "true", "1", "yes", "on", "false", "0", "no", "off"]
+            .iter()
+            .position(|w| s.trim().eq_ignore_ascii_case(w))
+        {
+            // Compared without a lowered copy: `eq_ignore_ascii_case` is in the wasm anyway.
+            Some(at) => Ok(at < 5),
+            None => Err(words::cat(&[
                 words::MUST_BE_FLAG,
                 "\"",
                 crate::salesmanago::truncate(s, 40),
