@@ -240,13 +240,15 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
             Skipped(Skip::OffByDefault, T::Visit)
         }
         E::Custom(c) => {
-            let properties: Vec<String> = c
-                .properties
-                .iter()
-                .map(|(k, v)| words::cat(&[k, "=", v]))
-                .collect();
+            // Loops, not map/collect/extend: ~350 B less of the wasm.
+            let mut properties = Vec::with_capacity(c.properties.len());
+            for (k, v) in &c.properties {
+                properties.push(words::cat(&[k, "=", v]));
+            }
             let mut details = vec![name];
-            details.extend(properties.iter().map(|p| Some(p.as_str())));
+            for p in &properties {
+                details.push(Some(p.as_str()));
+            }
             out.set_details(&details);
             if config.custom_events {
                 Sent(T::Other)

@@ -358,11 +358,9 @@ impl Outbox {
     /// this tab's in-flight events as they are. Stored events are taken oldest first.
     pub fn sync(&mut self, stored: Vec<Entry>) {
         // What this tab knows of an event beyond storage (on the wire, to be asked about) stays.
-        let mut in_flight: Vec<Entry> = self
-            .entries
-            .drain(..)
-            .filter(|e| e.in_flight || e.unconfirmed)
-            .collect();
+        // (Taken whole and thinned in place: `drain().filter().collect()` was ~600 B of the wasm.)
+        let mut in_flight = std::mem::take(&mut self.entries);
+        in_flight.retain(|e| e.in_flight || e.unconfirmed);
         // Oldest first: each event goes in after those queued at or before it. A binary
         // insertion rather than a sort: the slice sorts are ~1 KB gzip of the wasm, and at this
         // queue's size (1,000 at most) the moves are a few bulk copies, less than the storage
