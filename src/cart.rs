@@ -79,10 +79,13 @@ impl Cart {
     /// The cart's value: the total Salla stated, else the sum of priced lines.
     pub fn value(&self) -> f64 {
         self.stated_total.unwrap_or_else(|| {
-            self.lines
-                .iter()
-                .filter_map(|l| l.price.map(|p| p * l.quantity))
-                .sum()
+            let mut sum = 0.0;
+            for l in &self.lines {
+                if let Some(p) = l.price {
+                    sum += p * l.quantity;
+                }
+            }
+            sum
         })
     }
 

@@ -234,10 +234,13 @@ impl Shopper {
 pub fn phone(code: Option<&str>, mobile: &str) -> Option<String> {
     // The digits of `s`, separators dropped; `None` for anything else.
     fn digits(s: &str) -> Option<String> {
-        s.chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .map(|c| crate::number::digit(c).map(|d| char::from(b'0' + d as u8)))
-            .collect()
+        let mut out = String::new();
+        for c in s.chars() {
+            if !matches!(c, ' ' | '-' | '.' | '(' | ')') {
+                out.push(char::from(b'0' + crate::number::digit(c)? as u8));
+            }
+        }
+        Some(out)
     }
     let mobile = mobile.trim();
     let whole = if let Some(rest) = mobile.strip_prefix('+') {

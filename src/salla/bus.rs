@@ -216,7 +216,10 @@ pub fn take(bus: &str, input: &Value) -> Taken {
     let mut payload = read(input, base, route.fields);
     if let (Some((to, from, fields)), Value::Object(out)) = (route.lines, &mut payload) {
         if let Some(Value::Array(items)) = base.and_then(|b| at(b, from)) {
-            let lines = items.iter().map(|i| read(input, Some(i), fields)).collect();
+            let mut lines = Vec::with_capacity(items.len());
+            for i in items {
+                lines.push(read(input, Some(i), fields));
+            }
             out.push((to.to_owned(), Value::Array(lines)));
         }
     }
