@@ -276,12 +276,13 @@ fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
         }
     };
     [
-        list(
-            lines
-                .iter()
-                .map(|l| l.name.as_deref().unwrap_or_default())
-                .collect(),
-        ),
+        list({
+            let mut names = Vec::with_capacity(lines.len());
+            for l in lines {
+                names.push(l.name.as_deref().unwrap_or_default());
+            }
+            names
+        }),
         amounts(&mut lines.iter().map(|l| Some(l.quantity))),
         amounts(&mut lines.iter().map(|l| l.price)),
     ]

@@ -244,7 +244,9 @@ impl<'a> Reader<'a> {
                 });
             }
             self.warnings.append(&mut sub.warnings);
-            out.extend(read.ok());
+            if let Ok(item) = read {
+                out.push(item);
+            }
         }
         out
     }
