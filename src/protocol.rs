@@ -29,20 +29,24 @@ pub struct Contact {
 
 impl Contact {
     /// The keys of the `contact` object that are known, in the order they are written.
-    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    /// (An array its callers skip the unknown ones of: a `filter_map` iterator was ~150 B of the
+    /// wasm.)
+    fn fields(&self) -> [(&'static str, Option<&str>); 4] {
         [
-            ("contactId", &self.contact_id),
-            ("email", &self.email),
-            ("name", &self.name),
-            ("phone", &self.phone),
+            ("contactId", self.contact_id.as_deref()),
+            ("email", self.email.as_deref()),
+            ("name", self.name.as_deref()),
+            ("phone", self.phone.as_deref()),
         ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
     }
 
     /// The `contact` object: only the keys that are known.
     pub fn to_value(&self) -> Value {
-        Value::object(self.fields().map(|(k, v)| (k, Value::from(v))))
+        Value::object(
+            self.fields()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, Value::from(v?)))),
+        )
     }
 }
 
@@ -64,7 +68,7 @@ impl Head<'_> {
     /// The optional top-level keys after `clientId`, in the order they are written. One outside
     /// the protocol's rule is left out rather than sent: a receiver would refuse the whole batch
     /// for it (a page's store id of 65 characters must not cost the shopper's events).
-    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    fn fields(&self) -> [(&'static str, Option<&str>); 2] {
         let anonymous_id = self
             .anonymous_id
             .filter(|id| crate::contact::is_token(id, HEAD_ID_MAX));
@@ -72,8 +76,6 @@ impl Head<'_> {
             .store_id
             .filter(|id| !id.is_empty() && id.encode_utf16().count() <= HEAD_ID_MAX);
         [("anonymousId", anonymous_id), ("storeId", store_id)]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
     }
 }
 
@@ -128,7 +130,11 @@ pub fn batch_from(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[En
         ("v", Value::Number(f64::from(VERSION))),
         ("clientId", Value::from(head.client_id)),
     ];
-    fields.extend(head.fields().map(|(k, v)| (k, Value::from(v))));
+    fields.extend(
+        head.fields()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, Value::from(v?)))),
+    );
     fields.extend([
         ("sentAt", Value::Number(sent_at as f64)),
         ("contact", contact.to_value()),
@@ -146,8 +152,10 @@ pub fn batch_from(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[En
 pub fn body(head: &Head<'_>, sent_at: u64, contact: &Contact, events: &[String]) -> String {
     let mut out = start(head, sent_at);
     out.push_str(",\"contact\":{");
-    for (i, (k, v)) in contact.fields().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (k, v) in contact.fields() {
+        let Some(v) = v else { continue };
+        if !std::mem::take(&mut first) {
             out.push(',');
         }
         write_pair(k, v, &mut out);
@@ -185,8 +193,10 @@ fn start(head: &Head<'_>, sent_at: u64) -> String {
     out.push_str(",\"clientId\":");
     crate::value::write_json_string(head.client_id, &mut out);
     for (k, v) in head.fields() {
-        out.push(',');
-        write_pair(k, v, &mut out);
+        if let Some(v) = v {
+            out.push(',');
+            write_pair(k, v, &mut out);
+        }
     }
     out.push_str(",\"sentAt\":");
     number::push_uint(sent_at, &mut out);
