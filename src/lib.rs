@@ -14,7 +14,8 @@
 //! - [`config`], [`contact`], [`salesmanago`], [`number`]: configuration, who the events are
 //!   about, SALESmanago's types and limits,
 //!   numbers as Salla sends them;
-//! - [`words`]: the text of every message, kept out of the wasm.
+//! - [`words`]: the text of every message, kept out of the wasm;
+//! - [`fifo`]: the queue the shell's inbox keeps its work in.
 //!
 //! On `wasm32`, `browser` adds the shell that moves bytes between this core and the page. With
 //! the `receiver` feature (never in the wasm), `received` reads and checks batches on the
@@ -25,6 +26,7 @@ pub mod cart;
 pub mod config;
 pub mod contact;
 pub mod delivery;
+pub mod fifo;
 pub mod kept;
 pub mod mapping;
 pub mod number;

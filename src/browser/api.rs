@@ -10,13 +10,13 @@ use super::{intake, lifecycle, Handles, Shared, State};
 use crate::config::{self, Config};
 use crate::contact;
 use crate::delivery::Keepalive;
+use crate::fifo::Fifo;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::value::Value;
 use crate::words;
 use js_sys::{Function, Promise};
 use std::cell::{OnceCell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -114,9 +114,9 @@ pub fn start(sources: JsValue, guard: Function, pending: JsValue) -> Option<Trac
     let shared = Rc::new(Shared {
         guard,
         debug,
-        inbox: RefCell::new(VecDeque::new()),
+        inbox: RefCell::new(Fifo::default()),
         pending,
-        callbacks: RefCell::new(VecDeque::new()),
+        callbacks: RefCell::new(Fifo::default()),
         handles: RefCell::new(Some(Handles::default())),
         salla: OnceCell::new(),
         state: RefCell::new(State {

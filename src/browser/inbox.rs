@@ -94,7 +94,7 @@ impl Shared {
     /// One copy of the inbox's push for its three callers.
     #[inline(never)]
     fn queue(&self, command: Command) {
-        self.inbox.borrow_mut().push_back(command);
+        self.inbox.borrow_mut().push(command);
     }
 
     /// Moves up to `max` of the events the npm entry queued into the inbox, in order: before
@@ -107,7 +107,7 @@ impl Shared {
 
     /// Applies a browser callback now, ahead of the events still waiting to be read.
     pub fn callback(self: &Rc<Self>, command: Command) {
-        self.callbacks.borrow_mut().push_back(command);
+        self.callbacks.borrow_mut().push(command);
         self.run(SLICE_MS);
     }
 
@@ -141,11 +141,11 @@ impl Shared {
         let until = js_sys::Date::now() + ms;
         state.store_id_looked = false;
         let more = loop {
-            let next = self.callbacks.borrow_mut().pop_front();
-            let next = next.or_else(|| self.inbox.borrow_mut().pop_front());
+            let next = self.callbacks.borrow_mut().pop();
+            let next = next.or_else(|| self.inbox.borrow_mut().pop());
             let Some(command) = next.or_else(|| {
                 self.take_pending(TAKE_AT_ONCE);
-                self.inbox.borrow_mut().pop_front()
+                self.inbox.borrow_mut().pop()
             }) else {
                 break false;
             };

@@ -38,6 +38,7 @@ pub mod value;
 pub use api::{start, Tracker};
 
 use crate::delivery::Keepalive;
+use crate::fifo::Fifo;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use handle::{Listener, Timeout};
@@ -45,7 +46,6 @@ use inbox::Command;
 use js_sys::Function;
 use persist::Persist;
 use std::cell::{OnceCell, RefCell};
-use std::collections::VecDeque;
 use wasm_bindgen::JsValue;
 
 /// What the tracker shares with every callback the browser holds (through a `Weak`, so that
@@ -55,12 +55,12 @@ pub(crate) struct Shared {
     guard: Function,
     debug: bool,
     /// The page's calls waiting to be applied, in order (see [`inbox`]).
-    inbox: RefCell<VecDeque<Command>>,
+    inbox: RefCell<Fifo<Command>>,
     /// The page's events the npm entry queued, before any in `inbox` (see [`inbox`]): a
     /// JavaScript array, or `undefined`.
     pending: JsValue,
     /// The browser's callbacks waiting to be applied, in order, ahead of the page's events.
-    callbacks: RefCell<VecDeque<Command>>,
+    callbacks: RefCell<Fifo<Command>>,
     /// What the tracker registered with the browser; `None` once it stopped.
     handles: RefCell<Option<Handles>>,
     /// Our registration with Salla. Salla cannot unregister a tracker, so it lives as long as
