@@ -141,7 +141,12 @@ fn join(items: &mut dyn Iterator<Item = &str>, max: usize, skip_empty: bool) -> 
         let item = item.trim();
         let cleaned;
         let item = if item.contains(',') {
-            cleaned = item.replace(',', " ");
+            // By hand: `str::replace` brought ~270 B of the wasm for this rare case.
+            let mut spaced = String::with_capacity(item.len());
+            for c in item.chars() {
+                spaced.push(if c == ',' { ' ' } else { c });
+            }
+            cleaned = spaced;
             // What was a comma at an end is a space at an end: ",x" would go out as " x".
             cleaned.trim()
         } else {

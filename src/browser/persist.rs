@@ -102,7 +102,7 @@ impl Store for Page {
         // A key with a line break in it (none of the tracker's has one) comes back in pieces
         // that name no record.
         store(3, "", "")
-            .map(|keys| keys.split('\n').map(str::to_owned).collect())
+            .map(|keys| super::owned_lines(&keys))
             .unwrap_or_default()
     }
 
@@ -182,9 +182,11 @@ impl Persist for Local {
 
     fn take_unanswered(&self) -> Option<(u64, Vec<String>)> {
         let text = take_unanswered_text()?;
-        let mut lines = text.split('\n');
-        let sent = lines.next().and_then(number::parse).unwrap_or(0.0);
-        Some((sent as u64, lines.map(str::to_owned).collect()))
+        let (sent, ids) = match text.split_once('\n') {
+            Some((sent, rest)) => (sent, super::owned_lines(rest)),
+            None => (text.as_str(), Vec::new()),
+        };
+        Some((number::parse(sent).unwrap_or(0.0) as u64, ids))
     }
 
     fn keep_unanswered(&self, now_ms: u64, ids: &str) {

@@ -123,7 +123,7 @@ pub fn ask(url: &str, body: &str, guard: &Function, then: impl FnOnce(Vec<String
         Box::new(move |answer| {
             let held = match answer {
                 // `send` reads `held` only from a 2xx.
-                Ok((_, held)) if !held.is_empty() => held.split('\n').map(str::to_owned).collect(),
+                Ok((_, held)) if !held.is_empty() => super::owned_lines(&held),
                 _ => Vec::new(),
             };
             then(held);
