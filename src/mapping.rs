@@ -114,7 +114,7 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
     let name = Some(event.name());
     match event {
         E::ProductViewed(p) => {
-            out.set_products([p.product_id.as_str()]);
+            out.set_products(&[p.product_id.as_str()]);
             out.set_value(p.price);
             out.set_details(&[
                 p.name.as_deref(),
@@ -211,7 +211,7 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
             Sent(T::Other)
         }
         E::ProductAddedToWishlist(w) | E::ProductRemovedFromWishlist(w) => {
-            out.set_products([w.product_id.as_str()]);
+            out.set_products(&[w.product_id.as_str()]);
             out.set_value(w.price);
             out.set_details(&[name, w.name.as_deref(), w.wishlist_id.as_deref()]);
             Sent(T::Other)
@@ -225,12 +225,12 @@ fn row(event: &SallaEvent, cart: &Cart, config: &Config, out: &mut ContactEvent)
             Sent(T::Other)
         }
         E::ProductShared(s) => {
-            out.set_products([s.product_id.as_str()]);
+            out.set_products(&[s.product_id.as_str()]);
             out.set_details(&[name, s.share_via.as_deref()]);
             Sent(T::Other)
         }
         E::ProductReviewed(r) => {
-            out.set_products([r.product_id.as_str()]);
+            out.set_products(&[r.product_id.as_str()]);
             out.set_details(&[name, r.rating.as_deref(), r.review_body.as_deref()]);
             Sent(T::Other)
         }
@@ -272,7 +272,7 @@ fn line_lists(lines: &[Line]) -> [Option<String>; 3] {
         if items.iter().all(|i| i.is_empty()) {
             None
         } else {
-            Some(join_list(items, limits::DETAIL))
+            Some(join_list(&items, limits::DETAIL))
         }
     };
     [
@@ -316,7 +316,11 @@ fn amounts(values: &mut dyn Iterator<Item = Option<f64>>) -> Option<String> {
 }
 
 fn set_lines(out: &mut ContactEvent, lines: &[Line]) {
-    out.set_products(lines.iter().map(|l| l.product_id.as_str()));
+    let mut ids = Vec::with_capacity(lines.len());
+    for l in lines {
+        ids.push(l.product_id.as_str());
+    }
+    out.set_products(&ids);
 }
 
 #[cfg(test)]
@@ -332,7 +336,10 @@ mod tests {
         if items.iter().all(String::is_empty) {
             return None;
         }
-        Some(join_list(items.iter().map(String::as_str), limits::DETAIL))
+        Some(join_list(
+            &items.iter().map(String::as_str).collect::<Vec<_>>(),
+            limits::DETAIL,
+        ))
     }
 
     #[test]

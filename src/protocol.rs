@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn body_matches_the_spec_example() {
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
-        e.set_products(["1001", "1002"]);
+        e.set_products(&["1001", "1002"]);
         e.set_value(Some(501.0));
         e.set_external_id("9");
         e.set_description("Product Added");

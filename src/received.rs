@@ -734,7 +734,7 @@ mod tests {
     #[test]
     fn a_batch_the_tracker_sends_parses_back_unchanged() {
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
-        e.set_products(["1001", "1002"]);
+        e.set_products(&["1001", "1002"]);
         e.set_value(Some(501.5));
         e.set_external_id("9");
         e.set_description(&"ع".repeat(5000));
@@ -1010,7 +1010,7 @@ mod tests {
     #[test]
     fn every_event_the_tracker_builds_passes_the_check() {
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
-        e.set_products(["1", "2"]);
+        e.set_products(&["1", "2"]);
         e.set_value(Some(12.345));
         e.set_description(&"ع".repeat(5000));
         e.set_location("😀".repeat(40).as_str());

@@ -127,13 +127,14 @@ pub fn truncate(text: &str, max: usize) -> &str {
 /// that the n-th entry of every list (ids, names, quantities, prices) still describes the same
 /// cart line. Only the first item may be cut, when it alone is longer than `max`; the items that
 /// do not fit after it are left out.
-pub fn join_list<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) -> String {
-    join(&mut items.into_iter(), max, false)
+pub fn join_list(items: &[&str], max: usize) -> String {
+    join(items, max, false)
 }
 
-/// [`join_list`], leaving out items that are empty once cleaned when `skip_empty`. Behind `dyn`:
-/// one copy in the wasm whatever the callers iterate.
-fn join(items: &mut dyn Iterator<Item = &str>, max: usize, skip_empty: bool) -> String {
+/// [`join_list`], leaving out items that are empty once cleaned when `skip_empty`. Over a slice:
+/// one copy in the wasm whoever calls (an iterator behind `dyn` brought each caller's iterator
+/// type's whole vtable, `nth` and all).
+fn join(items: &[&str], max: usize, skip_empty: bool) -> String {
     let mut out = String::new();
     let mut used = 0;
     let mut first = true;
@@ -247,10 +248,10 @@ impl ContactEvent {
     }
 
     /// Sets `products` from product ids: whole ids only, the overflow left out (≤ 512).
-    pub fn set_products<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+    pub fn set_products(&mut self, ids: &[&str]) {
         // An empty id (or one of only commas and spaces) is left out: the receiver refuses
         // "1,,2", and SALESmanago would file an empty product.
-        let list = join(&mut ids.into_iter(), limits::PRODUCTS, true);
+        let list = join(ids, limits::PRODUCTS, true);
         self.products = (!list.is_empty()).then_some(list);
     }
 
@@ -391,32 +392,36 @@ mod tests {
 
     #[test]
     fn lists_keep_whole_items() {
-        assert_eq!(join_list(["1001", "1002", "1003"], 9), "1001,1002");
-        assert_eq!(join_list(["1001", "1002", "1003"], 14), "1001,1002,1003");
+        assert_eq!(join_list(&["1001", "1002", "1003"], 9), "1001,1002");
+        assert_eq!(join_list(&["1001", "1002", "1003"], 14), "1001,1002,1003");
         assert_eq!(
-            join_list(["Perfume, 100ml", "Musk"], 255),
+            join_list(&["Perfume, 100ml", "Musk"], 255),
             "Perfume  100ml,Musk"
         );
         assert_eq!(
-            join_list(["abcdef"], 3),
+            join_list(&["abcdef"], 3),
             "abc",
             "a lone item longer than the limit is cut"
         );
-        assert_eq!(join_list(std::iter::empty::<&str>(), 10), "");
+        assert_eq!(join_list(&[], 10), "");
         assert_eq!(
-            join_list([",x", "y, "], 10),
+            join_list(&[",x", "y, "], 10),
             "x,y",
             "no space where a comma was"
         );
-        assert_eq!(join_list(["ab cd"], 3), "ab", "a cut item ends in no space");
+        assert_eq!(
+            join_list(&["ab cd"], 3),
+            "ab",
+            "a cut item ends in no space"
+        );
     }
 
     #[test]
     fn products_leave_out_ids_of_only_commas() {
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1);
-        e.set_products([",", " , ", "1", ",2"]);
+        e.set_products(&[",", " , ", "1", ",2"]);
         assert_eq!(e.to_value().get("products"), Some(&Value::from("1,2")));
-        e.set_products([","]);
+        e.set_products(&[","]);
         assert_eq!(e.to_value().get("products"), None);
     }
 
@@ -424,7 +429,7 @@ mod tests {
     fn products_never_cut_an_id() {
         let ids: Vec<String> = (0..200).map(|i| format!("{:06}", 100_000 + i)).collect();
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1);
-        e.set_products(ids.iter().map(String::as_str));
+        e.set_products(&ids.iter().map(String::as_str).collect::<Vec<_>>());
         let v = e.to_value();
         let products = v.get("products").and_then(Value::as_str).unwrap();
         assert!(products.len() <= limits::PRODUCTS);
@@ -470,7 +475,7 @@ mod tests {
     #[test]
     fn json_is_written_as_the_value_would_write_it() {
         let mut e = ContactEvent::new(ExternalEventType::Cart, 1_763_829_999_000);
-        e.set_products(["1001", "10,02"]);
+        e.set_products(&["1001", "10,02"]);
         e.set_value(Some(1234.5));
         e.set_external_id("cart \"1\"");
         e.set_description("line\nbreak \\ عربي");
