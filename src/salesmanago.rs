@@ -313,9 +313,11 @@ impl ContactEvent {
         if let Some(v) = self.value {
             f("value", Field::Number(v));
         }
-        for (name, detail) in DETAIL_NAMES.iter().zip(&self.details) {
-            if let Some(d) = detail {
-                f(name, Field::Text(d));
+        // By index: `zip` was ~75 B gzip of the wasm. (`set_details` keeps at most DETAILS.)
+        #[allow(clippy::needless_range_loop)]
+        for at in 0..self.details.len().min(limits::DETAILS) {
+            if let Some(d) = &self.details[at] {
+                f(DETAIL_NAMES[at], Field::Text(d));
             }
         }
     }
