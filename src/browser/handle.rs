@@ -39,8 +39,8 @@ pub fn promise(otherwise: bool, start: impl FnOnce(Then) + 'static) -> Promise {
     deferred(&executor(otherwise, Box::new(start)), true)
 }
 
-/// The executor of such a promise, for `new Promise(executor)` (also in JavaScript: see
-/// `lease.rs`). Not through the guard: an executor that never ran would leave its promise
+/// The executor of such a promise, a [`once`] function: `new Promise((resolve) =>
+/// executor(true, resolve))` (also in JavaScript: see `lease.rs`). Not through the guard: an executor that never ran would leave its promise
 /// pending for ever; one that throws rejects it, and the promise's reader handles that.
 /// Behind `dyn`: one copy in the wasm, whoever makes a promise.
 pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
@@ -54,16 +54,19 @@ pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
     }))
 }
 
-/// A JavaScript function that calls `f` once, then frees it. Behind `dyn`: the closure's glue
-/// is in the wasm once for every such caller, not once per caller.
+/// A JavaScript function that calls `f` once, then frees it. JavaScript calls it as
+/// `f(true, value)`: the same closure type as [`settle`]'s, so wasm-bindgen's glue for a
+/// once-closure is in the wasm once (a second signature was ~150 B gzip).
 pub fn once(f: Box<dyn FnOnce(JsValue)>) -> JsValue {
-    Closure::once_into_js(f)
+    Closure::once_into_js(
+        Box::new(move |_: bool, value: JsValue| f(value)) as Box<dyn FnOnce(bool, JsValue)>
+    )
 }
 
 // (Each function's flag, ignored, makes wasm-bindgen route the call through its glue, like every
 // other import: one import module.)
 #[wasm_bindgen(inline_js = "export function deferred(executor) {
-  return new Promise(executor);
+  return new Promise((resolve) => executor(true, resolve));
 }
 export function settled(promise, f) {
   promise.then((value) => f(true, value), (reason) => f(false, reason));

@@ -31,9 +31,9 @@ const SETTLE_MS: u32 = 100;
 // A job that will not run is called with `null`, which frees it unrun (a Rust closure handed to
 // JavaScript is freed by its one call).
 #[wasm_bindgen(inline_js = "export function lock(name, ifAvailable, job, settle) {
-  const skip = (v) => (job(null), v);
+  const skip = (v) => (job(true, null), v);
   try {
-    return navigator.locks.request(name, { ifAvailable }, (held) => held ? new Promise(job).then(() => new Promise((ran) => setTimeout(ran, settle, true))) : skip(false));
+    return navigator.locks.request(name, { ifAvailable }, (held) => held ? new Promise((resolve) => job(true, resolve)).then(() => new Promise((ran) => setTimeout(ran, settle, true))) : skip(false));
   } catch (e) {
     return Promise.resolve(skip(false));
   }

@@ -33,13 +33,13 @@ use wasm_bindgen::prelude::*;
       const read = (j) => (ask ? (Array.isArray(j?.held) ? j.held.filter((id) => typeof id === 'string').join('\\n') : '') : typeof j?.contactId === 'string' ? j.contactId : '');
       const text = r.ok ? r.json().then(read, () => '') : Promise.resolve('');
       if (ask) return text.then((t) => head + t);
-      text.then(said).catch(() => {});
+      text.then((t) => said(true, t)).catch(() => {});
       return head;
     });
   } catch (e) {
     p = Promise.reject(e);
   }
-  if (!ask) p.catch(() => said(''));
+  if (!ask) p.catch(() => said(true, ''));
   return p;
 }
 export function beacon(url, body) {
