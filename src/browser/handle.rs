@@ -126,7 +126,7 @@ pub struct Listener {
     /// The types, each followed by a comma (or one type alone).
     kinds: &'static str,
     function: Function,
-    _closure: Closure<dyn FnMut(JsValue)>,
+    _closure: Closure<dyn FnMut(JsValue, JsValue)>,
 }
 
 impl Listener {
@@ -150,9 +150,12 @@ impl Listener {
         target: &EventTarget,
         kinds: &'static str,
         guard: &Function,
-        callback: impl FnMut(JsValue) + 'static,
+        mut callback: impl FnMut(JsValue) + 'static,
     ) -> Listener {
-        let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
+        // Two arguments, the second unused: every long-lived closure the tracker hands the page
+        // has this one type, and wasm-bindgen's glue for it is in the wasm once.
+        let closure =
+            Closure::<dyn FnMut(JsValue, JsValue)>::new(move |event, _: JsValue| callback(event));
         let function = guarded(guard, closure.as_ref());
         let _ = listen(target, kinds, &function, true);
         Listener {
@@ -174,13 +177,17 @@ impl Drop for Listener {
 #[must_use = "the timer is cleared when dropped"]
 pub struct Timeout {
     id: i32,
-    _closure: Closure<dyn FnMut()>,
+    _closure: Closure<dyn FnMut(bool, JsValue)>,
 }
 
 impl Timeout {
     /// Runs `callback` once after `ms` milliseconds. `None` if there is no window.
     pub fn new(ms: u32, guard: &Function, callback: impl FnOnce() + 'static) -> Option<Timeout> {
-        let closure = Closure::once(Box::new(callback) as Box<dyn FnOnce()>);
+        // The once-closure type of `once` and `settle` (called with no arguments: `false` and
+        // `undefined`), so that its glue is not in the wasm twice.
+        let closure = Closure::once(
+            Box::new(move |_: bool, _: JsValue| callback()) as Box<dyn FnOnce(bool, JsValue)>
+        );
         let function = guarded(guard, closure.as_ref());
         let id = super::page::window()?
             .set_timeout_with_callback_and_timeout_and_arguments_0(

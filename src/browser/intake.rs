@@ -105,9 +105,9 @@ extern "C" {
 #[must_use = "Salla calls these closures for as long as the page lives"]
 pub struct SallaHook {
     _track: Closure<dyn FnMut(JsValue, JsValue)>,
-    _page: Closure<dyn FnMut(JsValue)>,
+    _page: Closure<dyn FnMut(JsValue, JsValue)>,
     _bus: Closure<dyn FnMut(JsValue, JsValue)>,
-    _ready: Closure<dyn FnMut()>,
+    _ready: Closure<dyn FnMut(bool, JsValue)>,
 }
 
 /// One event off Twilight's bus: taken (as the catalog event the core reads it into) only when
@@ -139,7 +139,9 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
         receive(&weak, name.as_string().unwrap_or_default(), &payload)
     });
     let weak = Rc::downgrade(shared);
-    let page = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
+    // Every closure here has one of the two types the rest of the tracker uses (see
+    // `handle`): wasm-bindgen's glue is per type.
+    let page = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |payload: JsValue, _: JsValue| {
         receive(&weak, Kind::Page.name().to_owned(), &payload)
     });
     let weak = Rc::downgrade(shared);
@@ -153,11 +155,11 @@ pub fn register_with_salla(shared: &Rc<Shared>) -> Option<SallaHook> {
     let bus_fn = guarded(&shared.guard, bus.as_ref());
     let weak = Rc::downgrade(shared);
     // Registered: listen on the bus too.
-    let ready = Closure::once(Box::new(move || {
+    let ready = Closure::once(Box::new(move |_: bool, _: JsValue| {
         if let Some(s) = weak.upgrade() {
             listen_to_bus(&s, &bus_fn);
         }
-    }) as Box<dyn FnOnce()>);
+    }) as Box<dyn FnOnce(bool, JsValue)>);
     let guard = &shared.guard;
     let registered = register(
         TRACKER_NAME,
