@@ -42,6 +42,20 @@ const inert = Object.freeze({
  *   important first. `wasmUrl` says where `salesmanago_bg.wasm` is when a bundler moved it.
  * @returns {Promise<Tracker>}
  */
+// A copy of a plain object whose values are all text, numbers, booleans, null or undefined (most
+// storefront payloads), made without structuredClone's serialising round trip; `undefined` for
+// anything else, which structuredClone copies. (A getter that throws throws here as there.)
+function flat(payload) {
+  if (Object.getPrototypeOf(payload) !== Object.prototype) return undefined;
+  const copy = {};
+  for (const key of Object.keys(payload)) {
+    const value = payload[key];
+    if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'symbol') return undefined;
+    copy[key] = value;
+  }
+  return copy;
+}
+
 export function init(config) {
   if (!running) running = boot(config);
   return running;
@@ -77,7 +91,7 @@ async function boot(config) {
       let copy = payload;
       if (typeof payload === 'object' && payload !== null) {
         try {
-          copy = structuredClone(payload);
+          copy = flat(payload) ?? structuredClone(payload);
         } catch (e) {
           // What the browser cannot copy (a Proxy, a function inside; no structuredClone) the
           // tracker reads at once, after what is queued.

@@ -197,6 +197,33 @@ test('malformed payloads never reach the page, and the next event still goes out
   assert.ok(!seen.console.some((m) => m.type === 'error'), JSON.stringify(seen.console.filter((m) => m.type === 'error')));
 });
 
+test('what track() is given is what goes out, whatever the page does with its object afterwards', async () => {
+  const { page, seen } = await open(browser, `${server.url}/test/loader.html`);
+  await page.evaluate(() => window.SallaSalesmanago.ready);
+  await waitForEvents(server.relay, (ev) => ev.length >= 2);
+  await page.evaluate(() => {
+    const t = window.SallaSalesmanago;
+    // A flat payload (copied by the npm entry's own loop) and a nested one (structuredClone),
+    // both changed by the page in the same task, before the tracker reads them.
+    const flat = { product_id: 'snap-1', name: 'before', price: 10, event_id: 'snap-flat' };
+    const order = { order_id: 'o-snap', total: 5, products: [{ product_id: 'p1', quantity: 1, price: 5 }], event_id: 'snap-nested' };
+    t.track('Product Viewed', flat);
+    t.track('Order Completed', order);
+    flat.product_id = 'changed';
+    flat.name = 'after';
+    order.products[0].product_id = 'changed';
+    order.products.push({ product_id: 'p2', quantity: 1 });
+  });
+  const events = await waitForEvents(server.relay, (ev) => ['snap-flat', 'snap-nested'].every((id) => ev.some((e) => e.id === id)), { what: 'both events' });
+  const viewed = events.find((e) => e.id === 'snap-flat').contactEvent;
+  assert.equal(viewed.products, 'snap-1');
+  assert.equal(viewed.detail1, 'before');
+  const order = events.find((e) => e.id === 'snap-nested').contactEvent;
+  assert.equal(order.products, 'p1');
+  assert.equal(order.externalId, 'o-snap');
+  assert.deepEqual(await pageProblems(page, seen), []);
+});
+
 test('a page whose CSP forbids WebAssembly gets one console message and no exception', async () => {
   const { page, seen } = await open(browser, `${server.url}/test/csp.html`);
   const active = await page.evaluate(() => window.SallaSalesmanago.ready.then((t) => t.active));
