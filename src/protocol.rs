@@ -8,7 +8,6 @@
 use crate::number;
 use crate::salesmanago::ContactEvent;
 use crate::value::Value;
-use crate::words;
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
