@@ -58,39 +58,52 @@ let out = '';
 // Bounds: `depth` levels, `nodes` values in all, text cut to `keep` UTF-16 units; functions,
 // symbols, bigints, what is too deep or beyond the budget read as null; a getter or Proxy that
 // throws reads as null.
+// The bounds of the value being put: module variables, so that `walk` and `text` are made once,
+// not as new closures for every payload.
+let left = 0;
+let deepest = 0;
+let longest = 0;
+// A regular expression only for the rare text that holds a NUL: `replace` costs even when
+// nothing matches, on every key and text of every event.
+function text(s) {
+  if (s.length > longest) s = s.slice(0, longest);
+  return (s.indexOf('\\0') < 0 ? s : s.replace(/\\0/g, '')) + '\\0';
+}
+function walk(v, d) {
+  if (left <= 0) return (out += 'n');
+  left--;
+  const t = typeof v;
+  if (t === 'boolean') return (out += v ? 't' : 'f');
+  if (t === 'number') return (nums.push(v), (out += 'd'));
+  if (t === 'string') return (out += 's' + text(v));
+  if (d >= deepest || v === null || t !== 'object') return (out += 'n');
+  if (Array.isArray(v)) {
+    out += '[';
+    for (let i = 0; i < v.length && left > 0; i++) {
+      let item = null;
+      try { item = v[i]; } catch (e) {}
+      walk(item, d + 1);
+    }
+    return (out += ']');
+  }
+  let keys;
+  try { keys = Object.keys(v); } catch (e) { return (out += 'n'); }
+  out += '{';
+  for (const k of keys) {
+    if (left <= 0) break;
+    let item = null;
+    try { item = v[k]; } catch (e) {}
+    out += 'k' + text(k);
+    walk(item, d + 1);
+  }
+  out += '}';
+}
 function put(v, depth, nodes, keep) {
   const start = out.length;
   const counted = nums.length;
-  const text = (s) => (s.length > keep ? s.slice(0, keep) : s).replace(/\\0/g, '') + '\\0';
-  const walk = (v, d) => {
-    if (nodes <= 0) return (out += 'n');
-    nodes--;
-    const t = typeof v;
-    if (t === 'boolean') return (out += v ? 't' : 'f');
-    if (t === 'number') return (nums.push(v), (out += 'd'));
-    if (t === 'string') return (out += 's' + text(v));
-    if (d >= depth || v === null || t !== 'object') return (out += 'n');
-    if (Array.isArray(v)) {
-      out += '[';
-      for (let i = 0; i < v.length && nodes > 0; i++) {
-        let item = null;
-        try { item = v[i]; } catch (e) {}
-        walk(item, d + 1);
-      }
-      return (out += ']');
-    }
-    let keys;
-    try { keys = Object.keys(v); } catch (e) { return (out += 'n'); }
-    out += '{';
-    for (const k of keys) {
-      if (nodes <= 0) break;
-      let item = null;
-      try { item = v[k]; } catch (e) {}
-      out += 'k' + text(k);
-      walk(item, d + 1);
-    }
-    out += '}';
-  };
+  left = nodes;
+  deepest = depth;
+  longest = keep;
   try { walk(v, 0); } catch (e) { out = out.slice(0, start) + 'n'; nums.length = counted; }
 }
 export function tape(v, depth, nodes, keep) {
