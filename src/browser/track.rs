@@ -54,12 +54,12 @@ pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
     // changes would otherwise write the whole cart to storage every time.
     st.cart_dirty |= processed.cart_changed;
     if let Some(envelope) = processed.released {
-        queue(shared, st, envelope);
+        queue(shared, st, envelope, now);
     }
     let name = &processed.name;
     let queued = matches!(processed.outcome, Outcome::Send(_) | Outcome::Held);
     match processed.outcome {
-        Outcome::Send(envelope) => queue(shared, st, envelope),
+        Outcome::Send(envelope) => queue(shared, st, envelope, now),
         // Queued when released: at the end of this slice, or before whatever comes next.
         Outcome::Held => {}
         Outcome::Skipped(reason) => {
@@ -86,11 +86,13 @@ pub fn release(shared: &Shared, st: &mut State) {
         store_id: st.store_id.as_deref(),
     };
     if let Some(envelope) = st.pipeline.release(&env) {
-        queue(shared, st, envelope);
+        queue(shared, st, envelope, page::now_ms());
     }
 }
 
-fn queue(shared: &Shared, st: &mut State, envelope: Envelope) {
+/// Queues an envelope at `now_ms` (the caller's clock reading: a call out to the page's clock
+/// per event is not free).
+fn queue(shared: &Shared, st: &mut State, envelope: Envelope, now_ms: u64) {
     let json = envelope.to_json();
     let event = &envelope.event;
     shared.log(&[
@@ -104,7 +106,7 @@ fn queue(shared: &Shared, st: &mut State, envelope: Envelope) {
     let entry = Entry::new(
         envelope.id,
         json,
-        st.outbox.queue_time(page::now_ms()),
+        st.outbox.queue_time(now_ms),
         Class::of(event),
     );
     // Kept at the end of this slice, before any attempt to send it (see `keep`).
