@@ -110,7 +110,7 @@ impl Cart {
             Some(line) => {
                 line.quantity += quantity;
                 if item.name.is_some() {
-                    line.name.clone_from(&item.name);
+                    line.name = item.name.clone();
                 }
                 if item.price.is_some() {
                     line.price = item.price;
@@ -147,20 +147,20 @@ impl Cart {
     fn note_item(&mut self, item: &CartItem) {
         self.stated_total = None;
         if item.currency.is_some() {
-            self.currency.clone_from(&item.currency);
+            self.currency = item.currency.clone();
         }
         if item.coupon.is_some() {
-            self.coupon.clone_from(&item.coupon);
+            self.coupon = item.coupon.clone();
         }
     }
 
     fn replace(&mut self, snapshot: &CartSnapshot) {
-        self.lines.clone_from(&snapshot.lines);
+        self.lines = snapshot.lines.clone();
         self.stated_total = snapshot.value;
         if snapshot.currency.is_some() {
-            self.currency.clone_from(&snapshot.currency);
+            self.currency = snapshot.currency.clone();
         }
-        self.coupon.clone_from(&snapshot.coupon);
+        self.coupon = snapshot.coupon.clone();
     }
 
     /// The cart as a JSON-like value, for storage.
