@@ -36,12 +36,6 @@ const inert = Object.freeze({
   shutdown() {},
 });
 
-/**
- * Starts the tracker (once per page: later calls resolve to the same tracker).
- * @param {object|object[]} config `{ clientId, endpoint, ... }`, or several sources, most
- *   important first. `wasmUrl` says where `salesmanago_bg.wasm` is when a bundler moved it.
- * @returns {Promise<Tracker>}
- */
 // A copy of a plain object whose values are all text, numbers, booleans, null or undefined (most
 // storefront payloads), made without structuredClone's serialising round trip; `undefined` for
 // anything else, which structuredClone copies. (A getter that throws throws here as there.)
@@ -56,6 +50,12 @@ function flat(payload) {
   return copy;
 }
 
+/**
+ * Starts the tracker (once per page: later calls resolve to the same tracker).
+ * @param {object|object[]} config `{ clientId, endpoint, ... }`, or several sources, most
+ *   important first. `wasmUrl` says where `salesmanago_bg.wasm` is when a bundler moved it.
+ * @returns {Promise<Tracker>}
+ */
 export function init(config) {
   if (!running) running = boot(config);
   return running;
