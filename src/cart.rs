@@ -43,6 +43,18 @@ fn named_id(event: &SallaEvent) -> Option<Option<&str>> {
     })
 }
 
+/// The sum of price × quantity over the lines that have a price; `None` when none has. (A
+/// loop, not a `filter_map` sum or a collected `Vec<f64>`: less of the wasm.)
+pub fn priced_sum(lines: &[Line]) -> Option<f64> {
+    let mut sum = None;
+    for l in lines {
+        if let Some(p) = l.price {
+            *sum.get_or_insert(0.0) += p * l.quantity;
+        }
+    }
+    sum
+}
+
 impl Cart {
     /// Updates the cart from a cart event; other events leave it alone. `true` for a cart
     /// event (the cart may have changed: it is kept again), without comparing a copy of the
@@ -78,15 +90,8 @@ impl Cart {
 
     /// The cart's value: the total Salla stated, else the sum of priced lines.
     pub fn value(&self) -> f64 {
-        self.stated_total.unwrap_or_else(|| {
-            let mut sum = 0.0;
-            for l in &self.lines {
-                if let Some(p) = l.price {
-                    sum += p * l.quantity;
-                }
-            }
-            sum
-        })
+        self.stated_total
+            .unwrap_or_else(|| priced_sum(&self.lines).unwrap_or(0.0))
     }
 
     /// A line event for another cart id than the one held means the held cart is gone (ordered,
