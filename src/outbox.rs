@@ -27,7 +27,7 @@
 
 use crate::protocol;
 use crate::salesmanago::{ContactEvent, ExternalEventType};
-use crate::value::Value;
+use crate::value::{same_text, Value};
 
 /// Largest body a page that is leaving hands to `sendBeacon`: browsers refuse a beacon (and a
 /// `keepalive` fetch) once the bodies in flight pass 64 KiB.
@@ -172,11 +172,11 @@ impl Entry {
     }
 }
 
-/// Two ids are the same, the last byte compared first: ids are random, so it rules out nearly
-/// every other id without a whole comparison (these checks run over the queue for every batch
-/// answered; an event queued compares the entries' tags instead).
+/// Two ids are the same ([`same_text`]: ids are random, so the last byte rules out nearly every
+/// other id; these checks run over the queue for every batch answered; an event queued compares
+/// the entries' tags instead).
 fn same_id(a: &str, b: &str) -> bool {
-    a.as_bytes().last() == b.as_bytes().last() && a == b
+    same_text(a, b)
 }
 
 /// `ids` holds `id`.

@@ -8,7 +8,7 @@
 use super::error::Problem;
 use crate::number;
 use crate::salesmanago::{limits, truncate};
-use crate::value::Value;
+use crate::value::{same_text, Value};
 use crate::words;
 use std::fmt;
 
@@ -109,11 +109,11 @@ impl<'a> Reader<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
-        // The last byte first: most keys of a payload differ from the one looked for there, and
-        // each lookup is against every field of the payload.
+        // Each lookup is against every field of the payload: most keys differ from the one
+        // looked for in their last byte.
         self.fields
             .iter()
-            .find(|(k, _)| k.as_bytes().last() == key.as_bytes().last() && k == key)
+            .find(|(k, _)| same_text(k, key))
             .map(|(_, v)| v)
             .filter(|v| !v.is_null())
     }
