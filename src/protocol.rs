@@ -211,11 +211,9 @@ fn write_pair(k: &str, v: &str, out: &mut String) {
 
 /// Bytes as lower-case hex digits, two per byte.
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
+    for &byte in bytes {
+        crate::value::push_hex(byte, &mut out);
     }
     out
 }
@@ -278,18 +276,16 @@ impl TagFilter {
 /// A fresh event id from 128 random bits (the caller's randomness: the core has none of its
 /// own), written as a UUID v4 so it looks like the `event_id`s Salla assigns.
 pub fn event_id(random: [u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = random;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     // Written in one pass into one string (an id for every event that comes without one).
     let mut out = String::with_capacity(36);
-    for (at, byte) in b.iter().enumerate() {
+    for (at, &byte) in b.iter().enumerate() {
         if matches!(at, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        crate::value::push_hex(byte, &mut out);
     }
     out
 }

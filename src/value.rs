@@ -118,9 +118,15 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
     a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
+/// Appends `byte` as two lower-case hex digits (JSON's `\u00XX` escapes, ids).
+pub(crate) fn push_hex(byte: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(char::from(HEX[usize::from(byte >> 4)]));
+    out.push(char::from(HEX[usize::from(byte & 0xf)]));
+}
+
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_json_string(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     // Runs that need no escape are copied whole. Only ASCII bytes are escaped, so every cut
     // falls between characters. An index loop with the common case tested first: at the
@@ -148,8 +154,7 @@ pub(crate) fn write_json_string(s: &str, out: &mut String) {
         out.push_str(&s[run..at - 1]);
         out.push_str(escape);
         if escape == "\\u00" {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            push_hex(b, out);
         }
         run = at;
     }
