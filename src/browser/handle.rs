@@ -40,9 +40,10 @@ pub fn promise(otherwise: bool, start: impl FnOnce(Then) + 'static) -> Promise {
 }
 
 /// The executor of such a promise, a [`once`] function: `new Promise((resolve) =>
-/// executor(true, resolve))` (also in JavaScript: see `lease.rs`). Not through the guard: an executor that never ran would leave its promise
-/// pending for ever; one that throws rejects it, and the promise's reader handles that.
-/// Behind `dyn`: one copy in the wasm, whoever makes a promise.
+/// executor(true, resolve))` (also in JavaScript: see `lease.rs`). Not through the guard: an
+/// executor that never ran would leave its promise pending for ever; one that throws rejects
+/// it, and the promise's reader handles that. Behind `dyn`: one copy in the wasm, whoever makes
+/// a promise.
 pub fn executor(otherwise: bool, start: Box<dyn FnOnce(Then)>) -> JsValue {
     once(Box::new(move |resolve: JsValue| {
         // Called with no function: the work will not run (see `lease.rs`); dropped unrun.
