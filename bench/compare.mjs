@@ -17,6 +17,10 @@
 //                                              and the tracker's files (served cacheable) come from the HTTP cache,
 //                                              the wasm with the optimised code Chromium cached for it
 //   BENCH_PROFILE=1                            also self time per function during the burst (bench/profile.mjs)
+//   BENCH_TRACE=1                              also the main thread's time during the burst per trace event
+//                                              (what a profile calls "(program)", named: bench/trace.mjs)
+//   BENCH_CALLS=1                              also how often each tracker called the browser's costly APIs during
+//                                              the burst (storage, fetch, timers, cookie reads), and with what bytes
 //
 // Per tracker: bytes shipped (raw, gzip -9), script start → ready, main-thread cost of a burst of
 // 1,000 events (synchronous, and including the work the tracker defers to microtasks and later
@@ -46,6 +50,7 @@ import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { startServer } from '../www/server.mjs';
 import { startStack } from '../www/stack.mjs';
 import { printProfile, profiling, startProfile, stopProfile } from './profile.mjs';
+import { printTrace, startTrace, tracing } from './trace.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = path.join(ROOT, 'bench/compare');
@@ -57,6 +62,7 @@ const only = args.includes('--ours-only') ? ['ours'] : args.find((a) => a.starts
 const sameOriginCollector = args.includes('--same-origin-collector');
 const EVENT = args.includes('--event=viewed') ? 'Product Viewed' : 'Product Added';
 const IDS = args.includes('--ids');
+const countCalls = process.env.BENCH_CALLS === '1';
 const runs = Math.max(1, Number(args.find((a) => /^\d+$/.test(a)) ?? 5));
 const buildB = args.find((a) => a.startsWith('--b='))?.slice(4);
 const warm = args.includes('--warm');
@@ -238,6 +244,54 @@ async function startSink() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// BENCH_CALLS: the browser APIs whose cost shows as "(browser)" in a profile, counted in the page.
+
+const COUNT_CALLS = `(() => {
+  let counts = {};
+  const add = (name, bytes) => {
+    const c = (counts[name] ??= { calls: 0, bytes: 0 });
+    c.calls++;
+    c.bytes += bytes || 0;
+  };
+  const wrap = (owner, name, bytes) => {
+    const f = owner[name];
+    owner[name] = function (...a) {
+      add(name, bytes(a));
+      return f.apply(this, a);
+    };
+  };
+  wrap(Storage.prototype, 'setItem', (a) => String(a[0]).length + String(a[1]).length);
+  wrap(Storage.prototype, 'getItem', () => 0);
+  wrap(Storage.prototype, 'removeItem', () => 0);
+  wrap(window, 'fetch', (a) => {
+    const b = a[1]?.body;
+    const text = typeof b === 'string' ? b : b ? new TextDecoder().decode(b) : '';
+    if (text.length > 1000) window.__sample ??= text.slice(0, 1500);
+    return text.length;
+  });
+  wrap(navigator, 'sendBeacon', () => 0);
+  wrap(window, 'setTimeout', () => 0);
+  wrap(window, 'queueMicrotask', () => 0);
+  const cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+  Object.defineProperty(document, 'cookie', {
+    get() { add('cookie read'); return cookie.get.call(this); },
+    set(v) { add('cookie write', String(v).length); cookie.set.call(this, v); },
+  });
+  window.__calls = { reset: () => (counts = {}), get counts() { return counts; } };
+})();`;
+
+function printCalls(tracker) {
+  if (!tracker.calls?.length) return;
+  const names = [...new Set(tracker.calls.flatMap((c) => Object.keys(c)))].sort();
+  console.log(`\ncalls by ${tracker.name} per burst (median over ${tracker.calls.length} runs): calls, chars`);
+  for (const n of names) {
+    const calls = median(tracker.calls.map((c) => c[n]?.calls ?? 0));
+    const bytes = median(tracker.calls.map((c) => c[n]?.bytes ?? 0));
+    console.log(`  ${n.padEnd(16)} ${String(calls).padStart(6)} ${bytes ? String(bytes).padStart(9) : ''}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // One cold load of one tracker
 
 /**
@@ -274,6 +328,7 @@ async function measure(browser, tracker, { server, sink }) {
   const local = tracker.key === 'ours' && sameOriginCollector;
   const collector = local ? `${server.url}/collect` : sink.url;
   let attempts = 0;
+  let posted = 0; // body bytes of the POSTs the page made, burst only (reset before it)
   const counter = local
     ? () => ({ requests: server.relay.requests, preflights: 0, events: server.relay.events.length, attempts })
     : () => ({ requests: sink.counts.requests, preflights: sink.counts.preflights, events: sink.counts.events, attempts });
@@ -285,12 +340,16 @@ async function measure(browser, tracker, { server, sink }) {
     page.on('pageerror', (e) => problems.push(String(e)));
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
     page.on('request', (r) => {
-      if (r.method() === 'POST' && r.url().startsWith(collector)) attempts++;
+      if (r.method() === 'POST' && r.url().startsWith(collector)) {
+        attempts++;
+        posted += r.postDataBuffer()?.length ?? 0;
+      }
       const u = new URL(r.url());
       if (u.protocol.startsWith('http') && u.hostname !== '127.0.0.1') problems.push(`request left 127.0.0.1: ${r.url()}`);
     });
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
+    if (countCalls) await page.addInitScript(COUNT_CALLS);
 
     const query = [EVENT === 'Product Viewed' && 'event=viewed', IDS && 'ids=1'].filter(Boolean).join('&');
     const url = `${server.url}/test/${tracker.page}${query ? `?${query}` : ''}`;
@@ -328,11 +387,14 @@ async function measure(browser, tracker, { server, sink }) {
     // One burst per load, every call timed. The two performance.now() calls per event cost well
     // under a microsecond; the empty page's row shows the harness's own share.
     const before = counter();
+    posted = 0;
     const windowStart = await page.evaluate(() => performance.now());
     const taskBefore = await metric(cdp, 'TaskDuration');
     trace(tracker.key, 'burst');
     const profiled = profiling && tracker.key !== 'empty';
     if (profiled) await startProfile(cdp);
+    const stopTrace = tracing && tracker.key !== 'empty' ? await startTrace(cdp) : null;
+    if (countCalls) await page.evaluate(() => window.__calls.reset());
     const burst = await page.evaluate((n) => window.bench.burst(n, 0), EVENTS);
     trace(tracker.key, 'settle', burst.ms);
     const sent = await settle(() => {
@@ -343,6 +405,12 @@ async function measure(browser, tracker, { server, sink }) {
     trace(tracker.key, 'settled', sent);
     const taskMs = ((await metric(cdp, 'TaskDuration')) - taskBefore) * 1000;
     if (profiled) await stopProfile(cdp, (tracker.profile ??= new Map()));
+    if (stopTrace) {
+      await stopTrace((tracker.trace ??= new Map()));
+      tracker.traced = (tracker.traced ?? 0) + 1;
+    }
+    if (countCalls) (tracker.calls ??= []).push(await page.evaluate(() => window.__calls.counts));
+    if (countCalls && process.env.BENCH_SAMPLE) console.log(tracker.key, await page.evaluate(() => window.__sample));
     const { longTasks, windowEnd } = await page.evaluate(() => ({ longTasks: window.bench.longTasks.slice(), windowEnd: performance.now() }));
     // Retained memory, not the garbage the burst left: collect first.
     await cdp.send('HeapProfiler.collectGarbage');
@@ -361,6 +429,7 @@ async function measure(browser, tracker, { server, sink }) {
       // POSTs the page made that the collector never saw.
       failedPosts: sent.attempts - (sent.requests - sent.preflights),
       events: sent.events,
+      postedBytes: posted,
       flushMs: sent.flushMs,
       flushTimedOut: sent.timedOut,
       heapJs: heap.js,
@@ -398,6 +467,7 @@ function summarize(tracker, samples) {
     preflights: median(pick((s) => s.preflights)),
     failedPosts: median(pick((s) => s.failedPosts)),
     eventsDelivered: median(pick((s) => s.events)),
+    postedBytesPerEvent: round(median(pick((s) => s.postedBytes / EVENTS)), 0),
     flushMs: round(median(pick((s) => s.flushMs)), 0),
     runs: samples.map(({ perCallUs, ...s }) => ({ ...s, readyMs: round(s.readyMs, 2), burstMs: round(s.burstMs, 2), taskMs: round(s.taskMs, 2) })),
   };
@@ -410,7 +480,7 @@ function table(rows) {
   const head = [
     'tracker', 'bytes raw', 'gzip -9', 'ready ms (median)', 'sync µs/event (median burst)', 'p95 µs/call',
     'main-thread µs/event incl. deferred', 'long tasks load', 'long tasks burst', 'heap MiB after 1,000 (JS + wasm)',
-    'requests / 1,000 events (preflights; failed POSTs)', 'events delivered',
+    'requests / 1,000 events (preflights; failed POSTs)', 'events delivered', 'bytes posted / event',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`];
   for (const r of rows) {
@@ -430,6 +500,7 @@ function table(rows) {
       heap,
       base ? '—' : `${r.requests} (${r.preflights}; ${r.failedPosts})`,
       base ? '—' : r.eventsDelivered,
+      base ? '—' : r.postedBytesPerEvent,
     ].join(' | ')} |`);
   }
   return lines.join('\n');
@@ -509,6 +580,8 @@ try {
       'events delivered = events in the bodies that reached the collector by then.',
   );
   for (const t of TRACKERS.filter((t) => t.profile)) printProfile(t.name, t.profile);
+  for (const t of TRACKERS) printCalls(t);
+  for (const t of TRACKERS.filter((t) => t.trace)) printTrace(t.name, t.trace, t.traced);
   const out = path.join(ROOT, 'target/bench', only ? `compare-${only.join('-')}.json` : 'compare.json');
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(
