@@ -228,7 +228,7 @@ impl Cart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salla::parse;
+    use crate::salla::parse_value as parse;
     use crate::value::testing::val;
 
     /// Applies the event, and checks that `id_after` foretold the id it left.

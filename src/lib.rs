@@ -2,7 +2,8 @@
 //!
 //! The crate is a pure core that knows nothing of the browser, in the order data flows through it:
 //!
-//! - [`value`]: the JSON-like values payloads and configuration arrive as;
+//! - [`value`]: the JSON-like values configuration and the page's facts arrive as;
+//! - [`tape`]: an event's payload as it crossed from JavaScript, read in place;
 //! - [`salla`]: Salla's event catalog, typed, with lenient parsing;
 //! - [`cart`]: the held cart that whole-cart CART events describe;
 //! - [`mapping`]: the table from Salla events to SALESmanago events;
@@ -37,6 +38,7 @@ pub mod protocol;
 pub mod received;
 pub mod salesmanago;
 pub mod salla;
+pub mod tape;
 pub mod value;
 pub mod words;
 

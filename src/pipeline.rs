@@ -13,6 +13,7 @@ use crate::mapping::{self, Decision, Env, Skip};
 use crate::protocol::{self, Contact, Envelope};
 use crate::salesmanago::{limits, truncate, ContactEvent};
 use crate::salla::{self, ParseError, SallaEvent, Warning};
+use crate::tape::Tape;
 use crate::value::Value;
 use crate::words;
 
@@ -63,7 +64,7 @@ pub fn page_user(user: &Value) -> Option<Shopper> {
     if user.get("type")?.as_str()? != "user" {
         return None;
     }
-    match salla::parse("Signed In", user).ok()?.event {
+    match salla::parse("Signed In", &Tape::from(user)).ok()?.event {
         SallaEvent::SignedIn(account) => Some(account.shopper()).filter(|s| !s.is_empty()),
         _ => None,
     }
@@ -172,11 +173,12 @@ impl Pipeline {
         self.cart = cart;
     }
 
-    /// Processes one event. `new_id` is called for an event that carries no `event_id`.
+    /// Processes one event, its payload read from its tape. `new_id` is called for an event
+    /// that carries no `event_id`.
     pub fn process(
         &mut self,
         name: &str,
-        payload: &Value,
+        payload: &Tape,
         env: &Env<'_>,
         new_id: impl FnOnce() -> String,
     ) -> Processed {

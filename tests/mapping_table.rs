@@ -8,6 +8,7 @@ use salla_salesmanago::mapping::{Env, Skip};
 use salla_salesmanago::pipeline::{page_user, Outcome, Pipeline};
 use salla_salesmanago::protocol::Contact;
 use salla_salesmanago::salla::Kind;
+use salla_salesmanago::tape::Tape;
 use salla_salesmanago::value::Value;
 use serde_json::{json, Value as Json};
 
@@ -51,7 +52,7 @@ enum Expect {
 fn run(pipeline: &mut Pipeline, name: &str, payload: Json) -> Outcome {
     let mut n = 0;
     pipeline
-        .process(name, &value(payload), &env(), || {
+        .process(name, &Tape::from(&value(payload)), &env(), || {
             n += 1;
             format!("gen-{n}")
         })
@@ -529,7 +530,7 @@ fn overrides_change_the_type_switch_off_and_switch_on() {
 fn cart_events_and_the_order_ask_for_the_cart_to_be_kept_other_events_do_not() {
     let mut p = Pipeline::new(config(json!({})));
     let changed = |p: &mut Pipeline, name: &str, payload: Json| {
-        p.process(name, &value(payload), &env(), || "id".into())
+        p.process(name, &Tape::from(&value(payload)), &env(), || "id".into())
             .cart_changed
     };
     let added = json!({"cart_id": "9", "product_id": "1", "price": 10});

@@ -10,6 +10,7 @@ use salla_salesmanago::pipeline::{Outcome, Pipeline};
 use salla_salesmanago::protocol::Envelope;
 use salla_salesmanago::received::ReceivedContactEvent;
 use salla_salesmanago::salla::Kind;
+use salla_salesmanago::tape::Tape;
 use salla_salesmanago::value::Value;
 
 /// Field names the parser reads, so generated objects often hit real fields with wrong values.
@@ -207,7 +208,7 @@ proptest! {
         let env = Env { now_ms: 1_763_829_999_000, shop_domain: Some("s.example"), store_id: store.as_deref() };
         let mut n = 0u32;
         for (name, payload) in &events {
-            let processed = pipeline.process(name, payload, &env, || { n += 1; n.to_string() });
+            let processed = pipeline.process(name, &Tape::from(payload), &env, || { n += 1; n.to_string() });
             if let Outcome::Send(envelope) = processed.outcome {
                 prop_assert!(!envelope.id.is_empty());
                 receiver_takes(&envelope.event.to_value());
@@ -264,12 +265,12 @@ proptest! {
         let (mut n, mut m) = (0u32, 0u32);
         for (at, ((name, payload), slice_ends)) in events.iter().enumerate() {
             let env = Env { now_ms: env.now_ms + at as u64, ..env };
-            let p = every.process(name, payload, &env, || { n += 1; format!("gen-{n}") });
+            let p = every.process(name, &Tape::from(payload), &env, || { n += 1; format!("gen-{n}") });
             prop_assert!(p.released.is_none() && !matches!(p.outcome, Outcome::Held));
             if let Outcome::Send(e) = p.outcome {
                 queue(&mut all, e);
             }
-            let p = holding.process(name, payload, &env, || { m += 1; format!("gen-{m}") });
+            let p = holding.process(name, &Tape::from(payload), &env, || { m += 1; format!("gen-{m}") });
             if let Some(e) = p.released {
                 queue(&mut held, e);
             }

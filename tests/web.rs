@@ -2,10 +2,11 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Object, Reflect, JSON};
-use salla_salesmanago::browser::value::from_js;
+use salla_salesmanago::browser::value::{from_js, tape_of};
 use salla_salesmanago::config::Config;
 use salla_salesmanago::mapping::Env;
 use salla_salesmanago::pipeline::{Outcome, Pipeline};
+use salla_salesmanago::tape::Tape;
 use salla_salesmanago::value::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -33,7 +34,7 @@ fn a_salla_payload_from_javascript_becomes_the_expected_contact_event() {
         shop_domain: Some("store.example"),
         store_id: Some("123"),
     };
-    let processed = pipeline.process("Product Added", &from_js(&payload), &env, || {
+    let processed = pipeline.process("Product Added", &tape_of(&payload), &env, || {
         unreachable!("the payload has an event_id")
     });
     let Outcome::Send(envelope) = processed.outcome else {
@@ -89,7 +90,9 @@ fn hostile_objects_are_read_within_bounds_without_throwing() {
     assert_eq!(depth, 6);
 
     let mut pipeline = Pipeline::new(Config::new("c", "/collect"));
-    let processed = pipeline.process("Product Viewed", &v, &Env::default(), || "id".into());
+    let processed = pipeline.process("Product Viewed", &Tape::from(&v), &Env::default(), || {
+        "id".into()
+    });
     assert!(
         matches!(processed.outcome, Outcome::Rejected(_)),
         "no product_id"
@@ -152,7 +155,7 @@ fn nan_from_javascript_is_never_sent() {
     let mut pipeline = Pipeline::new(Config::new("c", "/collect"));
     let processed = pipeline.process(
         "Product Viewed",
-        &from_js(&payload),
+        &tape_of(&payload),
         &Env::default(),
         || "id".into(),
     );

@@ -5,7 +5,7 @@ use super::handle::promise;
 use super::inbox::Command;
 use super::page::{self, Fact};
 use super::persist::Local;
-use super::value::from_js;
+use super::value::{from_js, tape_of};
 use super::{intake, lifecycle, Handles, Shared, State};
 use crate::config::{self, Config};
 use crate::contact;
@@ -33,7 +33,7 @@ impl Tracker {
     pub fn track(&self, name: JsValue, payload: JsValue) {
         self.shared.post_later(Command::Track(
             name.as_string().unwrap_or_default(),
-            from_js(&payload),
+            tape_of(&payload),
         ));
     }
 

@@ -25,7 +25,7 @@ use super::lease::Turn;
 use super::value;
 use super::{identity, lifecycle, sender, track, Shared, State, Timer};
 use crate::delivery::{Answer, Request};
-use crate::value::Value;
+use crate::tape::Tape;
 use crate::words;
 use std::rc::Rc;
 
@@ -39,8 +39,8 @@ const TAKE_AT_ONCE: u32 = 64;
 
 /// A piece of work on the state.
 pub enum Command {
-    /// An event from any intake: its name and its payload, read.
-    Track(String, Value),
+    /// An event from any intake: its name and its payload, read onto a tape.
+    Track(String, Tape),
     /// The page's word on consent to sending the email.
     SetConsent(bool),
     /// The shopper's email (already checked to look like one).

@@ -6,10 +6,11 @@
 
 use super::handle::{guarded, Listener, Timeout};
 use super::inbox::Command;
-use super::value::from_js;
+use super::value::{from_js, tape_of};
 use super::{page, Shared, Timer};
 use crate::salla::bus::{self, Taken};
 use crate::salla::Kind;
+use crate::tape::Tape;
 use crate::words;
 use js_sys::{Function, Reflect};
 use std::rc::{Rc, Weak};
@@ -33,7 +34,7 @@ fn get(target: &JsValue, key: &str) -> Option<JsValue> {
 /// is mapped in a later slice.
 fn receive(shared: &Weak<Shared>, name: String, payload: &JsValue) {
     if let Some(s) = shared.upgrade() {
-        s.post_later(Command::Track(name, from_js(payload)));
+        s.post_later(Command::Track(name, tape_of(payload)));
     }
 }
 
@@ -116,7 +117,7 @@ fn from_bus(shared: &Rc<Shared>, name: &str, input: &JsValue) {
     match bus::take(name, &from_js(input)) {
         Taken::Event(kind, payload) => {
             shared.log(&[name, " → ", kind.name(), words::FROM_THE_BUS]);
-            shared.post_later(Command::Track(kind.name().to_owned(), payload));
+            shared.post_later(Command::Track(kind.name().to_owned(), Tape::from(&payload)));
         }
         // Salla's engine hands it over itself, or reports nothing for it here either.
         Taken::Delivered | Taken::Unrouted => {}

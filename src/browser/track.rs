@@ -10,7 +10,7 @@ use crate::number;
 use crate::outbox::{Class, Entry};
 use crate::pipeline::Outcome;
 use crate::protocol::Envelope;
-use crate::value::Value;
+use crate::tape::Tape;
 use crate::words;
 use std::rc::Rc;
 
@@ -38,7 +38,7 @@ pub fn restore(shared: &Rc<Shared>, st: &mut State) {
 }
 
 /// One event through the core; what it becomes is queued, and the batch window opens.
-pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Value) {
+pub fn event(shared: &Rc<Shared>, st: &mut State, name: &str, payload: &Tape) {
     st.look_for_store_id();
     let now = page::now_ms();
     let env = Env {

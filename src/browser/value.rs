@@ -1,11 +1,12 @@
-//! `JsValue` ⇄ [`Value`], in one place.
+//! `JsValue` → [`Tape`] and [`Value`], in one place.
 //!
 //! What the page hands the tracker is untrusted: it may be cyclic, hold getters that throw, be a
-//! Proxy, or carry a megabyte string. [`from_js`] reads it within fixed bounds (depth, total
+//! Proxy, or carry a megabyte string. [`tape_of`] reads it within fixed bounds (depth, total
 //! nodes, string length) and never throws; what is out of bounds reads as `null`, which the
 //! parser then reports as a missing field.
 
 use crate::salesmanago::limits;
+use crate::tape::{Item, Tape};
 use crate::value::Value;
 use wasm_bindgen::prelude::*;
 
@@ -14,41 +15,46 @@ const MAX_DEPTH: u32 = 6;
 /// Values read from one payload in all: bounds the work a cyclic or huge object can cause.
 const MAX_NODES: u32 = 5_000;
 
-/// Reads a JavaScript value into a [`Value`], within bounds, without throwing.
+/// Reads a JavaScript value into a [`Tape`], within bounds, without throwing: how an event's
+/// payload is kept until the core reads its fields.
 ///
 /// The walk is JavaScript's (`tape` below), in one call: reading field by field from Rust cost a
 /// dozen calls across the boundary per field (type checks, `Reflect.get`, each key's string),
 /// about an eighth of the tracker's time per event. What comes back is one string of tokens and
 /// the numbers, exact, beside it.
-pub fn from_js(v: &JsValue) -> Value {
+pub fn tape_of(v: &JsValue) -> Tape {
     let text = tape(v, MAX_DEPTH, MAX_NODES, KEEP);
-    reader(&text).value().unwrap_or(Value::Null)
+    Tape::new(text, numbers())
+}
+
+/// Reads a JavaScript value into a [`Value`], within bounds, without throwing (configuration,
+/// the page's facts, the bus's inputs: what the core keeps or looks through as a whole).
+pub fn from_js(v: &JsValue) -> Value {
+    tape_of(v).root().to_value()
 }
 
 /// Takes up to `max` events out of the npm entry's queue `list` (a JavaScript array of name,
 /// payload, name, payload …; nothing when it is no array) and hands each to `each`, read within
-/// the bounds of [`from_js`], all in one call (see [`super::inbox`]).
-pub fn take(list: &JsValue, max: u32, each: &mut dyn FnMut(String, Value)) {
+/// the bounds of [`tape_of`], all in one call (see [`super::inbox`]).
+pub fn take(list: &JsValue, max: u32, each: &mut dyn FnMut(String, Tape)) {
     let text = tape_taken(list, max.saturating_mul(2), MAX_DEPTH, MAX_NODES, KEEP);
     if text.is_empty() {
         return;
     }
-    let mut reader = reader(&text);
+    let all = Tape::new(text, numbers());
+    let mut events = all.cursor();
     // Names are texts (the entry makes them so), each followed by its payload.
-    while reader.token() == Some(b's') {
-        let name = reader.text();
-        each(name, reader.value().unwrap_or(Value::Null));
+    while let Some(Item::Text(name)) = events.next_value() {
+        let name = name.to_owned();
+        each(name, all.split(&mut events).unwrap_or_default());
     }
 }
 
 const KEEP: u32 = (limits::KEEP_TEXT + 1) as u32;
 
-/// A reader of the last tape.
-fn reader(text: &str) -> Tape<'_> {
-    Tape {
-        rest: text,
-        numbers: tape_numbers(true).to_vec().into_iter(),
-    }
+/// The numbers of the last tape.
+fn numbers() -> Vec<f64> {
+    tape_numbers(true).to_vec()
 }
 
 #[wasm_bindgen(inline_js = "let nums = [];
@@ -126,61 +132,4 @@ extern "C" {
     /// The numbers of the last tape. (The flag routes the call through wasm-bindgen's glue,
     /// like every other import: the build expects one import module.)
     fn tape_numbers(last: bool) -> js_sys::Float64Array;
-}
-
-/// Reads what `tape` wrote. Tokens are ASCII and every text ends at a NUL, so the reader moves
-/// over bytes and slices each text out whole (no decoding and re-encoding char by char).
-struct Tape<'a> {
-    rest: &'a str,
-    numbers: std::vec::IntoIter<f64>,
-}
-
-impl Tape<'_> {
-    fn token(&mut self) -> Option<u8> {
-        let t = *self.rest.as_bytes().first()?;
-        // A token is one ASCII byte: the slice stays on a char boundary.
-        self.rest = self.rest.get(1..)?;
-        Some(t)
-    }
-
-    fn value(&mut self) -> Option<Value> {
-        Some(match self.token()? {
-            b't' => Value::Bool(true),
-            b'f' => Value::Bool(false),
-            b'd' => Value::Number(self.numbers.next()?),
-            b's' => Value::String(self.text()),
-            b'[' => {
-                let mut items = Vec::new();
-                while self.rest.as_bytes().first() != Some(&b']') {
-                    items.push(self.value()?);
-                }
-                self.token();
-                Value::Array(items)
-            }
-            b'{' => {
-                let mut fields = Vec::new();
-                while self.rest.as_bytes().first() == Some(&b'k') {
-                    self.token();
-                    let key = self.text();
-                    fields.push((key, self.value()?));
-                }
-                self.token(); // }
-                Value::Object(fields)
-            }
-            _ => Value::Null,
-        })
-    }
-
-    fn text(&mut self) -> String {
-        // An index loop: `bytes().position` stays a call per byte in the size-optimised wasm.
-        let bytes = self.rest.as_bytes();
-        let mut end = 0;
-        while end < bytes.len() && bytes[end] != 0 {
-            end += 1;
-        }
-        // NUL is ASCII: both slices are on char boundaries.
-        let text = self.rest.get(..end).unwrap_or_default().to_owned();
-        self.rest = self.rest.get(end + 1..).unwrap_or_default();
-        text
-    }
 }

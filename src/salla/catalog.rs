@@ -235,8 +235,8 @@ fn listed(at: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tape::{Item, Tape};
     use crate::value::testing::val;
-    use crate::value::Value;
 
     #[test]
     fn names_match_either_wishlist_spelling_and_any_case() {
@@ -289,8 +289,8 @@ mod tests {
     #[test]
     fn every_name_reads_as_the_event_of_its_row() {
         // Every field some payload cannot be sent without.
-        let required = val!({"product_id": "1", "promotion_id": "p", "query": "q"});
-        let Value::Object(fields) = &required else {
+        let required = Tape::from(&val!({"product_id": "1", "promotion_id": "p", "query": "q"}));
+        let Item::Object(fields) = required.root() else {
             unreachable!()
         };
         let mut seen = Vec::new();

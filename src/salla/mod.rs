@@ -30,7 +30,7 @@ pub use payload::{
 pub use reader::Warning;
 
 use crate::salesmanago::truncate;
-use crate::value::Value;
+use crate::tape::{Item, List, Tape};
 use reader::Reader;
 
 /// A parsed event with what parsing noticed on the way.
@@ -44,10 +44,10 @@ pub struct Parsed {
     pub warnings: Vec<Warning>,
 }
 
-/// Parses the event `name` with its `payload`.
+/// Parses the event `name` with its `payload`, read straight from its tape.
 ///
 /// A `null` payload (JavaScript `undefined` included) reads as an empty object.
-pub fn parse(name: &str, payload: &Value) -> Result<Parsed, ParseError> {
+pub fn parse(name: &str, payload: &Tape) -> Result<Parsed, ParseError> {
     let name = name.trim();
     let fail = |problem| ParseError {
         event: truncate(name, 80).to_owned(),
@@ -56,9 +56,9 @@ pub fn parse(name: &str, payload: &Value) -> Result<Parsed, ParseError> {
     if name.is_empty() {
         return Err(fail(Problem::NoName));
     }
-    let fields: &[(String, Value)] = match payload {
-        Value::Object(fields) => fields,
-        Value::Null => &[],
+    let fields = match payload.root() {
+        Item::Object(fields) => fields,
+        Item::Null => List::default(),
         other => return Err(fail(Problem::NotAnObject { got: other.kind() })),
     };
     let kind = Kind::from_name(name);
@@ -73,6 +73,12 @@ pub fn parse(name: &str, payload: &Value) -> Result<Parsed, ParseError> {
         event_id,
         warnings: r.into_warnings(),
     })
+}
+
+/// [`parse`] of a [`Value`](crate::value::Value): for tests, which write payloads as values.
+#[cfg(test)]
+pub(crate) fn parse_value(name: &str, payload: &crate::value::Value) -> Result<Parsed, ParseError> {
+    parse(name, &Tape::from(payload))
 }
 
 #[cfg(test)]

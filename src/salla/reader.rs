@@ -8,7 +8,7 @@
 use super::error::Problem;
 use crate::number;
 use crate::salesmanago::{limits, truncate};
-use crate::value::{same_text, Value};
+use crate::tape::{Item, List};
 use crate::words;
 use std::fmt;
 
@@ -49,19 +49,20 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Reads fields of one payload object, collecting warnings for unusable ones.
+/// Reads fields of one payload object, straight from its tape, collecting warnings for
+/// unusable ones.
 pub(super) struct Reader<'a> {
     event: &'a str,
     /// `products[2].` while reading a line; empty at the top level.
     prefix: String,
-    fields: &'a [(String, Value)],
+    fields: List<'a>,
     warnings: Vec<Warning>,
 }
 
 /// A short, safe rendering of a bad value for a warning: never the whole of a 1 MB string.
-pub(super) fn describe(v: &Value) -> String {
-    match v {
-        Value::String(s) => {
+pub(super) fn describe(v: &Item<'_>) -> String {
+    match *v {
+        Item::Text(s) => {
             let short = truncate(s, 40);
             let more = if short.len() < s.len() { "…" } else { "" };
             let mut out = String::from("\"");
@@ -70,7 +71,7 @@ pub(super) fn describe(v: &Value) -> String {
             out.push('"');
             out
         }
-        Value::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
+        Item::Bool(b) => (if b { "true" } else { "false" }).to_owned(),
         other => other.kind().to_owned(),
     }
 }
@@ -94,7 +95,7 @@ fn number_text(n: f64) -> Option<String> {
 
 impl<'a> Reader<'a> {
     /// A reader of the top-level `fields` of the event named `event` (the name warnings give).
-    pub(super) fn new(event: &'a str, fields: &'a [(String, Value)]) -> Self {
+    pub(super) fn new(event: &'a str, fields: List<'a>) -> Self {
         Reader {
             event,
             prefix: String::new(),
@@ -108,17 +109,11 @@ impl<'a> Reader<'a> {
         self.warnings
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        // Each lookup is against every field of the payload: most keys differ from the one
-        // looked for in their last byte.
-        self.fields
-            .iter()
-            .find(|(k, _)| same_text(k, key))
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
+    fn get(&self, key: &str) -> Option<Item<'a>> {
+        self.fields.get(key).filter(|v| !v.is_null())
     }
 
-    fn warn(&mut self, key: &str, expected: &'static str, got: &Value) {
+    fn warn(&mut self, key: &str, expected: &'static str, got: &Item<'_>) {
         let mut field = self.prefix.clone();
         field.push_str(key);
         self.warnings.push(Warning {
@@ -133,12 +128,12 @@ impl<'a> Reader<'a> {
     pub(super) fn text(&mut self, key: &str) -> Option<String> {
         let v = self.get(key)?;
         let text = match v {
-            Value::String(s) => Some(truncate(s.trim(), limits::KEEP_TEXT).to_owned()),
-            Value::Number(n) => number_text(*n),
+            Item::Text(s) => Some(truncate(s.trim(), limits::KEEP_TEXT).to_owned()),
+            Item::Number(n) => number_text(n),
             _ => None,
         };
         if text.is_none() {
-            self.warn(key, "text", v);
+            self.warn(key, "text", &v);
         }
         text.filter(|t| !t.is_empty())
     }
@@ -156,7 +151,7 @@ impl<'a> Reader<'a> {
                         Err(Problem::WrongType {
                             field: key,
                             expected: "text",
-                            got: describe(v),
+                            got: describe(&v),
                         })
                     }
                     None => Err(Problem::MissingField { field: key }),
@@ -169,13 +164,13 @@ impl<'a> Reader<'a> {
     pub(super) fn number(&mut self, key: &str) -> Option<f64> {
         let v = self.get(key)?;
         let n = match v {
-            Value::Number(n) if n.is_finite() => Some(*n),
-            Value::String(s) if s.trim().is_empty() => return None,
-            Value::String(s) => number::parse(s),
+            Item::Number(n) if n.is_finite() => Some(n),
+            Item::Text(s) if s.trim().is_empty() => return None,
+            Item::Text(s) => number::parse(s),
             _ => None,
         };
         if n.is_none() {
-            self.warn(key, "a number", v);
+            self.warn(key, "a number", &v);
         }
         n
     }
@@ -185,7 +180,7 @@ impl<'a> Reader<'a> {
         match self.number("quantity") {
             Some(q) if q > 0.0 => Some(q),
             Some(q) => {
-                self.warn("quantity", "a positive number", &Value::Number(q));
+                self.warn("quantity", "a positive number", &Item::Number(q));
                 None
             }
             None => None,
@@ -204,22 +199,24 @@ impl<'a> Reader<'a> {
         let Some(v) = self.get(key) else {
             return Vec::new();
         };
-        let Value::Array(items) = v else {
-            self.warn(key, "an array", v);
+        let Item::Array(mut items) = v else {
+            self.warn(key, "an array", &v);
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
+        let mut i = 0;
+        while let Some(item) = items.next_value() {
             let mut prefix = String::from(key);
             prefix.push('[');
-            number::push_uint(i as u64, &mut prefix);
+            number::push_uint(i, &mut prefix);
             prefix.push_str("].");
-            let Value::Object(fields) = item else {
+            i += 1;
+            let Item::Object(fields) = item else {
                 self.warnings.push(Warning {
                     event: self.event.to_owned(),
                     field: prefix.trim_end_matches('.').to_owned(),
                     expected: "an object",
-                    got: describe(item),
+                    got: describe(&item),
                 });
                 continue;
             };
@@ -254,30 +251,35 @@ impl<'a> Reader<'a> {
     /// The first non-empty text `field` among the objects of the array `key`, read without
     /// warnings (a fallback: the array's own reading reports what is wrong with it).
     pub(super) fn first_text_in(&self, key: &str, field: &str) -> Option<String> {
-        let Some(Value::Array(items)) = self.get(key) else {
+        let Some(Item::Array(mut items)) = self.get(key) else {
             return None;
         };
-        items.iter().find_map(|item| match item.get(field) {
-            Some(Value::String(s)) if !s.trim().is_empty() => {
-                Some(truncate(s.trim(), limits::KEEP_TEXT).to_owned())
+        while let Some(item) = items.next_value() {
+            if let Item::Object(fields) = item {
+                if let Some(Item::Text(s)) = fields.get(field) {
+                    if !s.trim().is_empty() {
+                        return Some(truncate(s.trim(), limits::KEEP_TEXT).to_owned());
+                    }
+                }
             }
-            _ => None,
-        })
+        }
+        None
     }
 
     /// Scalar properties as text, in key order, for custom events.
     pub(super) fn scalars(&self) -> Vec<(String, String)> {
         // A loop: the filter/filter_map/collect chain was ~500 B of the wasm.
         let mut out = Vec::new();
-        for (k, v) in self.fields {
+        let mut fields = self.fields;
+        while let Some((k, v)) = fields.next_field() {
             let text = match v {
                 _ if k == "event_id" => continue,
-                Value::String(s) => truncate(s.trim(), limits::DETAIL).to_owned(),
-                Value::Number(n) => match number_text(*n) {
+                Item::Text(s) => truncate(s.trim(), limits::DETAIL).to_owned(),
+                Item::Number(n) => match number_text(n) {
                     Some(t) => t,
                     None => continue,
                 },
-                Value::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
+                Item::Bool(b) => (if b { "true" } else { "false" }).to_owned(),
                 _ => continue,
             };
             out.push((truncate(k, limits::DETAIL).to_owned(), text));

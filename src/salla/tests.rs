@@ -3,6 +3,7 @@
 //!
 //! These are the tests of [`parse`] as a whole: names, leniency, warnings and errors together.
 
+use super::parse_value as parse;
 use super::*;
 use crate::salesmanago::limits;
 use crate::value::testing::val;

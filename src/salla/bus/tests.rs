@@ -3,7 +3,7 @@
 //! allow-list withholds it.
 
 use super::*;
-use crate::salla::{parse, CartItem, Line, SallaEvent};
+use crate::salla::{parse_value as parse, CartItem, Line, SallaEvent};
 use crate::value::testing::val;
 
 /// A bus event's input: its two arguments and the page's context, as the shell builds it.
