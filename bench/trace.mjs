@@ -12,6 +12,9 @@ const CATEGORIES = [
   'v8',
   'v8.execute',
   'disabled-by-default-v8.compile',
+  'v8.wasm',
+  'disabled-by-default-v8.wasm.detailed',
+  'disabled-by-default-v8.wasm.turbofan',
   'disabled-by-default-devtools.timeline',
   'loading',
   'mojom',
@@ -52,6 +55,7 @@ function addSelfTimes(events, totals) {
   spans.sort((a, b) => a.ts - b.ts || b.end - a.end);
   const stack = [];
   const self = (s, us) => totals.set(s.name, (totals.get(s.name) ?? 0) + us);
+  for (const s of spans) totals.set(`#${s.name}`, (totals.get(`#${s.name}`) ?? 0) + 1);
   for (const s of spans) {
     while (stack.length && stack.at(-1).end <= s.ts) stack.pop();
     const parent = stack.at(-1);
@@ -63,10 +67,11 @@ function addSelfTimes(events, totals) {
 
 /** Prints the totals, largest first. */
 export function printTrace(title, totals, runs, top = 30) {
-  const rows = [...totals.entries()].sort((a, b) => b[1] - a[1]);
-  const busy = [...totals.values()].reduce((n, us) => n + us, 0);
-  console.log(`\ntrace of ${title}: ${(busy / 1000 / runs).toFixed(1)} ms on the main thread per burst; self time per trace event, ms per burst`);
+  const rows = [...totals.entries()].filter(([k]) => !k.startsWith('#')).sort((a, b) => b[1] - a[1]);
+  const busy = rows.reduce((n, [, us]) => n + us, 0);
+  console.log(`\ntrace of ${title}: ${(busy / 1000 / runs).toFixed(1)} ms on the main thread per burst; self time per trace event, ms and times per burst`);
   for (const [k, us] of rows.slice(0, process.env.BENCH_TOP ? +process.env.BENCH_TOP : top)) {
-    console.log(`${(us / 1000 / runs).toFixed(2).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`);
+    const count = Math.round((totals.get(`#${k}`) ?? 0) / runs);
+    console.log(`${(us / 1000 / runs).toFixed(2).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}% ${String(count).padStart(6)}×  ${k}`);
   }
 }
