@@ -9,6 +9,7 @@ use super::error::Problem;
 use crate::number;
 use crate::salesmanago::{limits, truncate};
 use crate::tape::{Item, List};
+use crate::value::same_text;
 use crate::words;
 use std::fmt;
 
@@ -55,8 +56,19 @@ pub(super) struct Reader<'a> {
     event: &'a str,
     /// `products[2].` while reading a line; empty at the top level.
     prefix: String,
-    fields: List<'a>,
+    /// The object's fields, found on the tape once: a lookup then compares keys only, rather
+    /// than walking the tape past every field before it (an event reads ten or so).
+    fields: Vec<(&'a str, Item<'a>)>,
     warnings: Vec<Warning>,
+}
+
+/// The fields of an object, in order.
+fn fields_of(mut list: List<'_>) -> Vec<(&str, Item<'_>)> {
+    let mut out = Vec::new();
+    while let Some(field) = list.next_field() {
+        out.push(field);
+    }
+    out
 }
 
 /// A short, safe rendering of a bad value for a warning: never the whole of a 1 MB string.
@@ -99,7 +111,7 @@ impl<'a> Reader<'a> {
         Reader {
             event,
             prefix: String::new(),
-            fields,
+            fields: fields_of(fields),
             warnings: Vec::new(),
         }
     }
@@ -110,7 +122,13 @@ impl<'a> Reader<'a> {
     }
 
     fn get(&self, key: &str) -> Option<Item<'a>> {
-        self.fields.get(key).filter(|v| !v.is_null())
+        // Most keys differ from the one looked for in their last byte.
+        for (k, v) in &self.fields {
+            if same_text(k, key) {
+                return Some(*v).filter(|v| !v.is_null());
+            }
+        }
+        None
     }
 
     fn warn(&mut self, key: &str, expected: &'static str, got: &Item<'_>) {
@@ -223,7 +241,7 @@ impl<'a> Reader<'a> {
             let mut sub = Reader {
                 event: self.event,
                 prefix,
-                fields,
+                fields: fields_of(fields),
                 warnings: Vec::new(),
             };
             let read = read(&mut sub);
@@ -270,8 +288,7 @@ impl<'a> Reader<'a> {
     pub(super) fn scalars(&self) -> Vec<(String, String)> {
         // A loop: the filter/filter_map/collect chain was ~500 B of the wasm.
         let mut out = Vec::new();
-        let mut fields = self.fields;
-        while let Some((k, v)) = fields.next_field() {
+        for &(k, v) in &self.fields {
             let text = match v {
                 _ if k == "event_id" => continue,
                 Item::Text(s) => truncate(s.trim(), limits::DETAIL).to_owned(),
